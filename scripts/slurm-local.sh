@@ -1,0 +1,152 @@
+#!/bin/bash
+# A real single-node SLURM on this machine, for tests and CI (Debian 12, root, no systemd).
+#
+#   scripts/slurm-local.sh up      install slurm-wlm + munge if missing, write slurm.conf,
+#                                  start munged, slurmctld and slurmd, wait until the node is idle,
+#                                  then print the environment line (see `env`)
+#   scripts/slurm-local.sh down    stop the daemons this script started, by PID, and wait for them
+#   scripts/slurm-local.sh status  exit 0 when the node answers idle/mixed/allocated, else 1
+#   scripts/slurm-local.sh env     print `export SLURM_CONF=...`: eval it before using sbatch & co.
+#
+# Everything (config, state, spool, pids, logs) lives under $UCBX_SLURM_DIR (default
+# /tmp/ucbx-slurm). There is no accounting daemon: `sacct` fails, `sacct --completion` reads
+# the job-completion log, and scontrol/squeue keep finished jobs for an hour (MinJobAge).
+# `up` is idempotent: a SLURM already running from the same folder is reused.
+set -euo pipefail
+
+BASE=${UCBX_SLURM_DIR:-/tmp/ucbx-slurm}
+CONF=$BASE/etc/slurm.conf
+export SLURM_CONF=$CONF
+
+die() { echo "slurm-local: $*" >&2; exit 1; }
+
+node_state() { sinfo -h -N -o %t 2>/dev/null | head -n 1; }
+
+is_up() {
+  [ -f "$CONF" ] && command -v sinfo >/dev/null || return 1
+  case "$(node_state)" in idle|mix|alloc|comp) return 0 ;; *) return 1 ;; esac
+}
+
+install_packages() {
+  command -v slurmctld >/dev/null && command -v munged >/dev/null && return 0
+  [ "$(id -u)" = 0 ] || die "slurm-wlm is not installed and installing it needs root"
+  echo "slurm-local: installing slurm-wlm and munge" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+}
+
+ensure_munge_key() {
+  [ -s /etc/munge/munge.key ] && return 0
+  mungekey --create --keyfile=/etc/munge/munge.key 2>/dev/null \
+    || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+  chown munge:munge /etc/munge/munge.key
+  chmod 0400 /etc/munge/munge.key
+}
+
+start_munge() {
+  if [ -S /run/munge/munge.socket.2 ] && munge -n >/dev/null 2>&1; then
+    return 0   # someone else's munged: reuse it, never stop it
+  fi
+  mkdir -p /run/munge && chown munge:munge /run/munge && chmod 0755 /run/munge
+  runuser -u munge -- /usr/sbin/munged --pid-file="$BASE/run/munged.pid"
+  for _ in $(seq 1 50); do munge -n >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "munged did not answer (see /var/log/munge/munged.log)"
+}
+
+check_ports_free() {
+  local port
+  for port in 6817 6818; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "port $port on localhost is in use by another program; stop it first"
+    fi
+  done
+}
+
+write_conf() {
+  local mem_mb
+  mem_mb=$(( $(awk '/MemTotal/{print $2}' /proc/meminfo) / 1024 * 9 / 10 ))
+  cat > "$CONF" <<CONF
+ClusterName=ucbx
+SlurmctldHost=localhost(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+MpiDefault=none
+StateSaveLocation=$BASE/state/ctld
+SlurmdSpoolDir=$BASE/state/d
+SlurmctldPidFile=$BASE/run/slurmctld.pid
+SlurmdPidFile=$BASE/run/slurmd.pid
+SlurmctldLogFile=$BASE/log/slurmctld.log
+SlurmdLogFile=$BASE/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SwitchType=switch/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$BASE/log/jobcomp.txt
+ReturnToService=2
+MinJobAge=3600
+InactiveLimit=0
+KillWait=5
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem_mb State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+CONF
+}
+
+wait_idle() {
+  for _ in $(seq 1 120); do
+    [ "$(node_state)" = idle ] && return 0
+    sleep 0.25
+  done
+  tail -n 30 "$BASE"/log/*.log >&2 || true
+  die "the node did not become idle (logs above, under $BASE/log)"
+}
+
+print_env() { echo "export SLURM_CONF=$CONF"; }
+
+up() {
+  if is_up; then print_env; return 0; fi
+  [ "$(id -u)" = 0 ] || die "starting SLURM needs root"
+  install_packages
+  mkdir -p "$BASE"/{etc,state/ctld,state/d,run,log}
+  ensure_munge_key
+  check_ports_free
+  write_conf
+  start_munge
+  slurmctld   # daemonizes; pid in $BASE/run/slurmctld.pid
+  slurmd -N localhost
+  wait_idle
+  print_env
+}
+
+stop_pid_file() {
+  local file=$1 pid state
+  pid=$(cat "$file" 2>/dev/null) || return 0
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || { rm -f "$file"; return 0; }
+  for _ in $(seq 1 50); do   # up to 10 s; a zombie counts as gone
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || break
+    [ "$state" = Z ] && break
+    sleep 0.2
+  done
+  rm -f "$file"
+  echo "slurm-local: stopped pid $pid ($(basename "$file" .pid))"
+}
+
+down() {
+  stop_pid_file "$BASE/run/slurmd.pid"
+  stop_pid_file "$BASE/run/slurmctld.pid"
+  stop_pid_file "$BASE/run/munged.pid"   # only present when this script started munged
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) is_up ;;
+  env) print_env ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac
