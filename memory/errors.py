@@ -4,6 +4,8 @@ Every layer raises these (or subclasses) for bad input; the CLI prints the messa
 without a traceback and exits non-zero.
 """
 
+from dataclasses import dataclass
+
 
 class UcbxError(Exception):
     """A problem a person can fix; the message is one line."""
@@ -19,3 +21,20 @@ class ConfigError(UcbxError):
 
 class ParseError(UcbxError):
     """A file could not be read (file, line, reason)."""
+
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in a file that could not be read: reported with its line, never raised.
+
+    ``str(problem)`` is ``file:line: message`` (``line N: message`` without a file).
+    """
+
+    line: int
+    message: str
+    path: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.path else f"line {self.line}"
+        return f"{where}: {self.message}"

@@ -1,0 +1,79 @@
+"""Provenance: the exploration folder is a git repository, one commit per iteration.
+
+Each commit holds the log, the memory, the scores and the config that ran, with the
+entry's first line and its mutation as the message. `trainer_version` says which code
+trained a run: the commit of the trainer's git checkout, with ``+dirty`` when its
+source has uncommitted changes ("" when the trainer is not in a git checkout).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import git
+
+from agent.spec import Spec
+
+IGNORED = ("state.db", "state.db-wal", "state.db-shm", ".ucbx.lock", "*.tmp", "iterations/*/attempt_*/",
+           "iterations/*/*.pt", "iterations/*/*.npz", "iterations/*/tmp_training/")
+AUTHOR = git.Actor("ucbx", "ucbx@localhost")
+
+
+class Provenance:
+    """The exploration folder's repository (created on first use)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        if (folder / ".git").exists():
+            self.repo = git.Repo(folder)
+        else:
+            self.repo = git.Repo.init(folder)
+            (folder / ".gitignore").write_text("\n".join(IGNORED) + "\n", encoding="utf-8")
+            self.commit([folder / ".gitignore"], "ucbx: exploration folder")
+
+    def commit(self, paths: list[Path], message: str) -> str:
+        """Stage ``paths`` (files or folders inside the folder) and commit; the new commit's hexsha.
+
+        Called once per written entry. Nothing staged still makes a commit, so every
+        iteration has exactly one.
+        """
+        existing = [str(Path(p).resolve().relative_to(self.folder.resolve())) for p in paths if Path(p).exists()]
+        if existing:
+            self.repo.git.add("--", *existing)
+        return self.repo.index.commit(message, author=AUTHOR, committer=AUTHOR).hexsha
+
+    def iteration_commits(self) -> int:
+        return sum(1 for c in self.repo.iter_commits() if c.message.startswith("Iter "))
+
+
+def trainer_source(spec: Spec) -> Path | None:
+    """Where the trainer's code lives: ``trainer.source``, the ``-m`` module's package, or a script."""
+    if spec.trainer.source is not None:
+        return spec.trainer.source
+    command = list(spec.trainer.command)
+    if "-m" in command and command.index("-m") + 1 < len(command):
+        found = importlib.util.find_spec(command[command.index("-m") + 1].split(".")[0])
+        if found is not None and found.submodule_search_locations:
+            return Path(list(found.submodule_search_locations)[0])
+    for argument in command:
+        candidate = spec.path.parent / argument
+        if argument.endswith(".py") and candidate.is_file():
+            return candidate
+    return None
+
+
+def trainer_version(spec: Spec) -> str:
+    """``<commit>`` or ``<commit>+dirty`` of the trainer's checkout; "" outside git."""
+    source = trainer_source(spec)
+    if source is None:
+        return ""
+    try:
+        repo = git.Repo(source if source.is_dir() else source.parent, search_parent_directories=True)
+        commit = repo.head.commit.hexsha[:12]
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return ""
+    relative = os.path.relpath(source.resolve(), Path(repo.working_tree_dir).resolve())
+    dirty = repo.is_dirty(untracked_files=True, path=relative)
+    return f"{commit}+dirty" if dirty else commit

@@ -1,0 +1,71 @@
+"""A surrogate of the reward over the search space, fitted on the finished nodes.
+
+A Gaussian process (scikit-learn) on the searched values, each scaled to [0, 1]
+(log10 for log-scaled parameters, one-hot for choices), plus the slot's index. The
+policy uses it to rank candidate mutations by mean + `KAPPA` x std. With fewer than
+`MIN_POINTS` successful runs there is no surrogate and ranking falls back to evidence
+and priority alone.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+from agent.history import NodeRecord
+from slots.space import Parameter, SearchSpace
+
+MIN_POINTS = 5
+KAPPA = 1.0
+
+
+def _encode(parameter: Parameter, value: Any) -> list[float]:
+    if parameter.kind == "choice":
+        return [1.0 if value == choice else 0.0 for choice in parameter.choices]
+    if parameter.kind == "bool":
+        return [1.0 if value else 0.0]
+    if parameter.log:
+        low, high, value = math.log10(parameter.low), math.log10(parameter.high), math.log10(value)
+    else:
+        low, high = parameter.low, parameter.high
+    return [(float(value) - low) / (high - low)]
+
+
+class Surrogate:
+    """Reward predictions for configs; `fit` returns None when there is too little data."""
+
+    def __init__(self, space: SearchSpace, n_slots: int, model: GaussianProcessRegressor):
+        self.space = space
+        self.n_slots = n_slots
+        self.model = model
+
+    @classmethod
+    def fit(cls, space: SearchSpace, n_slots: int, records: list[NodeRecord], seed: int = 0) -> Surrogate | None:
+        points = [r for r in records if r.finished and r.reward is not None
+                  and all(p.key in r.params for p in space)]
+        if len(points) < MIN_POINTS:
+            return None
+        kernel = ConstantKernel(1.0) * Matern(length_scale=0.5, nu=2.5) + WhiteKernel(0.01)
+        model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
+        surrogate = cls(space, n_slots, model)
+        features = np.array([surrogate.features(r.params, r.slot) for r in points])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(features, np.array([r.reward for r in points]))
+        return surrogate
+
+    def features(self, params: dict[str, Any], slot: int) -> list[float]:
+        row = [x for p in self.space for x in _encode(p, params[p.key])]
+        return row + [slot / max(1, self.n_slots - 1)]
+
+    def acquisition(self, candidates: list[tuple[dict[str, Any], int]]) -> list[float]:
+        """mean + KAPPA x std of the predicted reward, one per (params, slot)."""
+        features = np.array([self.features(params, slot) for params, slot in candidates])
+        mean, std = self.model.predict(features, return_std=True)
+        return list(mean + KAPPA * std)

@@ -1,0 +1,153 @@
+"""`LocalLauncher`: jobs as processes on this machine.
+
+Each job is `python -m slots.runner ... -- COMMAND` started in a new session (its own
+process group, untouched by a Ctrl-C or the death of the driver). The runner
+enforces the hard wall-clock timeout by killing the job's process group, caps
+torch/OpenMP/BLAS threads, and writes stdout, stderr and `exit_status.json` into the
+run dir. Slots get GPUs round-robin through CUDA_VISIBLE_DEVICES where GPUs exist
+(several slots may share one).
+
+Options (the spec's ``launcher`` section): ``timeout_s`` (none when absent or 0),
+``grace_s`` (SIGTERM to SIGKILL, default 10), ``threads_per_job`` (default 1),
+``gpus`` (``auto`` = the GPUs this machine shows, ``none``, or a list of ids).
+
+A job's handle is the runner's pid plus its start time from /proc, so after a
+restart a live runner is re-attached and a recycled pid is never mistaken for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from slots.journal import Journal, JobRecord
+from slots.launcher import Launcher, archive_attempt, stored_state
+from slots.outcome import JobState, outcome_from_exit_status
+from slots.runner import RUNNER_INFO, process_start
+
+
+def detect_gpus() -> list[str]:
+    """GPU ids visible here: CUDA_VISIBLE_DEVICES if set, else the NVIDIA driver's list."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [gpu for gpu in visible.split(",") if gpu.strip() and gpu.strip() != "-1"]
+    driver = Path("/proc/driver/nvidia/gpus")
+    if driver.is_dir():
+        return [str(index) for index, _ in enumerate(sorted(driver.iterdir()))]
+    if shutil.which("nvidia-smi"):
+        result = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+        return [str(index) for index, line in enumerate(result.stdout.splitlines()) if line.startswith("GPU")]
+    return []
+
+
+def _gpu_list(option: Any) -> list[str]:
+    if option in (None, "none", False):
+        return []
+    if option == "auto":
+        return detect_gpus()
+    return [str(gpu) for gpu in option]
+
+
+def _alive(pid: int, start: str) -> bool:
+    return bool(start) and process_start(pid) == start
+
+
+def _signal_group(pid: int, start: str, signum: int) -> None:
+    """Signal the process group led by ``pid`` if that process is still the one started then."""
+    if _alive(pid, start):
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+class LocalLauncher(Launcher):
+    """Runs jobs as local process groups under `slots.runner`."""
+
+    kind = "local"
+
+    def __init__(self, options: Mapping[str, Any], folder: str | os.PathLike):
+        super().__init__(options, folder)
+        self.timeout_s = float(self.options.get("timeout_s") or 0) or None
+        self.grace_s = float(self.options.get("grace_s", 10))
+        self.threads = int(self.options.get("threads_per_job", 1))
+        self.gpus = _gpu_list(self.options.get("gpus", "auto"))
+        self._children: dict[int, subprocess.Popen] = {}
+
+    def _runner_argv(self, record: JobRecord) -> list[str]:
+        argv = [sys.executable, "-m", "slots.runner", "--run-dir", record.run_dir,
+                "--grace", str(self.grace_s), "--threads", str(self.threads)]
+        if self.timeout_s:
+            argv += ["--timeout", str(self.timeout_s)]
+        return argv + ["--", *record.command]
+
+    def _environment(self, slot: int) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+        return env
+
+    def _launch(self, record: JobRecord, journal: Journal) -> JobRecord:
+        run_dir = Path(record.run_dir)
+        if record.attempts:
+            archive_attempt(run_dir, record.attempts)
+        attempt = record.attempts + 1
+        try:
+            with open(run_dir / "runner.log", "ab") as log:
+                child = subprocess.Popen(self._runner_argv(record), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=log, env=self._environment(record.slot),
+                                         start_new_session=True)
+        except OSError as error:
+            return journal.update(record.id, attempts=attempt, reason=f"cannot start the runner: {error}")
+        self._children[record.id] = child
+        return journal.update(record.id, external_id=str(child.pid), process_start=process_start(child.pid) or "",
+                              status="running", attempts=attempt, started_at=time.time(),
+                              failure_kind=None, exit_code=None)
+
+    def _find_orphan(self, record: JobRecord, journal: Journal) -> JobRecord:
+        """A runner started just before the driver died has written runner.json: attach it."""
+        try:
+            info = json.loads((Path(record.run_dir) / RUNNER_INFO).read_text())
+        except (OSError, ValueError):
+            return record
+        if info.get("started_at", 0) < (record.submitted_at or 0):
+            return record   # written by an earlier attempt
+        return journal.update(record.id, external_id=str(info["pid"]), process_start=info["process_start"] or "",
+                              status="running", attempts=record.attempts + 1, started_at=info["started_at"])
+
+    def poll(self, record: JobRecord) -> JobState:
+        if record.finished:
+            return stored_state(record)
+        if not record.external_id:
+            return JobState("queued")
+        child = self._children.get(record.id)
+        if child is not None and child.poll() is not None:
+            del self._children[record.id]
+        if _alive(int(record.external_id), record.process_start):
+            return JobState("running")
+        state = outcome_from_exit_status(record.run_dir, record.metrics_file)
+        if state is None:
+            return JobState("failed", "lost", None,
+                            f"runner pid {record.external_id} ended without writing exit_status.json")
+        return state
+
+    def cancel(self, record: JobRecord) -> None:
+        """SIGTERM the runner (it stops the job's group and records the cancel); if the runner
+        is gone, SIGKILL whatever is left of the job's own process group."""
+        if record.external_id and _alive(int(record.external_id), record.process_start):
+            os.kill(int(record.external_id), signal.SIGTERM)
+            return
+        try:
+            info = json.loads((Path(record.run_dir) / RUNNER_INFO).read_text())
+        except (OSError, ValueError):
+            return
+        if info.get("child_pid"):
+            _signal_group(info["child_pid"], info.get("child_start") or "", signal.SIGKILL)

@@ -1,0 +1,111 @@
+"""Shared helpers for the agent tests: a small spec on disk, hand-made node records."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import yaml
+
+from agent.history import NodeRecord
+from agent.playbook import load_playbook
+from agent.policy import Policy, PolicyState
+from agent.spec import Spec, load_spec
+
+BASE = {
+    "simulation": {"n_metabolites": 24},
+    "training": {
+        "seed": 7,
+        "homeostasis_time_step": 4,
+        "learning_rate_node_homeostasis": 0.01,
+        "learning_rate_embedding_homeostasis": 0.001,
+        "data_augmentation_loop": 100,
+        "batch_size": 8,
+        "phase2_strategy": "rollout",
+    },
+}
+
+SPEC = """
+name: unit
+trainer:
+  command: ["{python}", "trainer.py", "--config", "{config}", "--run-dir", "{run_dir}"]
+  base_config: base.yaml
+  seed_key: training.seed
+slots:
+  key: training.homeostasis_time_step
+  values: [4, 16, 32, 64]
+search_space:
+  training.learning_rate_node_homeostasis: {kind: float, low: 1.0e-4, high: 1.0, log: true, short: lr_node_homeo, priority: 1}
+  training.learning_rate_embedding_homeostasis: {kind: float, low: 1.0e-4, high: 1.0, log: true, short: lr_emb_homeo, priority: 2}
+  training.data_augmentation_loop: {kind: int, low: 10, high: 5000, log: true, short: data_aug, priority: 3}
+  training.batch_size: {kind: int, low: 2, high: 32, log: true, short: batch_size, priority: 4}
+  training.phase2_strategy: {kind: choice, choices: [rollout, residual, rollout+amplification, rollout+contrastive, residual+contrastive, rollout+lr_warmup, separate_losses, rollout+grad_accumulation], short: strategy, priority: 5, code_strategy: true}
+frozen: [simulation]
+objective:
+  primary: avg_slope_ratio
+  terms:
+    - {metric: avg_slope_ratio, kind: ratio, target: 1.0}
+  bands:
+    - {label: converged, low: 0.8, high: 1.2}
+    - {label: partial, low: 0.3, high: 3.0}
+exploration:
+  n_iter_block: 8
+  budget: 48
+  replicates: 1
+  playbook: metabolism
+"""
+
+LR_NODE = "training.learning_rate_node_homeostasis"
+LR_EMB = "training.learning_rate_embedding_homeostasis"
+STRATEGY = "training.phase2_strategy"
+
+
+def write_spec(folder: Path, text: str = SPEC, base: dict | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "base.yaml").write_text(yaml.safe_dump(base or BASE, sort_keys=False))
+    path = folder / "spec.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def make_spec(folder: Path, text: str = SPEC) -> Spec:
+    return load_spec(write_spec(folder, text))
+
+
+def make_policy(spec: Spec) -> Policy:
+    return Policy(spec, load_playbook(spec.exploration.playbook))
+
+
+def root_params(**changes: float) -> dict:
+    params = {key: value for key, value in BASE["training"].items()
+              if key not in ("seed", "homeostasis_time_step")}
+    params = {f"training.{key}": value for key, value in params.items()}
+    params.update({f"training.{key}": value for key, value in changes.items()})
+    return params
+
+
+def node(node_id: int, parent: int | None, *, slot: int = 0, iteration: int | None = None, status: str = "partial",
+         metrics: dict | None = None, reward: float | None = 0.5, failure: str = "", params: dict | None = None,
+         replicate_of: int | None = None, seed: int = 7) -> NodeRecord:
+    """A finished record (iteration defaults to the node id); status 'failed' makes reward None."""
+    return NodeRecord(node_id=node_id, parent=parent, slot=slot, params=params or root_params(), seed=seed,
+                      iteration=node_id if iteration is None else iteration, status=status,
+                      metrics=metrics or {"avg_slope_ratio": 0.5, "embedding_cluster_acc": 0.8},
+                      reward=None if status == "failed" else reward, failure=failure, replicate_of=replicate_of)
+
+
+def state_of(records: list[NodeRecord], **kwargs) -> PolicyState:
+    """A state whose UCB ranking is simply the reward order (highest first)."""
+    pooled = {r.node_id: r.reward for r in records if r.finished and r.replicate_of is None}
+    ranking = sorted(((i, reward or 0.0) for i, reward in pooled.items()), key=lambda pair: -pair[1])
+    kwargs.setdefault("entries_written", sum(1 for r in records if r.finished))
+    return PolicyState(records=records, ranking=ranking, pooled=pooled, **kwargs)
+
+
+def every_slot_started(records: list[NodeRecord]) -> list[NodeRecord]:
+    """Add an old finished baseline on every slot, so proposals are mutations, not baselines."""
+    started = {r.slot for r in records}
+    extra = [node(100 + slot, None, slot=slot, iteration=0, reward=0.01,
+                  metrics={"avg_slope_ratio": 0.01, "embedding_cluster_acc": 0.5})
+             for slot in range(4) if slot not in started]
+    return extra + records

@@ -1,0 +1,211 @@
+"""The policy on hand-made trees and histories: seed 003's table, generic rules, directives,
+block boundaries, replicates, no duplicates across slots."""
+
+from __future__ import annotations
+
+import pytest
+from agent_helpers import SPEC, LR_EMB, LR_NODE, STRATEGY, every_slot_started, make_policy, make_spec, node, root_params, state_of
+
+from agent.history import signature
+from agent.policy import best_node
+from memory.directives import parse_directive
+
+FLAT = {"avg_slope_ratio": 0.01, "embedding_cluster_acc": 0.5}
+
+
+@pytest.fixture
+def spec(tmp_path):
+    return make_spec(tmp_path, SPEC.replace("replicates: 1", "replicates: 0"))
+
+
+@pytest.fixture
+def policy(spec):
+    return make_policy(spec)
+
+
+def propose(policy, records, slot=0, **kwargs):
+    return policy.propose(state_of(every_slot_started(records), **kwargs), slot)
+
+
+# ---------------------------------------------------------------- seed 003's six rows
+
+
+def test_default_row_is_exploit_from_the_best_node(policy):
+    records = [node(1, None, reward=0.3), node(2, 1, reward=0.6, metrics={"avg_slope_ratio": 0.4,
+                                                                          "embedding_cluster_acc": 0.8})]
+    proposal = propose(policy, records)
+    assert proposal.mode == "exploit" and proposal.parent == 2
+    assert proposal.change.key == LR_NODE and proposal.change.new > proposal.change.old   # toward 1.0: up
+    assert proposal.strategy == "hyperparameter-only"
+
+
+def test_stuck_near_zero_switches_strategy_at_a_block_boundary(policy):
+    records = [node(i, None if i == 1 else 1, metrics=FLAT, reward=0.01 * i) for i in range(1, 9)]
+    proposal = propose(policy, records, entries_written=8)
+    assert proposal.mode == "strategy-switch"
+    assert proposal.change.key == STRATEGY and proposal.change.new == "residual"
+    assert proposal.strategy == "1 residual supervision"
+
+
+def test_stuck_near_zero_between_boundaries_takes_a_big_step_instead(policy):
+    records = [node(i, None if i == 1 else 1, metrics=FLAT, reward=0.01 * i) for i in range(1, 6)]
+    proposal = propose(policy, records, entries_written=5)
+    assert proposal.mode == "explore" and proposal.change.key != STRATEGY
+    assert proposal.change.key == LR_NODE and proposal.change.new == pytest.approx(proposal.change.old * 10)
+
+
+def test_slopes_moving_but_embeddings_stuck_is_embedding_focus(policy):
+    records = [node(1, None, reward=0.2), node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 0.45,
+                                                                          "embedding_cluster_acc": 0.5})]
+    proposal = propose(policy, records)
+    assert proposal.mode == "embedding-focus" and proposal.parent == 2
+    assert proposal.change.key == LR_EMB and proposal.change.new > proposal.change.old
+
+
+def test_embeddings_separated_but_slopes_wrong_is_slope_focus(policy):
+    records = [node(1, None, reward=0.2), node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 2.5,
+                                                                          "embedding_cluster_acc": 0.97})]
+    proposal = propose(policy, records)
+    assert proposal.mode == "slope-focus"
+    assert proposal.change.key == LR_NODE and proposal.change.new < proposal.change.old   # ratio too big: down
+
+
+def test_ratio_in_half_band_for_three_iterations_fine_tunes(policy):
+    good = {"avg_slope_ratio": 0.9, "embedding_cluster_acc": 0.8}
+    records = [node(i, None if i == 1 else 1, metrics=good, reward=0.5 + 0.01 * i) for i in range(1, 5)]
+    proposal = propose(policy, records)
+    assert proposal.mode == "exploit"
+    ratio = proposal.change.new / proposal.change.old
+    assert ratio == pytest.approx(1.5, rel=0.02) or ratio == pytest.approx(1 / 1.5, rel=0.02)
+
+
+def test_four_failures_in_a_row_explores(policy):
+    records = [node(1, None, reward=0.4)] + [node(i, 1, status="failed", failure="crash: exit 1") for i in range(2, 6)]
+    proposal = propose(policy, records, entries_written=5)
+    assert proposal.mode == "explore"
+    assert proposal.change.new / proposal.change.old in (pytest.approx(10), pytest.approx(0.1))
+
+
+# ---------------------------------------------------------------- generic rules
+
+
+def test_a_diverged_child_turns_the_learning_rate_down(policy):
+    records = [node(1, None, reward=0.6),
+               node(2, 1, status="failed", failure="diverged: nan in phase2_loss",
+                    params=root_params(learning_rate_node_homeostasis=0.1))]
+    proposal = propose(policy, records)
+    assert proposal.parent == 1 and "diverged" in proposal.rationale
+    assert "learning_rate" in proposal.change.key and proposal.change.new < proposal.change.old
+
+
+def test_a_flat_metric_takes_a_bigger_step(policy):
+    flat = {"avg_slope_ratio": 0.2, "embedding_cluster_acc": 0.8}
+    records = [node(1, None, reward=0.9, metrics=flat),
+               node(2, 1, reward=0.2, metrics=flat, params=root_params(batch_size=16)),
+               node(3, 1, reward=0.2, metrics=flat, params=root_params(batch_size=4))]
+    proposal = propose(policy, records)
+    assert proposal.parent == 1 and "flat" in proposal.rationale
+    assert proposal.change.new / proposal.change.old in (pytest.approx(10), pytest.approx(0.1))
+
+
+# ---------------------------------------------------------------- slots, duplicates, boundaries
+
+
+def test_an_empty_tree_starts_every_slot_from_the_base_config(policy):
+    state = state_of([])
+    proposal = policy.propose(state, 2)
+    assert proposal.parent is None and proposal.change is None and proposal.params == root_params()
+
+
+def test_free_slots_get_different_mutations_and_never_a_config_that_ran(policy, spec):
+    records = every_slot_started([node(1, None, reward=0.5)])
+    proposals = []
+    for slot in range(4):
+        state = state_of(records)
+        proposal = policy.propose(state, slot)
+        proposals.append(proposal)
+        records.append(proposal.as_record(200 + slot))
+    signatures = [signature(spec.slots.values[p.slot], p.params, p.seed) for p in proposals]
+    assert len(set(signatures)) == 4
+    assert len({(p.change.key, repr(p.change.new)) for p in proposals}) == 4
+    ran = {signature(spec.slots.values[r.slot], r.params, r.seed) for r in records[:-4]}
+    assert not ran & set(signatures)
+
+
+def test_a_slot_sees_that_the_same_config_already_ran(policy):
+    first = propose(policy, [node(1, None, reward=0.5)])
+    again = propose(policy, [node(1, None, reward=0.5), node(2, 1, reward=0.1, params=first.params)])
+    assert again.params != first.params
+
+
+def test_code_strategies_change_only_at_block_boundaries(policy):
+    for written in range(1, 17):
+        records = [node(i, None if i == 1 else 1, metrics=FLAT, reward=0.01 * i) for i in range(1, 5)]
+        proposal = propose(policy, records, entries_written=written)
+        assert (proposal.change.key == STRATEGY) == (written % 8 == 0), written
+
+
+# ---------------------------------------------------------------- directives
+
+
+def directives(*lines):
+    return [parse_directive(line, number) for number, line in enumerate(lines, start=1)]
+
+
+def test_pin_is_applied_and_never_broken(policy):
+    records = [node(1, None, reward=0.5)]
+    proposal = propose(policy, records, directives=directives("pin lr_node_homeo = 0.05"))
+    assert proposal.params[LR_NODE] == 0.05
+    records.append(proposal.as_record(2))
+    for _ in range(3):
+        proposal = propose(policy, records, directives=directives("pin lr_node_homeo = 0.05"))
+        assert proposal.params[LR_NODE] == 0.05
+        records.append(proposal.as_record(len(records) + 1))
+
+
+def test_avoid_and_bound_are_never_broken(policy):
+    rules = directives("avoid lr_node_homeo > 0.02", "bound lr_emb_homeo 0.0005 0.002")
+    records = [node(1, None, reward=0.5)]
+    for node_id in range(2, 10):
+        proposal = propose(policy, records, directives=rules)
+        assert proposal.params[LR_NODE] <= 0.02
+        assert 0.0005 <= proposal.params[LR_EMB] <= 0.002
+        records.append(proposal.as_record(node_id))
+
+
+def test_try_is_proposed_first(policy):
+    proposal = propose(policy, [node(1, None, reward=0.5)], directives=directives("try batch_size = 16"))
+    assert proposal.change.key == "training.batch_size" and proposal.change.new == 16
+
+
+def test_prefer_parent_and_freeze(policy):
+    records = [node(1, None, reward=0.9), node(2, None, reward=0.2), node(3, 1, reward=0.8)]
+    assert propose(policy, records, directives=directives("prefer-parent 2")).parent == 2
+    assert propose(policy, records, directives=directives("freeze 1")).parent == 2
+
+
+def test_failed_nodes_are_never_parents_while_others_exist(policy):
+    records = [node(1, None, reward=0.2), node(2, 1, status="failed", failure="crash: exit 1")]
+    assert propose(policy, records).parent == 1
+
+
+# ---------------------------------------------------------------- replicates
+
+
+def test_the_best_node_gets_its_replicate_on_its_own_slot_before_anything_else(tmp_path):
+    policy = make_policy(make_spec(tmp_path))
+    records = [node(1, None, slot=0, reward=0.3), node(2, 1, slot=1, reward=0.8)]
+    on_other_slot = propose(policy, records, slot=0)
+    assert on_other_slot.mode != "replicate"
+    replicate = propose(policy, records, slot=1)
+    assert replicate.mode == "replicate" and replicate.parent == 2 and replicate.replicate_of == 2
+    assert replicate.params == records[1].params and replicate.seed != records[1].seed
+    assert replicate.mutation_text(policy.spec) == f"replicate of node 2 (seed 7 -> {replicate.seed})"
+    records.append(replicate.as_record(3))
+    assert propose(policy, records, slot=1).mode != "replicate"        # one replicate is in flight
+
+
+def test_best_node_is_an_original_with_the_highest_pooled_reward():
+    records = [node(1, None, reward=0.9), node(2, None, reward=0.5), node(3, 1, reward=0.1, replicate_of=1)]
+    pooled = {1: 0.5, 2: 0.6}
+    assert best_node(records, pooled).node_id == 2

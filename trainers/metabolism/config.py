@@ -1,0 +1,200 @@
+"""The trainer's configuration: defaults, loading with yaml.safe_load, and validation.
+
+A config has the sections ``simulation:``, ``graph_model:`` and ``training:`` (plus an
+optional ``description``/``dataset`` text). Every key is known here; an unknown key or a
+bad value raises ``ConfigError`` with a one-line message naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memory.errors import ConfigError
+
+LOSS_FORMS = ("rollout", "residual", "separate_losses")
+MODIFIERS = ("amplification", "contrastive", "curriculum", "lr_warmup", "multiscale", "grad_accumulation")
+STRATEGIES = LOSS_FORMS + MODIFIERS
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "simulation": {
+        "n_metabolites": 24,
+        "n_metabolite_types": 2,
+        "n_reactions": 48,
+        "n_frames": 600,
+        "delta_t": 0.1,
+        "seed": 42,
+        "concentration_min": 1.0,
+        "concentration_max": 9.0,
+        "cycle_fraction": 1.0,          # share of reactions that are autocatalytic cycle steps
+        "cycle_length": 3,
+        "log_k_min": -2.0,
+        "log_k_max": -1.0,
+        "homeostatic_lambda_per_type": [0.001, 0.002],
+        "homeostatic_baseline_per_type": [4.0, 6.0],
+        "measurement_noise": 0.0,       # std of Gaussian noise added to observed concentrations
+    },
+    "graph_model": {
+        "hidden_dim_sub": 64,
+        "n_layers_sub": 3,
+        "hidden_dim_node": 64,
+        "n_layers_node": 3,
+        "embedding_dim": 2,
+    },
+    "training": {
+        "seed": 0,
+        "device": "auto",               # auto | cpu | cuda | cuda:N
+        "torch_threads": 0,             # 0 = auto: $OMP_NUM_THREADS, else a quarter of the cores
+        "cache_dir": "",                # "" = $UCBX_CACHE_DIR or ~/.cache/ucbx/metabolism
+        "freeze_stoichiometry": True,
+        # Phase 1: rate constants and MLP_sub on one-step dc/dt
+        "skip_phase1": False,
+        "phase1_iterations": 3000,
+        "phase1_batch_size": 64,        # frames per gradient step
+        "learning_rate_k": 0.005,
+        "learning_rate_sub": 0.001,
+        # Phase 2: MLP_node and embeddings, everything of Phase 1 frozen
+        "homeostasis_training": True,
+        "homeostasis_time_step": 4,
+        "learning_rate_node_homeostasis": 0.001,
+        "learning_rate_embedding_homeostasis": 0.001,
+        "data_augmentation_loop": 200,  # gradient steps of Phase 2
+        "batch_size": 8,                # rollouts per gradient step
+        "phase2_strategy": "rollout",   # one loss form, optionally "+"-joined with modifiers
+        "amplification_factor": 50.0,
+        "amplification_decay": False,   # decay the factor geometrically to 1x over training
+        "contrastive_weight": 0.1,
+        "curriculum_stages": 2,         # stage s rolls out time_step / 2**s steps
+        "warmup_fraction": 0.1,
+        "warmup_peak_factor": 10.0,     # peak learning rate = factor x base learning rate
+        "lr_final_factor": 0.01,        # cosine decays to factor x base learning rate
+        "multiscale_levels": 4,         # rollout lengths time_step, /2, /4, ... (levels of them)
+        "accumulation_steps": 4,
+    },
+}
+
+TOP_LEVEL_TEXT_KEYS = ("description", "dataset")
+
+POSITIVE_INTS = {
+    "simulation": ("n_metabolites", "n_reactions", "n_frames", "cycle_length"),
+    "graph_model": ("hidden_dim_sub", "n_layers_sub", "hidden_dim_node", "n_layers_node", "embedding_dim"),
+    "training": ("phase1_iterations", "phase1_batch_size", "homeostasis_time_step", "data_augmentation_loop",
+                 "batch_size", "curriculum_stages", "multiscale_levels", "accumulation_steps"),
+}
+POSITIVE_FLOATS = {
+    "simulation": ("delta_t",),
+    "training": ("learning_rate_k", "learning_rate_sub", "learning_rate_node_homeostasis",
+                 "learning_rate_embedding_homeostasis", "amplification_factor", "warmup_peak_factor",
+                 "lr_final_factor"),
+}
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config, fill defaults, validate; ConfigError names the bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read config ({str(error).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: config must be a mapping with sections simulation, graph_model, training")
+    return resolve_config(raw, source=str(path))
+
+
+def resolve_config(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Merge ``raw`` over the defaults and validate the result."""
+    config = copy.deepcopy(DEFAULTS)
+    for section, values in raw.items():
+        if section in TOP_LEVEL_TEXT_KEYS:
+            config[section] = str(values)
+            continue
+        if section not in DEFAULTS:
+            raise ConfigError(f"{source}: unknown section '{section}' (known: {', '.join(DEFAULTS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section '{section}' must be a mapping")
+        for key, value in values.items():
+            if key not in DEFAULTS[section]:
+                raise ConfigError(f"{source}: unknown key '{section}.{key}'")
+            config[section][key] = value
+    validate(config, source)
+    return config
+
+
+def validate(config: dict[str, Any], source: str) -> None:
+    """Check types and ranges; the first problem raises ConfigError naming its key."""
+    for section, keys in POSITIVE_INTS.items():
+        for key in keys:
+            value = config[section][key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{source}: '{section}.{key}' must be a positive integer, got {value!r}")
+    for section, keys in POSITIVE_FLOATS.items():
+        for key in keys:
+            value = config[section][key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{source}: '{section}.{key}' must be a positive number, got {value!r}")
+    simulation, training = config["simulation"], config["training"]
+    n_types = simulation["n_metabolite_types"]
+    for key in ("homeostatic_lambda_per_type", "homeostatic_baseline_per_type"):
+        if not isinstance(simulation[key], list) or len(simulation[key]) != n_types:
+            raise ConfigError(f"{source}: 'simulation.{key}' must list one number per type ({n_types})")
+    if not 0.0 <= simulation["cycle_fraction"] <= 1.0:
+        raise ConfigError(f"{source}: 'simulation.cycle_fraction' must be in [0, 1]")
+    if simulation["concentration_min"] >= simulation["concentration_max"]:
+        raise ConfigError(f"{source}: 'simulation.concentration_min' must be below concentration_max")
+    if simulation["log_k_min"] > simulation["log_k_max"]:
+        raise ConfigError(f"{source}: 'simulation.log_k_min' must not exceed log_k_max")
+    if simulation["n_frames"] <= training["homeostasis_time_step"] + 1:
+        raise ConfigError(f"{source}: 'simulation.n_frames' must exceed training.homeostasis_time_step + 1")
+    if training["freeze_stoichiometry"] is not True:
+        raise ConfigError(f"{source}: 'training.freeze_stoichiometry' must be true (learning S is not built)")
+    if not 0.0 <= training["warmup_fraction"] < 1.0:
+        raise ConfigError(f"{source}: 'training.warmup_fraction' must be in [0, 1)")
+    for key in ("skip_phase1", "homeostasis_training", "amplification_decay"):
+        if not isinstance(training[key], bool):
+            raise ConfigError(f"{source}: 'training.{key}' must be true or false")
+    parse_strategy(training["phase2_strategy"], source)
+
+
+def parse_strategy(text: Any, source: str = "config") -> tuple[str, frozenset[str]]:
+    """``"residual+grad_accumulation"`` -> ("residual", {"grad_accumulation"}); refuses bad combinations."""
+    parts = [part.strip() for part in str(text).split("+") if part.strip()]
+    unknown = [part for part in parts if part not in STRATEGIES]
+    if not parts or unknown:
+        raise ConfigError(f"{source}: 'training.phase2_strategy' unknown strategy {unknown or text!r} "
+                          f"(known: {', '.join(STRATEGIES)})")
+    forms = [part for part in parts if part in LOSS_FORMS]
+    if len(forms) > 1:
+        raise ConfigError(f"{source}: 'training.phase2_strategy' combines loss forms {forms}; pick one")
+    form = forms[0] if forms else "rollout"
+    modifiers = frozenset(part for part in parts if part in MODIFIERS)
+    if {"curriculum", "multiscale"} <= modifiers:
+        raise ConfigError(f"{source}: 'training.phase2_strategy' cannot combine curriculum and multiscale")
+    if form == "residual" and modifiers & {"curriculum", "multiscale"}:
+        raise ConfigError(f"{source}: 'training.phase2_strategy' residual has no rollout to schedule "
+                          f"(curriculum/multiscale need rollout or separate_losses)")
+    return form, modifiers
+
+
+def section_hash(*parts: Any) -> str:
+    """A short stable hash of JSON-serialisable parts (cache keys)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def phase1_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """What determines a Phase 1 checkpoint besides the simulation."""
+    training = config["training"]
+    graph = config["graph_model"]
+    return {
+        "phase1_iterations": training["phase1_iterations"],
+        "phase1_batch_size": training["phase1_batch_size"],
+        "learning_rate_k": training["learning_rate_k"],
+        "learning_rate_sub": training["learning_rate_sub"],
+        "hidden_dim_sub": graph["hidden_dim_sub"],
+        "n_layers_sub": graph["n_layers_sub"],
+    }

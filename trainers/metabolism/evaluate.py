@@ -1,0 +1,128 @@
+"""Evaluation after training: the only code that reads the ground truth.
+
+Owns the seed's metrics: rate-constant R2 (log10, identity line; fitted-line and trimmed
+variants), per-type slope/offset of the node function against -lambda_t (c - c_base_t),
+node magnitude, and embedding clustering (DBSCAN on standardised embeddings, Hungarian
+matching to the true types).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import DBSCAN
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from trainers.metabolism.simulator import GroundTruth
+
+# A node function maps concentrations (n_points, n_metabolites) to dc/dt contributions of
+# the same shape: column i is metabolite i's homeostatic term at those concentrations.
+NodeFunction = Callable[[np.ndarray], np.ndarray]
+
+N_GRID = 64
+RANGE_PERCENTILES = (1.0, 99.0)     # fit over the concentrations the data visits
+TRIM_FRACTION = 0.05
+DBSCAN_EPS = 0.5
+DBSCAN_MIN_SAMPLES = 3
+
+
+def r_squared(predicted: np.ndarray, observed: np.ndarray) -> float:
+    residual = np.sum((observed - predicted) ** 2)
+    total = np.sum((observed - observed.mean()) ** 2)
+    return float(1.0 - residual / total) if total > 0 else float("nan")
+
+
+def rate_constant_metrics(learned_log_k: np.ndarray, true_log_k: np.ndarray) -> dict[str, float]:
+    """R2 of learned vs true log10 k: against y = x, against the fitted line, and trimmed."""
+    if not np.all(np.isfinite(learned_log_k)):
+        nan = float("nan")
+        return {"rate_constants_R2": nan, "rate_constants_R2_fit": nan, "rate_constants_R2_trimmed": nan}
+    slope, intercept = np.polyfit(true_log_k, learned_log_k, 1)
+    errors = np.abs(learned_log_k - true_log_k)
+    keep = errors <= np.quantile(errors, 1.0 - TRIM_FRACTION)
+    return {
+        "rate_constants_R2": r_squared(learned_log_k, true_log_k),
+        "rate_constants_R2_fit": r_squared(slope * true_log_k + intercept, learned_log_k),
+        "rate_constants_R2_trimmed": r_squared(learned_log_k[keep], true_log_k[keep]),
+    }
+
+
+def ground_truth_node_function(truth: GroundTruth) -> NodeFunction:
+    lambdas, baselines = truth.lambdas[truth.types], truth.baselines[truth.types]
+    return lambda concentrations: -lambdas * (concentrations - baselines)
+
+
+def type_concentration_range(concentrations: np.ndarray, types: np.ndarray, type_index: int) -> tuple[float, float]:
+    low, high = np.percentile(concentrations[:, types == type_index], RANGE_PERCENTILES)
+    return float(low), float(high)
+
+
+def node_function_fits(node_function: NodeFunction, concentrations: np.ndarray,
+                       truth: GroundTruth) -> list[dict[str, float]]:
+    """Per type: linear fit of the type-mean curve over the visited range, with the truth."""
+    n_metabolites = concentrations.shape[1]
+    fits = []
+    for type_index, (lam, baseline) in enumerate(zip(truth.lambdas, truth.baselines)):
+        low, high = type_concentration_range(concentrations, truth.types, type_index)
+        grid = np.linspace(low, high, N_GRID)
+        values = node_function(np.repeat(grid[:, None], n_metabolites, axis=1))
+        curve = values[:, truth.types == type_index].mean(axis=1)
+        gt_slope, gt_offset = -float(lam), float(lam * baseline)
+        if np.all(np.isfinite(curve)):
+            slope, offset = (float(v) for v in np.polyfit(grid, curve, 1))
+            linearity = r_squared(slope * grid + offset, curve) if np.ptp(curve) > 0 else 1.0
+        else:
+            slope = offset = linearity = float("nan")
+        fits.append({
+            "type": type_index, "slope": slope, "gt_slope": gt_slope, "offset": offset, "gt_offset": gt_offset,
+            "slope_ratio": slope / gt_slope, "offset_ratio": offset / gt_offset, "linearity_r2": linearity,
+            "range": [low, high], "grid": grid.tolist(), "curve": curve.tolist(),
+        })
+    return fits
+
+
+def node_magnitude(node_function: NodeFunction, concentrations: np.ndarray) -> float:
+    """Mean |node term| over every observed state of every metabolite."""
+    return float(np.mean(np.abs(node_function(concentrations))))
+
+
+def embedding_clusters(embeddings: np.ndarray, types: np.ndarray) -> dict[str, float]:
+    """DBSCAN on standardised embeddings; accuracy after the best cluster-to-type matching.
+
+    DBSCAN noise points form one more group for the matching (they match at most one
+    type). The silhouette of a single cluster is undefined; it is reported as 0.0.
+    """
+    if not np.all(np.isfinite(embeddings)):
+        nan = float("nan")
+        return {"embedding_cluster_acc": nan, "embedding_n_clusters": nan, "embedding_silhouette": nan}
+    spread = embeddings.std(axis=0)
+    standardised = StandardScaler().fit_transform(embeddings) if np.all(spread > 0) else embeddings * 0.0
+    labels = DBSCAN(eps=DBSCAN_EPS, min_samples=DBSCAN_MIN_SAMPLES).fit_predict(standardised)
+    clusters = np.unique(labels)
+    n_types = int(types.max()) + 1
+    contingency = np.array([[np.sum((labels == cluster) & (types == t)) for t in range(n_types)]
+                            for cluster in clusters])
+    rows, columns = linear_sum_assignment(-contingency)
+    accuracy = contingency[rows, columns].sum() / len(types)
+    n_clusters = int(np.sum(clusters >= 0))
+    distinct = len(clusters)
+    silhouette = float(silhouette_score(standardised, labels)) if 1 < distinct < len(labels) else 0.0
+    return {"embedding_cluster_acc": float(accuracy), "embedding_n_clusters": float(n_clusters),
+            "embedding_silhouette": silhouette}
+
+
+def node_metrics(fits: list[dict[str, float]], magnitude: float) -> dict[str, float]:
+    """The analysis.log names of the node-function metrics."""
+    metrics = {"phase2_node_magnitude": magnitude}
+    for fit in fits:
+        t = fit["type"]
+        metrics.update({
+            f"MLP_node_slope_{t}": fit["slope"], f"MLP_node_gt_slope_{t}": fit["gt_slope"],
+            f"MLP_node_offset_{t}": fit["offset"], f"MLP_node_gt_offset_{t}": fit["gt_offset"],
+            f"MLP_node_slope_ratio_{t}": fit["slope_ratio"], f"MLP_node_offset_ratio_{t}": fit["offset_ratio"],
+        })
+    metrics["avg_slope_ratio"] = float(np.mean([fit["slope_ratio"] for fit in fits]))
+    return metrics

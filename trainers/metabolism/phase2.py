@@ -1,0 +1,127 @@
+"""Phase 2: train MLP_node and the embeddings with everything of Phase 1 frozen.
+
+One batch = ``batch_size`` windows of the observed trajectory, sampled with
+``training.seed``; ``data_augmentation_loop`` batches in all. The loss form, schedules and
+auxiliary terms come from the strategy plan (strategies.py). A non-finite or exploding
+loss stops training and marks the run diverged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from trainers.metabolism.model import MetabolicModel
+from trainers.metabolism.phase1 import one_step_targets
+from trainers.metabolism.strategies import Phase2Plan, contrastive_loss, residual_loss, rollout_loss
+
+DIVERGENCE_LOSS_FACTOR = 1e6    # a loss this many times the first one counts as blown up
+N_EVALUATION_WINDOWS = 64
+
+
+@dataclass
+class Phase2Result:
+    losses: list[float] = field(default_factory=list)
+    diverged: bool = False
+    divergence_reason: str = ""
+    final_amplification: float = 1.0
+    seconds: float = 0.0
+
+
+def freeze_reaction_part(model: MetabolicModel) -> None:
+    for parameter in model.reaction_parameters():
+        parameter.requires_grad_(False)
+
+
+def build_optimizer(model: MetabolicModel, training: dict[str, Any]) -> torch.optim.Adam:
+    return torch.optim.Adam([
+        {"params": list(model.node.parameters()), "lr": training["learning_rate_node_homeostasis"]},
+        {"params": [model.embeddings], "lr": training["learning_rate_embedding_homeostasis"]},
+    ])
+
+
+def observed_residuals(model: MetabolicModel, concentrations: torch.Tensor, delta_t: float) -> torch.Tensor:
+    """dc/dt observed minus the frozen reaction part, for every frame but the last."""
+    states, targets = one_step_targets(concentrations, delta_t)
+    with torch.no_grad():
+        return targets - model.reaction_derivative(states)
+
+
+def batch_loss(model: MetabolicModel, plan: Phase2Plan, concentrations: torch.Tensor,
+               residuals: torch.Tensor | None, starts: torch.Tensor, length: int, delta_t: float,
+               amplification: float) -> torch.Tensor:
+    """The plan's loss form on windows starting at ``starts``."""
+    offsets = torch.arange(length + 1, device=concentrations.device)
+    windows = concentrations[starts.unsqueeze(1) + offsets]              # (batch, length + 1, n)
+    if plan.form == "residual":
+        frames = starts.unsqueeze(1) + offsets[:-1]
+        return residual_loss(model, windows[:, :-1], residuals[frames], amplification)
+    return rollout_loss(model, windows, delta_t, amplification,
+                        stop_reaction_gradient=plan.form == "separate_losses")
+
+
+def train_phase2(model: MetabolicModel, concentrations: torch.Tensor, delta_t: float,
+                 training: dict[str, Any], log: Callable[[str], None]) -> Phase2Result:
+    """The Phase 2 loop; ``model``'s homeostasis part is trained in place."""
+    plan = Phase2Plan.from_training(training)
+    freeze_reaction_part(model)
+    optimizer = build_optimizer(model, training)
+    base_rates = [group["lr"] for group in optimizer.param_groups]
+    generator = torch.Generator(device="cpu").manual_seed(training["seed"])
+    rng = np.random.default_rng(training["seed"])
+    residuals = observed_residuals(model, concentrations, delta_t) if plan.form == "residual" else None
+    grid = torch.linspace(float(concentrations.min()), float(concentrations.max()), 32,
+                          device=concentrations.device)
+    n_frames = concentrations.shape[0]
+    result = Phase2Result(final_amplification=plan.final_amplification())
+    start_time = time.perf_counter()
+    optimizer_step = 0
+    for batch in range(plan.n_batches):
+        length = plan.rollout_length(batch, rng)
+        starts = torch.randint(n_frames - length, (training["batch_size"],), generator=generator)
+        loss = batch_loss(model, plan, concentrations, residuals, starts.to(concentrations.device), length,
+                          delta_t, plan.amplification(batch))
+        total = loss
+        if "contrastive" in plan.modifiers:
+            total = total + training["contrastive_weight"] * contrastive_loss(model, grid)
+        (total / plan.accumulation_steps).backward()
+        result.losses.append(loss.item())
+        if blown_up(result.losses):
+            result.diverged = True
+            result.divergence_reason = f"phase2 loss {result.losses[-1]:.6g} at batch {batch + 1}"
+            break
+        if (batch + 1) % plan.accumulation_steps == 0:
+            for group, base_rate in zip(optimizer.param_groups, base_rates):
+                group["lr"] = base_rate * plan.lr_multiplier(optimizer_step)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            optimizer_step += 1
+        if (batch + 1) % max(1, plan.n_batches // 10) == 0:
+            log(f"phase2 batch {batch + 1}/{plan.n_batches} length {length} loss {loss.item():.6g}")
+    if not result.diverged and not all(torch.isfinite(p).all() for p in model.homeostasis_parameters()):
+        result.diverged, result.divergence_reason = True, "non-finite MLP_node or embedding parameters"
+    result.seconds = time.perf_counter() - start_time
+    return result
+
+
+def blown_up(losses: list[float]) -> bool:
+    latest = losses[-1]
+    return not np.isfinite(latest) or latest > DIVERGENCE_LOSS_FACTOR * max(losses[0], 1e-12)
+
+
+def evaluation_rollout_loss(model: MetabolicModel, concentrations: torch.Tensor, delta_t: float,
+                            time_step: int, amplification: float) -> float:
+    """phase2_loss: rollout MSE over time_step steps on fixed, evenly spaced windows.
+
+    The same windows for every strategy and seed, so the number compares across runs.
+    """
+    n_frames = concentrations.shape[0]
+    starts = torch.linspace(0, n_frames - time_step - 1, N_EVALUATION_WINDOWS,
+                            device=concentrations.device).long()
+    windows = concentrations[starts.unsqueeze(1) + torch.arange(time_step + 1, device=concentrations.device)]
+    with torch.no_grad():
+        return rollout_loss(model, windows, delta_t, amplification).item()

@@ -1,0 +1,162 @@
+"""One training run, top to bottom: config -> data -> Phase 1 -> Phase 2 -> metrics and plots.
+
+Writes ``run_dir/analysis.log`` (``name: value`` lines), ``run_dir/visual.json`` and the
+plots under ``run_dir/tmp_training/``. A run that blows up still writes its metrics (nan
+where they cannot be computed) with ``diverged: 1`` and returns normally.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from memory.atomic import append_text_durable, write_text_atomic
+from trainers.metabolism import evaluate, plots
+from trainers.metabolism.config import load_config
+from trainers.metabolism.model import MetabolicModel
+from trainers.metabolism.phase1 import load_or_train_phase1
+from trainers.metabolism.phase2 import Phase2Result, evaluation_rollout_loss, train_phase2
+from trainers.metabolism.simulator import ensure_data, load_ground_truth, load_observations
+from trainers.metabolism.strategies import Phase2Plan
+
+PHASE2_METRIC_PREFIXES = ("phase2_", "MLP_node_", "avg_slope_ratio", "embedding_")
+
+
+def cache_directory(training: dict[str, Any]) -> Path:
+    """training.cache_dir, else $UCBX_CACHE_DIR, else ~/.cache/ucbx/metabolism."""
+    chosen = training["cache_dir"] or os.environ.get("UCBX_CACHE_DIR") or Path.home() / ".cache/ucbx/metabolism"
+    path = Path(chosen).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def choose_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def cap_threads(requested: int) -> int:
+    """0 = $OMP_NUM_THREADS if set, else a quarter of the cores (four slots share a CPU)."""
+    threads = requested or int(os.environ.get("OMP_NUM_THREADS", 0)) or max(1, (os.cpu_count() or 1) // 4)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def model_node_function(model: MetabolicModel, amplification: float) -> evaluate.NodeFunction:
+    """The node term that really enters dc/dt (amplified when a factor is in force)."""
+    device = model.log_k.device
+
+    def node_function(concentrations: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            states = torch.as_tensor(concentrations, dtype=torch.float32, device=device)
+            return (amplification * model.node_derivative(states)).double().cpu().numpy()
+
+    return node_function
+
+
+def format_value(value: float) -> str:
+    return repr(float(value)) if math.isfinite(value) else str(float(value))
+
+
+def json_safe(value: Any) -> Any:
+    """nan/inf -> None so visual.json stays standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
+    """Train as configured; returns the metrics written to analysis.log."""
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = load_config(config_path)
+    simulation, training = config["simulation"], config["training"]
+
+    def log(message: str) -> None:
+        print(f"[metabolism {time.perf_counter() - started:7.1f}s] {message}", flush=True)
+
+    device = choose_device(training["device"])
+    log(f"device {device}, torch threads {cap_threads(training['torch_threads'])}")
+
+    # -- data: simulated once per simulation section, cached on disk
+    cache_dir = cache_directory(training)
+    data_dir = ensure_data(cache_dir, simulation)
+    observations = load_observations(data_dir)
+    concentrations = torch.as_tensor(observations.concentrations, device=device)
+    log(f"data {data_dir.name}: {concentrations.shape[0]} frames x {concentrations.shape[1]} metabolites, "
+        f"{observations.stoichiometry.shape[1]} reactions")
+
+    # -- model; training.seed fixes MLP_node's initialisation and the embeddings
+    torch.manual_seed(training["seed"])
+    initial_log_k = 0.5 * (simulation["log_k_min"] + simulation["log_k_max"])
+    model = MetabolicModel(observations, config["graph_model"], initial_log_k).to(device)
+
+    # -- Phase 1: rate constants and MLP_sub (cached, shared by every Phase 2 run)
+    phase1 = load_or_train_phase1(model, observations, concentrations, config, cache_dir, log)
+
+    # -- Phase 2: MLP_node and embeddings, Phase 1 frozen
+    plan = Phase2Plan.from_training(training)
+    phase2 = Phase2Result(final_amplification=plan.final_amplification())
+    if training["homeostasis_training"]:
+        log(f"phase2: strategy {training['phase2_strategy']}, time_step {training['homeostasis_time_step']}, "
+            f"{plan.n_batches} batches of {training['batch_size']}")
+        phase2 = train_phase2(model, concentrations, observations.delta_t, training, log)
+        if phase2.diverged:
+            log(f"phase2 diverged: {phase2.divergence_reason}")
+
+    # -- evaluation: the ground truth is read here, after training, and nowhere else
+    truth = load_ground_truth(data_dir)
+    observed = observations.concentrations.astype(np.float64)
+    node_function = model_node_function(model, phase2.final_amplification)
+    fits = evaluate.node_function_fits(node_function, observed, truth)
+    metrics = {
+        **evaluate.rate_constant_metrics(model.log_k.detach().cpu().double().numpy(), truth.log_k),
+        "phase1_loss": float(phase1["final_loss"]),
+        "phase1_time_min": phase1["seconds"] / 60.0,
+        "phase1_cached": float(phase1["cached"]),
+        "phase2_loss": evaluation_rollout_loss(model, concentrations, observations.delta_t,
+                                               training["homeostasis_time_step"], phase2.final_amplification),
+        "phase2_train_loss": float(np.mean(phase2.losses[-max(1, len(phase2.losses) // 10):]))
+        if phase2.losses else float("nan"),
+        **evaluate.node_metrics(fits, evaluate.node_magnitude(node_function, observed)),
+        **evaluate.embedding_clusters(model.embeddings.detach().cpu().double().numpy(), truth.types),
+    }
+    if phase2.diverged:
+        metrics.update({name: float("nan") for name in metrics if name.startswith(PHASE2_METRIC_PREFIXES)})
+    metrics["diverged"] = float(phase2.diverged)
+
+    # -- plots and the numbers behind them
+    visual = {
+        "diverged": phase2.diverged,
+        "amplification": phase2.final_amplification,
+        "mlp_node": {"magnitude": metrics["phase2_node_magnitude"],
+                     "gt_magnitude": evaluate.node_magnitude(evaluate.ground_truth_node_function(truth), observed),
+                     "per_type": fits},
+        "embedding": {"n_clusters": metrics["embedding_n_clusters"], "accuracy": metrics["embedding_cluster_acc"],
+                      "silhouette": metrics["embedding_silhouette"], "n_types": len(truth.lambdas)},
+        "rate_constants_R2": metrics["rate_constants_R2"],
+    }
+    write_text_atomic(run_dir / "visual.json", json.dumps(json_safe(visual), indent=1) + "\n")
+    plots.write_all(run_dir / "tmp_training", plan.n_batches, model, truth, fits, phase2.losses,
+                    phase2.final_amplification, phase2.diverged)
+
+    metrics["training_time_min"] = (time.perf_counter() - started) / 60.0
+    append_text_durable(run_dir / "analysis.log",
+                        "".join(f"{name}: {format_value(value)}\n" for name, value in metrics.items()))
+    log(f"done: avg_slope_ratio {metrics['avg_slope_ratio']:.4g}, rate_constants_R2 "
+        f"{metrics['rate_constants_R2']:.4g}, embedding_cluster_acc {metrics['embedding_cluster_acc']:.3g}, "
+        f"diverged {int(phase2.diverged)}")
+    return metrics
