@@ -127,7 +127,7 @@ def record_from_entry(entry: Entry, space: SearchSpace, reward: float | None) ->
             except ValueError:
                 continue
     seed_text = entry.config.get(SEED_ALIAS, "")
-    replicate = entry.mode == "replicate"
+    replicate = entry.is_replicate
     return NodeRecord(
         node_id=entry.node_id, parent=entry.parent, slot=entry.slot if entry.slot is not None else -1,
         params=params, seed=int(seed_text) if seed_text.lstrip("-").isdigit() else None,

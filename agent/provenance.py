@@ -54,14 +54,17 @@ def trainer_source(spec: Spec) -> Path | None:
         return spec.trainer.source
     command = list(spec.trainer.command)
     if "-m" in command and command.index("-m") + 1 < len(command):
-        found = importlib.util.find_spec(command[command.index("-m") + 1].split(".")[0])
+        try:
+            found = importlib.util.find_spec(command[command.index("-m") + 1])
+        except ImportError:
+            found = None
         if found is not None and found.submodule_search_locations:
             return Path(list(found.submodule_search_locations)[0])
-    for argument in command:
-        candidate = spec.path.parent / argument
-        if argument.endswith(".py") and candidate.is_file():
-            return candidate
-    return None
+        if found is not None and found.origin:
+            return Path(found.origin)
+    scripts = [folder / argument for argument in command if argument.endswith(".py")
+               for folder in (spec.path.parent, Path.cwd())]
+    return next((script for script in scripts if script.is_file()), None)
 
 
 def trainer_version(spec: Spec) -> str:

@@ -9,6 +9,7 @@ refused, so a typo is never silently ignored. Paths inside a spec are relative t
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,6 +185,8 @@ def _trainer(reader: _Reader, value: Any) -> TrainerSpec:
     if not base_config.is_file():
         raise reader.fail("trainer.base_config", f"file not found: {base_config}")
     describe = reader.text("trainer.describe", section["describe"]) if "describe" in section else ""
+    if describe and not _module_exists(f"trainers.{describe}.describe"):
+        raise reader.fail("trainer.describe", f"no module trainers/{describe}/describe.py")
     source = None
     if "source" in section:
         source = reader.path.parent / reader.text("trainer.source", section["source"])
@@ -196,6 +199,13 @@ def _trainer(reader: _Reader, value: Any) -> TrainerSpec:
         seed_key=reader.text("trainer.seed_key", section["seed_key"]) if "seed_key" in section else "",
         source=source,
     )
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def _base_config(reader: _Reader, path: Path) -> dict:

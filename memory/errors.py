@@ -1,7 +1,8 @@
 """Errors meant for a person: one line naming the file, key or line, and the reason.
 
 Every layer raises these (or subclasses) for bad input; the CLI prints the message
-without a traceback and exits non-zero.
+without a traceback and exits non-zero. `Problem` is the other kind: something in a
+file that could not be read, reported with its line while the rest is used.
 """
 
 from dataclasses import dataclass

@@ -41,7 +41,8 @@ from memory.errors import Problem
 ROOT_WORDS = ("root", "none", "0")
 FLOAT_FORMAT = ".6g"
 
-HEADER_RE = re.compile(r"^#{2,3}\s*Iter(?:ation)?\s+(\d+)\s*(?::|-|—)?\s*(.*?)\s*$", re.IGNORECASE)
+HEADER_RE = re.compile(r"^#{2,3}\s*Iter(?:ation)?\s+(\d+)(?:\s*:|\s+[-–—]\s|\s+(?=[A-Za-z])|\s*$)\s*(.*?)\s*$",
+                       re.IGNORECASE)
 FIELD_RE = re.compile(r"^([A-Za-z][\w/() \-]{0,40}?)\s*:(?:\s+(.*?)|)\s*$")
 RULE_RE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 PAIR_SPLIT_RE = re.compile(r",\s*(?=[A-Za-z_][\w.\-]*\s*=)")
@@ -291,7 +292,7 @@ def parse_notebook(text: str, path: str = "") -> NotebookParse:
     lines = text.splitlines()
     entries: list[Entry] = []
     problems: list[Problem] = []
-    first_line_of: dict[int, Entry] = {}
+    entry_of: dict[int, Entry] = {}
     index = 0
     while index < len(lines):
         header = HEADER_RE.match(lines[index])
@@ -307,12 +308,12 @@ def parse_notebook(text: str, path: str = "") -> NotebookParse:
             problems.append(Problem(entry.line, f"Iter {entry.iteration}: the file ends in the middle of "
                                                 "this entry (no final newline); entry left out", path))
             break
-        if entry.node_id in first_line_of:
-            earlier = first_line_of[entry.node_id]
+        if entry.node_id in entry_of:
+            earlier = entry_of[entry.node_id]
             problems.append(Problem(entry.line, f"Iter {entry.iteration}: node id {entry.node_id} already "
                                                 f"used by Iter {earlier.iteration} at line {earlier.line}; "
                                                 "the later entry wins in the tree", path))
-        first_line_of[entry.node_id] = entry
+        entry_of[entry.node_id] = entry
         entries.append(entry)
     return NotebookParse(entries, problems)
 

@@ -7,7 +7,8 @@ section belongs to the person and, like any section the agent does not know, is
 written back byte for byte. The file is rewritten atomically and kept to about 300
 lines: when longer, the oldest items (bullets, numbered items, table rows) of the
 longest known sections are folded into one count line such as
-``- (12 older principles summarised: see analysis.md iters 1-40)``; no line is cut.
+``- (12 older principles summarised: see analysis.md iters 1-40)`` (a table row when
+the items are table rows); no line is cut.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ Example: "- avoid lr_node_homeo > 0.5". A malformed line is reported and ignored
 HEADER_RE = re.compile(r"^##\s+(.+?)\s*#*\s*$")
 ITEM_START_RE = re.compile(r"^(?:[-*+]\s|\d+[.)]\s|\|)")
 TABLE_RULE_RE = re.compile(r"^\|[\s:|-]+\|?\s*$")
-SUMMARY_RE = re.compile(r"^- \((\d+) older .*? summarised(?:: see .*? iters (\d+)-(\d+))?[^)]*\)\s*$")
+SUMMARY_RE = re.compile(r"^(?:- |\| )\((\d+) older .*? summarised(?:: see .*? iters (\d+)-(\d+))?[^)]*\)(?: \|)?\s*$")
 ITER_RE = re.compile(r"\bIters?\.?\s+(\d+)(?:\s*[-–]\s*(\d+))?", re.IGNORECASE)
 
 
@@ -198,7 +199,7 @@ def _split_summary(items: list[list[str]]) -> tuple[re.Match | None, list[list[s
 
 
 def _fold(title: str, body: str, count: int, log_name: str) -> str:
-    """``body`` with its ``count`` oldest items folded into the summary line."""
+    """``body`` with its ``count`` oldest items folded into the summary line (a table row in a table)."""
     head, items, tail = _items(body)
     summary, items = _split_summary(items)
     folded = int(summary.group(1)) if summary else 0
@@ -207,7 +208,8 @@ def _fold(title: str, body: str, count: int, log_name: str) -> str:
     iterations += [int(number) for item in taken for match in ITER_RE.finditer("".join(item))
                    for number in match.groups() if number]
     where = f": see {log_name} iters {min(iterations)}-{max(iterations)}" if iterations else f": see {log_name}"
-    line = f"- ({folded + len(taken)} older {ITEM_NOUNS.get(title, 'items')} summarised{where})\n"
+    summary_text = f"({folded + len(taken)} older {ITEM_NOUNS.get(title, 'items')} summarised{where})"
+    line = f"| {summary_text} |\n" if taken[0][0].startswith("|") else f"- {summary_text}\n"
     return "".join(head) + line + "".join(text for item in kept for text in item) + "".join(tail)
 
 

@@ -48,8 +48,15 @@ start_munge() {
     return 0   # someone else's munged: reuse it, never stop it
   fi
   mkdir -p /run/munge && chown munge:munge /run/munge && chmod 0755 /run/munge
-  runuser -u munge -- /usr/sbin/munged --pid-file="$BASE/run/munged.pid"
-  for _ in $(seq 1 50); do munge -n >/dev/null 2>&1 && return 0; sleep 0.1; done
+  rm -f /run/munge/munged.pid
+  runuser -u munge -- /usr/sbin/munged   # daemonizes; writes /run/munge/munged.pid
+  for _ in $(seq 1 50); do
+    if munge -n >/dev/null 2>&1 && [ -s /run/munge/munged.pid ]; then
+      cp /run/munge/munged.pid "$BASE/run/munged.pid"   # ours: `down` stops it
+      return 0
+    fi
+    sleep 0.1
+  done
   die "munged did not answer (see /var/log/munge/munged.log)"
 }
 

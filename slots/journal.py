@@ -38,7 +38,8 @@ class JobRecord:
     runner's pid for local jobs (with ``process_start``, its start time in clock ticks
     from /proc, so a recycled pid is never mistaken for it), the SLURM job id for
     SLURM jobs. ``attempts`` counts launches (retries of infrastructure failures and
-    of jobs lost with the driver). ``payload`` is the agent's own JSON data (mode,
+    of jobs lost with the driver); ``launch_failures`` counts launches refused in a row
+    (sbatch errors), reset by a launch that works. ``payload`` is the agent's own JSON data (mode,
     mutation, ...); ``collected`` is set by the agent once the log entry is written.
     """
 
@@ -59,6 +60,7 @@ class JobRecord:
     failure_kind: str | None = None
     reason: str = ""
     attempts: int = 0
+    launch_failures: int = 0
     exit_code: int | None = None
     stderr_tail: str = ""
     submitted_at: float | None = None
@@ -76,8 +78,8 @@ _COLUMNS = tuple(f.name for f in dataclasses.fields(JobRecord))
 _JSON_COLUMNS = ("command", "payload")
 _SQL_TYPES = {"id": "INTEGER PRIMARY KEY", "iteration": "INTEGER NOT NULL UNIQUE",
               "node_id": "INTEGER NOT NULL", "slot": "INTEGER NOT NULL", "parent": "INTEGER",
-              "attempts": "INTEGER NOT NULL", "exit_code": "INTEGER", "collected": "INTEGER NOT NULL",
-              "submitted_at": "REAL", "started_at": "REAL", "finished_at": "REAL"}
+              "attempts": "INTEGER NOT NULL", "launch_failures": "INTEGER NOT NULL", "exit_code": "INTEGER",
+              "collected": "INTEGER NOT NULL", "submitted_at": "REAL", "started_at": "REAL", "finished_at": "REAL"}
 _SCHEMA = "CREATE TABLE IF NOT EXISTS jobs ({})".format(
     ", ".join(f"{name} {_SQL_TYPES.get(name, 'TEXT')}" for name in _COLUMNS))
 

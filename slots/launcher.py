@@ -115,7 +115,8 @@ class Launcher(abc.ABC):
     def _launch(self, record: JobRecord, journal: Journal) -> JobRecord:
         """Start one attempt of the job of ``record`` and store its handle; the stored record.
 
-        Increments ``attempts``. The previous attempt's runner files are archived first.
+        Increments ``attempts`` (or, if the launch is refused, ``launch_failures``, with the
+        reason). The previous attempt's runner files are archived first.
         """
 
     @abc.abstractmethod
@@ -190,7 +191,7 @@ class Launcher(abc.ABC):
 
     def _retry_launch(self, record: JobRecord, journal: Journal) -> JobRecord:
         """Start a row that has no job yet, unless its launches keep failing."""
-        if record.attempts > self.max_retries:
+        if record.launch_failures > self.max_retries:
             return self._finish(record, journal, JobState(
                 "failed", "infrastructure", None, f"could not be started: {record.reason}"))
         return self._launch(record, journal)

@@ -17,6 +17,7 @@ restart a live runner is re-attached and a recycled pid is never mistaken for it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -63,10 +64,8 @@ def _alive(pid: int, start: str) -> bool:
 def _signal_group(pid: int, start: str, signum: int) -> None:
     """Signal the process group led by ``pid`` if that process is still the one started then."""
     if _alive(pid, start):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signum)
-        except ProcessLookupError:
-            pass
 
 
 class LocalLauncher(Launcher):
@@ -106,10 +105,11 @@ class LocalLauncher(Launcher):
                                          stderr=log, env=self._environment(record.slot),
                                          start_new_session=True)
         except OSError as error:
-            return journal.update(record.id, attempts=attempt, reason=f"cannot start the runner: {error}")
+            return journal.update(record.id, launch_failures=record.launch_failures + 1,
+                                  reason=f"cannot start the runner: {error}")
         self._children[record.id] = child
         return journal.update(record.id, external_id=str(child.pid), process_start=process_start(child.pid) or "",
-                              status="running", attempts=attempt, started_at=time.time(),
+                              status="running", attempts=attempt, launch_failures=0, started_at=time.time(),
                               failure_kind=None, exit_code=None)
 
     def _find_orphan(self, record: JobRecord, journal: Journal) -> JobRecord:

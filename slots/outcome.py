@@ -19,6 +19,7 @@ import signal as signals
 from dataclasses import dataclass
 from pathlib import Path
 
+from memory.analysis_log import read_metrics
 from slots.runner import EXIT_STATUS, STDERR
 
 OOM_MARKERS = ("out of memory", "memoryerror", "outofmemoryerror", "oom-kill", "cannot allocate memory")
@@ -54,29 +55,6 @@ def stderr_tail(run_dir: str | Path, names: tuple[str, ...] = (STDERR,), lines: 
     return ""
 
 
-def read_metric_values(path: Path) -> dict[str, float]:
-    """Numeric metrics of ``path``: `name: value` / `name=value` lines, or JSON lines (last wins).
-
-    Minimal reader for judging a run; `memory/analysis_log.py` owns the full format.
-    """
-    values: dict[str, float] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if path.suffix == ".jsonl":
-            try:
-                items = json.loads(line).items() if line.strip().startswith("{") else ()
-            except json.JSONDecodeError:
-                continue
-        else:
-            separator = ":" if ":" in line else "="
-            items = [line.split(separator, 1)] if separator in line else ()
-        for name, text in items:
-            try:
-                values[str(name).strip()] = float(str(text).strip())
-            except ValueError:
-                continue
-    return values
-
-
 def _says_out_of_memory(tail: str) -> bool:
     lowered = tail.lower()
     return any(marker in lowered for marker in OOM_MARKERS)
@@ -94,7 +72,7 @@ def _judge_metrics(run_dir: Path, metrics_file: str) -> JobState:
     path = run_dir / metrics_file
     if not path.is_file():
         return JobState("failed", "crash", 0, f"exit 0 without {metrics_file}")
-    values = read_metric_values(path)
+    values = read_metrics(path)
     if not values:
         return JobState("failed", "crash", 0, f"exit 0 with no metric in {metrics_file}")
     if values.get("diverged", 0.0) >= 1:

@@ -17,6 +17,7 @@ child's exit code (128 + signal number when the child was killed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -93,10 +94,8 @@ class Runner:
             self.kill_at = time.monotonic() + self.grace_s
 
     def _kill_group(self, signum: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.child.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def start(self) -> None:
         with open(self.run_dir / STDOUT, "wb") as out, open(self.run_dir / STDERR, "wb") as err:

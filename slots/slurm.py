@@ -198,8 +198,9 @@ class SlurmLauncher(Launcher):
         job_id = result.stdout.strip().split(";")[0]
         if result.returncode != 0 or not job_id.isdigit():
             message = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
-            return journal.update(record.id, attempts=attempt, reason=f"sbatch failed: {message}")
-        return journal.update(record.id, external_id=job_id, status="queued", attempts=attempt,
+            return journal.update(record.id, launch_failures=record.launch_failures + 1,
+                                  reason=f"sbatch failed: {message}")
+        return journal.update(record.id, external_id=job_id, status="queued", attempts=attempt, launch_failures=0,
                               failure_kind=None, exit_code=None)
 
     def _find_orphan(self, record: JobRecord, journal: Journal) -> JobRecord:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import git
 import yaml
 
 from agent.history import NodeRecord
 from agent.playbook import load_playbook
 from agent.policy import Policy, PolicyState
 from agent.spec import Spec, load_spec
+from memory.notebook import parse_notebook
+from memory.working_memory import KNOWN_SECTIONS
 
 BASE = {
     "simulation": {"n_metabolites": 24},
@@ -109,3 +112,70 @@ def every_slot_started(records: list[NodeRecord]) -> list[NodeRecord]:
                   metrics={"avg_slope_ratio": 0.01, "embedding_cluster_acc": 0.5})
              for slot in range(4) if slot not in started]
     return extra + records
+
+
+FAKE_TRAINER = '''"""A stand-in trainer (a real process): reads its config, writes analysis.log like a trainer."""
+import argparse, time
+from pathlib import Path
+import yaml
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--config")
+parser.add_argument("--run-dir")
+arguments = parser.parse_args()
+training = yaml.safe_load(Path(arguments.config).read_text())["training"]
+time.sleep(SLEEP * training["homeostasis_time_step"] / 64)
+lr = training["learning_rate_node_homeostasis"]
+ratio = min(3.0, lr * 30 * (1 + 0.01 * (training["seed"] % 7)))
+if lr > 0.2:
+    ratio = float("nan")
+lines = [f"avg_slope_ratio: {ratio}", f"MLP_node_slope_ratio_0: {ratio}", f"MLP_node_slope_ratio_1: {ratio}",
+         f"embedding_cluster_acc: {min(1.0, 0.5 + training['learning_rate_embedding_homeostasis'] * 50)}",
+         "rate_constants_R2: 0.9"]
+(Path(arguments.run_dir) / "analysis.log").write_text("\\n".join(lines) + "\\n")
+'''
+
+
+def fake_spec(folder: Path, sleep: float = 0.2, budget: int = 48) -> Path:
+    """A spec whose trainer is FAKE_TRAINER (``sleep`` seconds for time_step=64)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    trainer = folder / "trainer.py"
+    trainer.write_text(FAKE_TRAINER.replace("SLEEP", repr(sleep)))
+    text = SPEC.replace('"trainer.py"', f'"{trainer}"').replace("budget: 48", f"budget: {budget}")
+    return write_spec(folder, text + "  poll_s: 0.1\n")
+
+
+SHAPE = ("Node:", "Mode/Strategy:", "Slot:", "Config:", "Metrics:", "Visual:", "Mutation:", "Strategy:",
+         "Observation:", "Next:")
+def entry_texts(log: Path) -> list[str]:
+    return ["## Iter" + chunk for chunk in log.read_text().split("## Iter")[1:]]
+
+
+def check_folder(folder: Path, name: str, count: int) -> list:
+    """The invariants of an exploration folder after ``count`` entries."""
+    log = folder / f"{name}_analysis.md"
+    for text in entry_texts(log):
+        lines = text.splitlines()
+        for prefix in SHAPE:
+            assert sum(1 for line in lines if line.startswith(prefix)) == 1, (prefix, text)
+    parsed = parse_notebook(log.read_text())
+    assert not parsed.problems
+    entries = parsed.entries
+    assert [e.iteration for e in entries] == list(range(1, count + 1))
+    ids = {e.node_id for e in entries}
+    assert ids == set(range(1, count + 1))
+    assert all(e.parent is None or e.parent in ids for e in entries)
+    memory = (folder / f"{name}_memory.md").read_text()
+    assert memory.count("\n") <= 300
+    assert all(f"## {section}" in memory for section in KNOWN_SECTIONS + ("Directives",))
+    for slot, value in enumerate((4, 16, 32, 64)):
+        config = yaml.safe_load((folder / "slots" / f"slot_{slot:02d}.yaml").read_text())
+        assert config["training"]["homeostasis_time_step"] == value
+    repo = git.Repo(folder)
+    assert sum(1 for c in repo.iter_commits() if c.message.startswith("Iter ")) == count
+    assert not repo.is_dirty(untracked_files=False)
+    return entries
+
+
+def scores_lines(folder: Path, name: str) -> list[str]:
+    return [line for line in (folder / f"{name}_ucb_scores.txt").read_text().splitlines() if line.startswith("Node ")]

@@ -121,19 +121,26 @@ Mode/Strategy: explore
 Metrics: loss=1.0
 
 Free text after a blank line ends the entry.
+
+### Iter 1-3 summary: not an entry (a range)
+
+## Iter 4 converged
+Node: id=4, parent=3
+Metrics: loss=0.9
 """
 
 
 def test_variants_of_real_logs():
     parsed = parse_notebook(VARIANTS, "log.md")
     assert parsed.problems == []
-    first, second, third = parsed.entries
+    first, second, third, fourth = parsed.entries
     assert (first.status, first.parent, first.next_parent) == ("excellent", None, 81)
     assert first.metrics["loss"] == 7370.0 and first.metrics["R2"] == -766043.33 and math.isnan(first.metrics["acc"])
     assert (second.node_id, second.parent, second.next_parent) == (2, None, 33)
     assert second.observation == "lines in another order"
     assert second.extra == {"Activity": "12 active nodes", "Parent rule": "highest UCB", "Verdict": "keep"}
     assert (third.parent, third.mode, third.has_next) == (None, "explore", False)
+    assert (fourth.node_id, fourth.status, fourth.parent) == (4, "converged", 3)
 
 
 BROKEN = """\

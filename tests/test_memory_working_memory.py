@@ -118,3 +118,17 @@ def test_unknown_sections_are_never_shortened():
     notes = "".join(f"- note {number}\n" for number in range(50))
     memory = parse_memory(f"## Notes\n{notes}## Directives\n")
     assert render_memory(memory, max_lines=10) == f"## Notes\n{notes}## Directives\n"
+
+
+def test_table_rows_fold_into_a_table_row():
+    rows = "".join(f"| rollout | slot {number} | 3 | 0 | 0.{number:03d} |\n" for number in range(60))
+    body = f"| strategy | slot | runs | failed | mean |\n| --- | --- | --- | --- | --- |\n{rows}\n- exploit: 3 children\n"
+    memory = parse_memory(f"## Strategy Outcomes\n{body}")
+    text = render_memory(memory, max_lines=30)
+    assert text.count("\n") <= 30
+    lines = text.splitlines()
+    assert lines[1:4] == ["| strategy | slot | runs | failed | mean |", "| --- | --- | --- | --- | --- |",
+                          f"| ({60 - (len(lines) - 6)} older outcomes summarised: see analysis.md) |"]
+    assert lines[-1] == "- exploit: 3 children" and lines[-3] == "| rollout | slot 59 | 3 | 0 | 0.059 |"
+    again = render_memory(parse_memory(text), max_lines=20)
+    assert again.count("\n") <= 20 and again.splitlines()[3].startswith("| (")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import sys
 import time
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def test_success_is_recorded_with_handle_outputs_and_times(bench):
     submitted = bench.submit(1, "ok")
     assert submitted.status == "running" and submitted.attempts == 1
     assert submitted.external_id and submitted.process_start == process_start(int(submitted.external_id))
-    assert submitted.command[0] == os.sys.executable and submitted.command[2] == str(bench.run_dir(1))
+    assert submitted.command[0] == sys.executable and submitted.command[2] == str(bench.run_dir(1))
     assert len(submitted.config_hash) == 12
     job = bench.wait()[1]
     assert (job.status, job.failure_kind, job.exit_code) == ("done", None, 0)
@@ -146,7 +146,7 @@ def test_a_missing_program_is_a_crash_with_the_reason(bench):
 def test_placeholders_fill_whole_arguments_and_nothing_is_shell_expanded(tmp_path):
     command = ["{python}", "-c", "x", "--config={config}", "$HOME; rm -rf {run_dir}", "*"]
     assert format_command(command, tmp_path / "c.yaml", tmp_path / "r") == [
-        os.sys.executable, "-c", "x", f"--config={tmp_path / 'c.yaml'}", f"$HOME; rm -rf {tmp_path / 'r'}", "*"]
+        sys.executable, "-c", "x", f"--config={tmp_path / 'c.yaml'}", f"$HOME; rm -rf {tmp_path / 'r'}", "*"]
 
 
 def test_poll_of_a_finished_record_returns_the_stored_state(bench):

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from slots.journal import Journal
+from slots.journal import JobRecord, Journal
 from slots.runner import RUNNER_INFO, process_start
 
 JOB = Path(__file__).with_name("slots_job.py")
@@ -34,9 +34,9 @@ with FolderLock(folder):
     launcher.recover(journal)
     for iteration, mode, seconds in plan:
         if journal.by_iteration(iteration) is None:
+            command = ["{python}", job, "{run_dir}", mode, str(seconds)]
             launcher.submit(JobRequest(iteration, iteration, iteration - 1, None, folder / "config.yaml",
-                                       folder / f"iter_{iteration}", ["{python}", job, "{run_dir}", mode, str(seconds)]),
-                            journal)
+                                       folder / f"iter_{iteration}", command), journal)
     print("submitted", flush=True)
     while journal.jobs(status=("queued", "running")):
         launcher.refresh(journal)
@@ -103,7 +103,8 @@ def test_running_job_is_reattached_and_finished_one_is_collected(tmp_path):
 
 def test_driver_killed_at_any_moment_launches_nothing_twice_and_loses_nothing(tmp_path):
     plan = [[1, "sleep", 0.4], [2, "sleep", 0.4], [3, "sleep", 0.4]]
-    for round_, delay in enumerate((0.05, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)):
+    delays = [0.05] + [0.1 + 0.02 * step for step in range(8)] + [0.5, 1.0]   # submissions start at ~0.1 s
+    for round_, delay in enumerate(delays):
         folder = tmp_path / f"round_{round_}"
         folder.mkdir()
         driver = start_driver(folder, plan)
@@ -120,6 +121,7 @@ def test_job_that_died_with_the_driver_is_run_once_more_then_reported_lost(tmp_p
     plan = [[1, "sleep", 30]]
     driver = start_driver(tmp_path, plan)
     assert driver.stdout.readline().strip() == "submitted"
+    wait_for(lambda: starts(tmp_path, 1) == 1)
     kill_driver(driver)
     kill_job_and_runner(tmp_path, 1)
 
@@ -139,3 +141,32 @@ def test_job_that_died_with_the_driver_is_run_once_more_then_reported_lost(tmp_p
     assert (job.status, job.failure_kind, job.attempts) == ("failed", "lost", 2)
     assert job.reason == f"runner pid {job.external_id} ended without writing exit_status.json"
     assert starts(tmp_path, 1) == 2
+
+
+def journal_row_without_handle(folder: Path, iteration: int, mode: str, seconds: float) -> list[str]:
+    """The row a driver killed inside `submit` leaves: written, but no pid recorded yet."""
+    run_dir = folder / f"iter_{iteration}"
+    run_dir.mkdir(parents=True)
+    command = [sys.executable, str(JOB), str(run_dir), mode, str(seconds)]
+    Journal(folder).add(JobRecord(iteration=iteration, node_id=iteration, slot=0, run_dir=str(run_dir),
+                                  config_path=str(folder / "config.yaml"), launcher="local", command=command))
+    return command
+
+
+def test_driver_killed_before_starting_the_job_gets_it_started_once(tmp_path):
+    journal_row_without_handle(tmp_path, 1, "sleep", 0.2)
+    run_driver_to_the_end(tmp_path, [[1, "sleep", 0.2]])
+    job = Journal(tmp_path).by_iteration(1)
+    assert (job.status, job.attempts, starts(tmp_path, 1)) == ("done", 1, 1)
+
+
+def test_driver_killed_before_recording_the_pid_gets_the_running_job_attached(tmp_path):
+    command = journal_row_without_handle(tmp_path, 1, "sleep", 1.0)
+    runner = subprocess.Popen([sys.executable, "-m", "slots.runner", "--run-dir", str(tmp_path / "iter_1"), "--",
+                               *command], start_new_session=True)
+    wait_for((tmp_path / "iter_1" / RUNNER_INFO).exists)
+    run_driver_to_the_end(tmp_path, [[1, "sleep", 1.0]])
+    runner.wait()
+    job = Journal(tmp_path).by_iteration(1)
+    assert (job.status, job.attempts, starts(tmp_path, 1)) == ("done", 1, 1)
+    assert job.external_id == str(runner.pid)

@@ -43,7 +43,7 @@ def test_compat_rules_next_line_sets_parent_and_block_roots():
     assert [problem.message for problem in problems] == ["Iter 6: no R2; left out of the scores"]
     in_block, _ = compat_entries(entries, "R2", current_iteration=5, block_size=2)
     assert [(e.node_id, e.parent) for e in in_block] == [(5, None)]
-    _, second_block = 0, compat_entries(entries, "R2", current_iteration=4, block_size=2)[0]
+    second_block, _ = compat_entries(entries, "R2", current_iteration=4, block_size=2)
     assert [(e.node_id, e.parent) for e in second_block] == [(3, None), (4, 3)]
 
 

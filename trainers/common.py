@@ -210,6 +210,6 @@ def plot_curves(path: str | Path, curves: dict[str, list[float]], title: str, lo
     for axis in list(axes.flat)[n:]:
         axis.axis("off")
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    figure.subplots_adjust(left=0.08, right=0.97, bottom=0.08, top=0.88, hspace=0.5, wspace=0.3)
+    figure.savefig(path, dpi=72)
     plt.close(figure)

@@ -34,13 +34,13 @@ COMPAT_DEFAULT_METRIC = "rate_constants_R2"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ucbx ucb", description="UCB scores of the experiments in an analysis log.")
     parser.add_argument("analysis", metavar="ANALYSIS_MD", type=Path, help="the <name>_analysis.md log")
-    parser.add_argument("--out", required=True, type=Path, help="scores file to write (<name>_ucb_scores.txt)")
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="scores file to write (<name>_ucb_scores.txt)")
     parser.add_argument("--c", type=float, default=DEFAULT_C, help="exploration constant (default 1.414)")
-    parser.add_argument("--block-size", type=int, default=0, help="iterations per block (score the current block only)")
-    parser.add_argument("--current-iteration", type=int, help="the iteration that fixes the current block")
-    parser.add_argument("--metric", help="the metric scored as reward (compat default: rate_constants_R2)")
+    parser.add_argument("--block-size", type=int, default=0, metavar="N", help="iterations per block (score the current block only)")
+    parser.add_argument("--current-iteration", type=int, metavar="N", help="the iteration that fixes the current block")
+    parser.add_argument("--metric", metavar="NAME", help="the metric scored as reward (compat default: rate_constants_R2)")
     parser.add_argument("--compat", choices=["metabolismgraph"], help="reproduce a public implementation's scores")
-    parser.add_argument("--plot", type=Path, help="also draw the tree to this PNG file")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw the tree to this PNG file")
     return parser
 
 

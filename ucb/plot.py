@@ -100,7 +100,7 @@ def _draw_node(axes, node: Node, position: tuple[float, float], is_best: bool) -
     if node.failed:
         axes.scatter([x], [y], s=150, marker="x", color="black", linewidths=1.5, zorder=5)
     label = str(node.id) + (f" ×{node.n_replicates + 1}" if node.n_replicates else "")
-    axes.text(x + 0.07, y, label, fontsize=6, ha="left", va="center", zorder=6)
+    axes.text(x + 0.06, y - 0.08, label, fontsize=6, ha="left", va="bottom", zorder=6)
 
 
 def _legend() -> list[Line2D]:

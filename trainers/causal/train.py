@@ -30,6 +30,7 @@ from trainers.common import (cap_threads, is_finite, pick_device, plot_curves, s
 
 CURVES = ("train_loss", "loss_recon", "loss_sparse", "loss_acyclic", "loss_disen", "val_loss",
           "grad_clip_ratio", "grad_norm", "learning_rate", "logit_std", "edge_count")
+PLOTTED = ("train_loss", "grad_norm", "grad_clip_ratio", "logit_std", "edge_count")
 
 
 @dataclass
@@ -139,7 +140,7 @@ def final_metrics(history: History, true_adjacency: np.ndarray, lambda_recon: fl
                                 "loss_disen", "recon_fraction"), math.nan)
     else:
         score = score_graph(history.gates[-1], true_adjacency)
-        graph = {"val_f1": score.f1, "val_shd": score.shd, "best_threshold": score.threshold,
+        graph = {"val_f1": float(score.f1), "val_shd": score.shd, "best_threshold": score.threshold,
                  "edge_count": history.last("edge_count"), "logit_std": history.last("logit_std")}
         losses = {name: history.last(name) for name in ("train_loss", "val_loss", "loss_recon", "loss_sparse",
                                                          "loss_acyclic", "loss_disen")}
@@ -178,6 +179,7 @@ def run(config_path: Path, run_dir: Path) -> dict[str, float]:
                                 "final_gates": history.gates[-1] if history.gates else [],
                                 "true_graph": truth.adjacency, "diverged": history.diverged})
     if history.gates:
-        plot_curves(run_dir / "tmp_training" / "training.png", {**history.curves, "val_f1": f1_per_epoch},
-                    "causal structure learning", log_y=("train_loss", "loss_recon", "grad_norm", "val_loss"))
+        plotted = {name: history.curves[name] for name in PLOTTED} | {"val_f1": f1_per_epoch}
+        plot_curves(run_dir / "tmp_training" / "training.png", plotted, "causal structure learning",
+                    log_y=("train_loss", "grad_norm"))
     return metrics

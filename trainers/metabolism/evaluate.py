@@ -2,7 +2,7 @@
 
 Owns the seed's metrics: rate-constant R2 (log10, identity line; fitted-line and trimmed
 variants), per-type slope/offset of the node function against -lambda_t (c - c_base_t),
-node magnitude, and embedding clustering (DBSCAN on standardised embeddings, Hungarian
+node magnitude, and embedding clustering (DBSCAN on isotropically standardised embeddings, Hungarian
 matching to the true types).
 """
 
@@ -14,7 +14,6 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
 
 from trainers.metabolism.simulator import GroundTruth
 
@@ -22,7 +21,6 @@ from trainers.metabolism.simulator import GroundTruth
 # the same shape: column i is metabolite i's homeostatic term at those concentrations.
 NodeFunction = Callable[[np.ndarray], np.ndarray]
 
-N_GRID = 64
 RANGE_PERCENTILES = (1.0, 99.0)     # fit over the concentrations the data visits
 TRIM_FRACTION = 0.05
 DBSCAN_EPS = 0.5
@@ -60,26 +58,36 @@ def type_concentration_range(concentrations: np.ndarray, types: np.ndarray, type
     return float(low), float(high)
 
 
+def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """slope, offset and R2 of y ~ slope x + offset (R2 = 1 for a constant y)."""
+    slope, offset = (float(v) for v in np.polyfit(x, y, 1))
+    linearity = r_squared(slope * x + offset, y) if np.ptp(y) > 0 else 1.0
+    return slope, offset, linearity
+
+
 def node_function_fits(node_function: NodeFunction, concentrations: np.ndarray,
                        truth: GroundTruth) -> list[dict[str, float]]:
-    """Per type: linear fit of the type-mean curve over the visited range, with the truth."""
-    n_metabolites = concentrations.shape[1]
+    """Per type: line through the node term at the states the data visits, with the truth.
+
+    The fit uses the points (c_i(t), f_i(c_i(t))) of every frame t and every metabolite i
+    of the type, so each metabolite's curve is judged where it was trained and not
+    extrapolated. linearity_r2 is the mean R2 of the per-metabolite line fits.
+    """
+    values = node_function(concentrations)
     fits = []
     for type_index, (lam, baseline) in enumerate(zip(truth.lambdas, truth.baselines)):
-        low, high = type_concentration_range(concentrations, truth.types, type_index)
-        grid = np.linspace(low, high, N_GRID)
-        values = node_function(np.repeat(grid[:, None], n_metabolites, axis=1))
-        curve = values[:, truth.types == type_index].mean(axis=1)
+        members = np.flatnonzero(truth.types == type_index)
         gt_slope, gt_offset = -float(lam), float(lam * baseline)
-        if np.all(np.isfinite(curve)):
-            slope, offset = (float(v) for v in np.polyfit(grid, curve, 1))
-            linearity = r_squared(slope * grid + offset, curve) if np.ptp(curve) > 0 else 1.0
+        x, y = concentrations[:, members], values[:, members]
+        if np.all(np.isfinite(y)):
+            slope, offset, _ = linear_fit(x.ravel(), y.ravel())
+            linearity = float(np.mean([linear_fit(x[:, i], y[:, i])[2] for i in range(len(members))]))
         else:
             slope = offset = linearity = float("nan")
         fits.append({
             "type": type_index, "slope": slope, "gt_slope": gt_slope, "offset": offset, "gt_offset": gt_offset,
             "slope_ratio": slope / gt_slope, "offset_ratio": offset / gt_offset, "linearity_r2": linearity,
-            "range": [low, high], "grid": grid.tolist(), "curve": curve.tolist(),
+            "range": list(type_concentration_range(concentrations, truth.types, type_index)),
         })
     return fits
 
@@ -87,6 +95,17 @@ def node_function_fits(node_function: NodeFunction, concentrations: np.ndarray,
 def node_magnitude(node_function: NodeFunction, concentrations: np.ndarray) -> float:
     """Mean |node term| over every observed state of every metabolite."""
     return float(np.mean(np.abs(node_function(concentrations))))
+
+
+def standardise(embeddings: np.ndarray) -> np.ndarray:
+    """Centre, then divide by one overall scale (the RMS distance to the centre).
+
+    Isotropic on purpose: scaling each axis to unit variance would blow a direction that
+    carries only jitter up to the size of the one that separates the clusters.
+    """
+    centred = embeddings - embeddings.mean(axis=0)
+    scale = np.sqrt(np.mean(np.sum(centred ** 2, axis=1)))
+    return centred / scale if scale > 0 else centred
 
 
 def embedding_clusters(embeddings: np.ndarray, types: np.ndarray) -> dict[str, float]:
@@ -98,8 +117,7 @@ def embedding_clusters(embeddings: np.ndarray, types: np.ndarray) -> dict[str, f
     if not np.all(np.isfinite(embeddings)):
         nan = float("nan")
         return {"embedding_cluster_acc": nan, "embedding_n_clusters": nan, "embedding_silhouette": nan}
-    spread = embeddings.std(axis=0)
-    standardised = StandardScaler().fit_transform(embeddings) if np.all(spread > 0) else embeddings * 0.0
+    standardised = standardise(embeddings)
     labels = DBSCAN(eps=DBSCAN_EPS, min_samples=DBSCAN_MIN_SAMPLES).fit_predict(standardised)
     clusters = np.unique(labels)
     n_types = int(types.max()) + 1

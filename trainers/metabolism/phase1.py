@@ -8,6 +8,7 @@ makes four slots that start together train it once.
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -88,6 +89,10 @@ def load_or_train_phase1(model: MetabolicModel, observations: Observations, conc
 
 
 def save_checkpoint_atomic(path: Path, checkpoint: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(checkpoint, tmp)
-    tmp.replace(path)
+    """torch.save to a temporary file in the same folder, fsync, then rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        torch.save(checkpoint, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

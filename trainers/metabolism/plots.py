@@ -35,7 +35,7 @@ def plot_node_function(path: Path, model: MetabolicModel, truth: GroundTruth, fi
     n_metabolites = len(truth.types)
     for axis, fit in zip(axes[0], fits):
         t, color = fit["type"], TYPE_COLORS[fit["type"] % len(TYPE_COLORS)]
-        grid = np.asarray(fit["grid"])
+        grid = np.linspace(*fit["range"], 64)
         with torch.no_grad():
             states = torch.as_tensor(np.repeat(grid[:, None], n_metabolites, axis=1), dtype=torch.float32,
                                      device=model.log_k.device)

@@ -1,8 +1,9 @@
 """One training run, top to bottom: config -> data -> Phase 1 -> Phase 2 -> metrics and plots.
 
-Writes ``run_dir/analysis.log`` (``name: value`` lines), ``run_dir/visual.json`` and the
-plots under ``run_dir/tmp_training/``. A run that blows up still writes its metrics (nan
-where they cannot be computed) with ``diverged: 1`` and returns normally.
+Writes ``run_dir/analysis.log`` (``name: value`` lines), ``run_dir/visual.json``,
+``run_dir/model.pt`` (the trained model's state) and the plots under
+``run_dir/tmp_training/``. A run that blows up still writes its metrics (nan where they
+cannot be computed) with ``diverged: 1`` and returns normally.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from memory.atomic import append_text_durable, write_text_atomic
 from trainers.metabolism import evaluate, plots
 from trainers.metabolism.config import load_config
 from trainers.metabolism.model import MetabolicModel
-from trainers.metabolism.phase1 import load_or_train_phase1
+from trainers.metabolism.phase1 import load_or_train_phase1, save_checkpoint_atomic
 from trainers.metabolism.phase2 import Phase2Result, evaluation_rollout_loss, train_phase2
 from trainers.metabolism.simulator import ensure_data, load_ground_truth, load_observations
 from trainers.metabolism.strategies import Phase2Plan
@@ -63,7 +64,11 @@ def model_node_function(model: MetabolicModel, amplification: float) -> evaluate
 
 
 def format_value(value: float) -> str:
-    return repr(float(value)) if math.isfinite(value) else str(float(value))
+    """Whole numbers as integers (diverged: 0), other floats with full precision, nan as nan."""
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def json_safe(value: Any) -> Any:
@@ -149,6 +154,7 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
                       "silhouette": metrics["embedding_silhouette"], "n_types": len(truth.lambdas)},
         "rate_constants_R2": metrics["rate_constants_R2"],
     }
+    save_checkpoint_atomic(run_dir / "model.pt", {"model": model.state_dict(), "config": config})
     write_text_atomic(run_dir / "visual.json", json.dumps(json_safe(visual), indent=1) + "\n")
     plots.write_all(run_dir / "tmp_training", plan.n_batches, model, truth, fits, phase2.losses,
                     phase2.final_amplification, phase2.diverged)

@@ -1,0 +1,147 @@
+"""The driver with a stand-in trainer (a real process writing analysis.log): runs, resumes,
+steps, edits before launch, restart exactness, signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from agent_helpers import check_folder, fake_spec, scores_lines
+
+from agent.cli import main
+from agent.driver import Exploration
+from agent.spec import load_spec
+from memory.notebook import parse_notebook
+from slots.journal import Journal
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_run_writes_every_iteration_and_resumes(tmp_path):
+    spec = fake_spec(tmp_path)
+    folder = tmp_path / "runs"
+    assert main(["run", str(spec), "--workdir", str(folder), "--iterations", "6"]) == 0
+    entries = check_folder(folder, "unit", 6)
+    originals = [e for e in entries if not e.is_replicate]
+    assert len(scores_lines(folder, "unit")) == len(originals)
+    assert Journal(folder).jobs(status=("queued", "running")) == []
+
+    assert main(["run", str(spec), "--workdir", str(folder), "--iterations", "2"]) == 0
+    entries = check_folder(folder, "unit", 8)
+    assert entries[6].iteration == 7
+
+
+def test_step_no_launch_writes_configs_that_a_person_may_edit(tmp_path, capsys):
+    spec = fake_spec(tmp_path)
+    folder = tmp_path / "runs"
+    assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
+    assert Journal(folder).jobs() == []
+    assert sorted(p.name for p in (folder / "slots").glob("*.yaml")) == [f"slot_0{i}.yaml" for i in range(4)]
+    assert "then `ucbx step` launches it" in capsys.readouterr().out
+
+    slot_file = folder / "slots" / "slot_02.yaml"
+    config = yaml.safe_load(slot_file.read_text())
+    config["training"]["learning_rate_node_homeostasis"] = 0.02
+    slot_file.write_text(yaml.safe_dump(config))
+    assert main(["step", str(spec), "--workdir", str(folder)]) == 0
+    jobs = Journal(folder).jobs()
+    assert len(jobs) == 4
+    edited = next(job for job in jobs if job.slot == 2)
+    assert edited.payload["params"]["training.learning_rate_node_homeostasis"] == 0.02
+    while Journal(folder).jobs(status=("queued", "running")):
+        assert main(["step", str(spec), "--workdir", str(folder), "--wait", "--no-launch"]) == 0
+    assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
+    entries = parse_notebook((folder / "unit_analysis.md").read_text()).entries
+    assert len(entries) == 4
+    entry = next(e for e in entries if e.slot == 2)
+    assert entry.mutation == "lr_node_homeo: 0.01 -> 0.02" and "edited before launch" in entry.extra["Rationale"]
+
+
+def test_an_edited_config_that_breaks_the_spec_is_not_launched(tmp_path, capsys):
+    spec = fake_spec(tmp_path)
+    folder = tmp_path / "runs"
+    assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
+    slot_file = folder / "slots" / "slot_01.yaml"
+    config = yaml.safe_load(slot_file.read_text())
+    config["training"]["homeostasis_time_step"] = 4
+    slot_file.write_text(yaml.safe_dump(config))
+    assert main(["step", str(spec), "--workdir", str(folder)]) == 0
+    assert {job.slot for job in Journal(folder).jobs()} == {0, 2, 3}
+    assert "slot_01.yaml: training.homeostasis_time_step" in capsys.readouterr().out
+
+
+def test_a_crash_between_append_and_collected_writes_no_second_entry(tmp_path):
+    spec = fake_spec(tmp_path)
+    folder = tmp_path / "runs"
+    assert main(["run", str(spec), "--workdir", str(folder), "--iterations", "4"]) == 0
+    journal = Journal(folder)
+    last = journal.jobs()[-1]
+    journal.update(last.id, collected=False)
+    assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
+    assert len(parse_notebook((folder / "unit_analysis.md").read_text()).entries) == 4
+    assert journal.get(last.id).collected
+
+
+def test_a_pending_slot_already_in_the_journal_is_not_launched_twice(tmp_path):
+    spec = load_spec(fake_spec(tmp_path))
+    exploration = Exploration(spec, tmp_path / "runs")
+    exploration.step_once(launch=False)
+    pending = exploration.pending()[0]
+    (pending.path.parent / "copy.json").write_bytes(pending.path.read_bytes())
+    exploration.step_once(launch=True)
+    (pending.path.parent / "copy.json").rename(pending.path)           # as if the unlink never happened
+    exploration.step_once(launch=True)
+    assert len(exploration.journal.jobs()) == 4
+    assert not pending.path.exists()
+
+
+def test_budget_stops_the_daemon(tmp_path):
+    spec = fake_spec(tmp_path, budget=5)
+    folder = tmp_path / "runs"
+    assert main(["run", str(spec), "--workdir", str(folder)]) == 0
+    assert len(parse_notebook((folder / "unit_analysis.md").read_text()).entries) == 5
+
+
+def test_fresh_needs_yes(tmp_path, capsys):
+    spec = fake_spec(tmp_path)
+    assert main(["run", str(spec), "--workdir", str(tmp_path / "runs"), "--fresh"]) == 2
+    assert "add --yes" in capsys.readouterr().err
+
+
+def test_status_shows_slots_best_and_budget(tmp_path, capsys):
+    spec = fake_spec(tmp_path)
+    folder = tmp_path / "runs"
+    assert main(["run", str(spec), "--workdir", str(folder), "--iterations", "4"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(spec), "--workdir", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "unit: 4/48 iterations" in out and "slot_3 (homeostasis_time_step=64)" in out
+    assert "best: node" in out and "top UCB:" in out
+
+
+def test_sigterm_ends_local_jobs_and_the_next_run_reruns_them(tmp_path):
+    spec = fake_spec(tmp_path, sleep=30.0)
+    folder = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    daemon = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", str(spec), "--workdir", str(folder)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(Journal(folder).jobs(status="running")) < 4:
+        time.sleep(0.2)
+    assert len(Journal(folder).jobs(status="running")) == 4
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=60) == 0, daemon.stdout.read()
+    jobs = Journal(folder).jobs()
+    assert {job.status for job in jobs} == {"queued"}
+    assert all(job.external_id == "" for job in jobs)
+    slow = fake_spec(tmp_path, sleep=0.2)
+    assert main(["run", str(slow), "--workdir", str(folder), "--iterations", "4"]) == 0
+    entries = parse_notebook((folder / "unit_analysis.md").read_text()).entries
+    assert sorted(e.node_id for e in entries) == [1, 2, 3, 4]
+    assert all(e.status != "failed" for e in entries)

@@ -1,0 +1,168 @@
+"""trainers/metabolism with real training at the tiny preset (Phase 1 trained once per session)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from memory.analysis_log import read_metrics
+from trainers.metabolism.config import load_config
+from trainers.metabolism.model import MetabolicModel
+from trainers.metabolism.phase1 import load_or_train_phase1
+from trainers.metabolism.phase2 import train_phase2
+from trainers.metabolism.simulator import data_folder, ensure_data, load_observations
+from trainers.metabolism.train import run
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "metabolism" / "tiny.yaml"
+TIMING_METRICS = ("training_time_min", "phase1_time_min", "phase1_cached")
+
+
+def write_config(folder: Path, cache_dir: Path, **training) -> Path:
+    config = yaml.safe_load(TINY.read_text())
+    config["training"].update({"cache_dir": str(cache_dir), **training})
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One data set and one Phase 1 for the whole session (the first run trains it)."""
+    folder = tmp_path_factory.mktemp("metabolism_cache")
+    run_dir = tmp_path_factory.mktemp("first_run")
+    run(write_config(run_dir, folder), run_dir / "run")
+    return folder
+
+
+def train(tmp_path: Path, cache_dir: Path, name: str = "run", **training) -> dict[str, float]:
+    folder = tmp_path / name
+    folder.mkdir()
+    run(write_config(folder, cache_dir, **training), folder / "run")
+    return read_metrics(folder / "run" / "analysis.log")
+
+
+def without_timing(metrics: dict[str, float]) -> dict[str, float]:
+    return {name: value for name, value in metrics.items() if name not in TIMING_METRICS}
+
+
+def test_run_writes_log_plots_and_visual(tmp_path, cache_dir):
+    metrics = train(tmp_path, cache_dir)
+    run_dir = tmp_path / "run" / "run"
+    for name in ("phase2_loss", "phase2_node_magnitude", "MLP_node_slope_ratio_0", "MLP_node_offset_ratio_1",
+                 "MLP_node_gt_slope_1", "avg_slope_ratio", "embedding_cluster_acc", "embedding_n_clusters",
+                 "embedding_silhouette", "rate_constants_R2", "training_time_min", "diverged"):
+        assert name in metrics
+    assert metrics["diverged"] == 0 and metrics["phase1_cached"] == 1
+    assert "diverged: 0\n" in (run_dir / "analysis.log").read_text()
+    for plot in ("function/MLP_node/MLP_node_p2_100.png", "rate_constants/comparison_p2_100.png",
+                 "embedding/embedding_p2_100.png", "loss.png"):
+        assert (run_dir / "tmp_training" / plot).stat().st_size > 0
+    assert (run_dir / "visual.json").exists() and (run_dir / "model.pt").exists()
+
+
+def test_phase1_reaches_useful_rate_constants(tmp_path, cache_dir):
+    assert train(tmp_path, cache_dir)["rate_constants_R2"] > 0.85
+
+
+def test_same_seed_same_metrics(tmp_path, cache_dir):
+    first = train(tmp_path, cache_dir, "first", seed=3)
+    second = train(tmp_path, cache_dir, "second", seed=3)
+    other = train(tmp_path, cache_dir, "other", seed=4)
+    assert without_timing(first) == without_timing(second)
+    assert without_timing(first) != without_timing(other)
+
+
+def test_phase1_is_frozen_in_phase2(tmp_path, cache_dir):
+    config = load_config(write_config(tmp_path, cache_dir, learning_rate_node_homeostasis=0.05))
+    observations = load_observations(ensure_data(cache_dir, config["simulation"]))
+    concentrations = torch.as_tensor(observations.concentrations)
+    model = MetabolicModel(observations, config["graph_model"], -1.5)
+    load_or_train_phase1(model, observations, concentrations, config, cache_dir, print)
+    before = [parameter.detach().clone() for parameter in model.reaction_parameters()]
+    node_before = [parameter.detach().clone() for parameter in model.homeostasis_parameters()]
+    train_phase2(model, concentrations, observations.delta_t, config["training"], print)
+    after = model.reaction_parameters()
+    assert all(torch.equal(old, new) for old, new in zip(before, after))
+    assert not all(torch.equal(old, new) for old, new in zip(node_before, model.homeostasis_parameters()))
+    # and the reported metric: identical between a trained and an untrained Phase 2
+    trained = train(tmp_path, cache_dir, "trained", learning_rate_node_homeostasis=0.05)
+    untrained = train(tmp_path, cache_dir, "untrained", homeostasis_training=False)
+    assert trained["rate_constants_R2"] == untrained["rate_constants_R2"]
+
+
+def test_label_permutation_changes_no_trained_parameter(tmp_path, cache_dir):
+    permuted_cache = tmp_path / "permuted_cache"
+    shutil.copytree(cache_dir, permuted_cache)
+    config = load_config(TINY)
+    truth_file = data_folder(permuted_cache, config["simulation"]) / "ground_truth.npz"
+    with np.load(truth_file) as stored:
+        truth = dict(stored)
+    original_types = truth["types"].copy()
+    truth["types"] = np.random.default_rng(0).permutation(truth["types"])
+    truth["lambdas"], truth["baselines"] = truth["lambdas"][::-1].copy(), truth["baselines"][::-1].copy()
+    assert not np.array_equal(original_types, truth["types"])
+    np.savez(truth_file, **truth)
+    states = []
+    for name, folder in (("original", cache_dir), ("permuted", permuted_cache)):
+        train(tmp_path, folder, name, phase2_strategy="residual+contrastive")
+        states.append(torch.load(tmp_path / name / "run" / "model.pt", weights_only=False)["model"])
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
+def test_residual_strategy_learns_type_dependent_node_function(tmp_path, cache_dir):
+    metrics = train(tmp_path, cache_dir, phase2_strategy="residual", learning_rate_node_homeostasis=0.003,
+                    learning_rate_embedding_homeostasis=0.03, data_augmentation_loop=300)
+    assert metrics["phase2_node_magnitude"] > 1e-3
+    assert metrics["MLP_node_slope_0"] < 0 and metrics["MLP_node_slope_1"] < 0
+    assert metrics["MLP_node_slope_1"] < metrics["MLP_node_slope_0"]          # type 1 regulates harder
+    assert metrics["MLP_node_offset_1"] > metrics["MLP_node_offset_0"]
+
+
+@pytest.mark.parametrize("strategy", ["amplification", "contrastive", "curriculum", "lr_warmup", "multiscale",
+                                      "separate_losses", "residual+grad_accumulation+lr_warmup"])
+def test_every_strategy_trains(tmp_path, cache_dir, strategy):
+    metrics = train(tmp_path, cache_dir, phase2_strategy=strategy, data_augmentation_loop=16,
+                    homeostasis_time_step=8, amplification_decay=True)
+    assert metrics["diverged"] == 0 and np.isfinite(metrics["avg_slope_ratio"])
+
+
+def test_absurd_learning_rate_diverges_and_exits_zero(tmp_path, cache_dir):
+    config = write_config(tmp_path, cache_dir, learning_rate_node_homeostasis=1.0e6)
+    result = subprocess.run([sys.executable, "-m", "trainers.metabolism", "--config", str(config),
+                             "--run-dir", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    metrics = read_metrics(tmp_path / "run" / "analysis.log")
+    assert metrics["diverged"] == 1
+    for name in ("avg_slope_ratio", "MLP_node_slope_ratio_0", "phase2_loss", "embedding_cluster_acc"):
+        assert np.isnan(metrics[name])
+    assert metrics["rate_constants_R2"] > 0.85        # Phase 1 is untouched by the blow-up
+
+
+def test_missing_phase1_cache_is_trained_and_said(tmp_path):
+    config = write_config(tmp_path, tmp_path / "empty_cache", data_augmentation_loop=2, phase1_iterations=50)
+    result = subprocess.run([sys.executable, "-m", "trainers.metabolism", "--config", str(config),
+                             "--run-dir", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "no cached Phase 1" in result.stdout
+    assert list((tmp_path / "empty_cache").glob("phase1_*.pt"))
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("training:\n  learning_rate_node_homeostasis_typo: 0.1\n")
+    result = subprocess.run([sys.executable, "-m", "trainers.metabolism", "--config", str(config),
+                             "--run-dir", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "training.learning_rate_node_homeostasis_typo" in result.stderr
