@@ -103,10 +103,15 @@ class Exploration:
         self.code_version = ""
 
     def prepare(self) -> None:
-        """Before a pass that writes: the git repository, the spec's copy, the trainer's code version."""
+        """Before a pass that writes: the git repository, the spec's copy, the memory file, the trainer's code version."""
         self.git = Provenance(self.folder)
         self.code_version = trainer_version(self.spec)
         write_text_atomic(self.folder / "spec.yaml", yaml.safe_dump(self.spec.raw, sort_keys=False))
+        if not self.memory_path.exists():           # so a person can write directives before the first entry
+            write_memory(self.memory_path, read_memory(self.memory_path), log_name=self.log_path.name)
+        entries = self.entries()
+        if entries and self.git.iteration_commits() < len(entries):      # a crash after the append
+            self._after_entry(entries, entries[-1])
 
     # ------------------------------------------------------------------ reading the folder
 
@@ -129,6 +134,9 @@ class Exploration:
 
     def directives(self) -> list:
         return read_memory(self.memory_path).directives()[0]
+
+    def directive_problems(self) -> list[str]:
+        return [str(problem) for problem in read_memory(self.memory_path).directives()[1]]
 
     def tree(self, entries: list[Entry]) -> Tree:
         flying = [(job.node_id, job.parent) for job in self.in_flight()]
@@ -167,7 +175,7 @@ class Exploration:
 
     def step(self, launch: bool = True, propose: bool = True, target: int | None = None) -> StepReport:
         """Refresh, collect, propose, launch; called once by `ucbx step`, in a loop by `run`."""
-        report = StepReport()
+        report = StepReport(problems=self.directive_problems())
         self.launcher.refresh(self.journal)
         self.collect(report)
         if propose:
@@ -187,7 +195,7 @@ class Exploration:
             entry = self._entry(job, entries)
             append_entry(self.log_path, entry)
             self.journal.update(job.id, collected=True)
-            self._after_entry(entries + [entry], entry, job)
+            self._after_entry(entries + [entry], entry)
             report.written.append(entry)
 
     def _entry(self, job: JobRecord, entries: list[Entry]) -> Entry:
@@ -203,8 +211,8 @@ class Exploration:
         entry.next_parent = next_parent.node_id if next_parent else None
         return entry
 
-    def _after_entry(self, entries: list[Entry], entry: Entry, job: JobRecord) -> None:
-        """Memory, scores and the iteration's commit, in that order."""
+    def _after_entry(self, entries: list[Entry], entry: Entry) -> None:
+        """Memory, scores and the iteration's commit (its run folder included), in that order."""
         state = self.policy_state(entries)
         memory = read_memory(self.memory_path)
         finished = sorted((r for r in state.records if r.finished), key=lambda r: r.iteration)
@@ -217,7 +225,7 @@ class Exploration:
                      columns=[(self.spec.objective.primary, self.spec.objective.primary)])
         message = f"Iter {entry.iteration}: {entry.status} (node {entry.node_id}, slot_{entry.slot})\n\n{entry.mutation}\n"
         self.git.commit([self.log_path, self.memory_path, self.scores_path, self.folder / "spec.yaml",
-                         self.slots_dir, Path(job.run_dir)], message)
+                         self.slots_dir, self.run_dir(entry.node_id)], message)
 
     def propose(self, report: StepReport, capacity: int) -> None:
         """A proposal for each free slot, while the capacity lasts."""
@@ -234,6 +242,9 @@ class Exploration:
             self._write_pending(proposal, node_id)
             report.proposed.append((slot, node_id))
             capacity -= 1
+
+    def run_dir(self, node_id: int) -> Path:
+        return self.runs_dir / f"node_{node_id:04d}"
 
     def slot_config_path(self, slot: int) -> Path:
         return self.slots_dir / f"slot_{slot:02d}.yaml"
@@ -266,7 +277,12 @@ class Exploration:
                 report.problems.append(f"{config_path}: {error}; not launched (fix or delete it)")
                 continue
             proposal = reconcile(self.spec, pending.proposal, config, seed)
-            run_dir = self.runs_dir / f"node_{pending.node_id:04d}"
+            if not self.policy.allowed(proposal.params, self.directives()):
+                pending.path.unlink()
+                report.problems.append(f"{config_path}: breaks a directive in {self.memory_path.name}; "
+                                       "not launched, the slot gets a new proposal")
+                continue
+            run_dir = self.run_dir(pending.node_id)
             write_config(run_dir / "config.yaml", config)
             payload = {**proposal.to_payload(), "code_version": self.code_version}
             self.launcher.submit(JobRequest(
@@ -359,7 +375,7 @@ def launcher_options(spec: Spec) -> dict[str, Any]:
     launcher = spec.launcher
     gpus = list(launcher.gpus) if isinstance(launcher.gpus, tuple) else launcher.gpus
     return {"timeout_s": launcher.timeout_s, "threads_per_job": launcher.threads_per_job, "gpus": gpus,
-            **launcher.slurm}
+            "grace_s": launcher.grace_s, "max_retries": launcher.max_retries, **launcher.slurm}
 
 
 def default_folder(spec: Spec) -> Path:

@@ -122,12 +122,14 @@ class _Candidate:
 
 
 class Policy:
-    """One `propose` per free slot; deterministic for a given state and `exploration.seed`."""
+    """One `propose` per free slot; exact ties between candidates are broken by a generator seeded with `exploration.seed`."""
 
     def __init__(self, spec: Spec, playbook: Playbook):
         self.spec = spec
         self.playbook = playbook
         self.rng = random.Random(spec.exploration.seed)
+        self._surrogate_key: tuple = ()
+        self._surrogate_fit: Surrogate | None = None
 
     # ------------------------------------------------------------------ decisions
 
@@ -143,12 +145,20 @@ class Policy:
             if baseline is not None:
                 return baseline
         ledger = Ledger(state.finished, state.pooled)
-        surrogate = Surrogate.fit(self.spec.space, self.spec.n_slots, state.finished, self.spec.exploration.seed)
+        surrogate = self._surrogate(state.finished)
         for parent in self.parent_candidates(state):
             proposal = self._mutate(state, slot, parent, taken, ledger, surrogate)
             if proposal is not None:
                 return proposal
         return None
+
+    def _surrogate(self, finished: list[NodeRecord]) -> Surrogate | None:
+        """The surrogate of these finished nodes, refitted only when they change."""
+        key = tuple((r.node_id, r.reward) for r in finished)
+        if key != self._surrogate_key:
+            self._surrogate_key = key
+            self._surrogate_fit = Surrogate.fit(self.spec.space, self.spec.n_slots, finished, self.spec.exploration.seed)
+        return self._surrogate_fit
 
     def parent_candidates(self, state: PolicyState) -> list[NodeRecord | None]:
         """Parents to try in order: a prefer-parent directive, then UCB order; root last."""
@@ -194,7 +204,7 @@ class Policy:
         return get_path(self.spec.base, seed_key, None) if seed_key else None
 
     def _baseline(self, state: PolicyState, slot: int, taken: set) -> Proposal | None:
-        params, seed = self.root_params(), self.root_seed()
+        params, seed = self.enforce(self.root_params(), state.directives), self.root_seed()
         if signature(self.spec.slots.values[slot], params, seed) in taken or not self.allowed(params, state.directives):
             return None
         return Proposal(slot=slot, parent=None, mode="explore", params=params, seed=seed,
@@ -221,13 +231,13 @@ class Policy:
         boundary = self.at_block_boundary(state)
         if action.code_only and not boundary:
             action = action.fallback or self.playbook.default
-        raw = dict(parent.params) if parent else self.root_params()
+        raw = {**self.root_params(), **(parent.params if parent else {})}     # a key added to the spec later: base value
         base = self.enforce(raw, state.directives)
         seed = parent.seed if parent else self.root_seed()
         in_flight = {(r.parent, r.change) for r in state.records if not r.finished and r.change is not None}
         parent_id = parent.node_id if parent else None
         scored = []
-        for candidate in self._candidates(raw, base, action, boundary, state.directives):
+        for candidate in self._candidates(raw, base, action, boundary, self._open_tries(state)):
             params = {**base, candidate.parameter.key: candidate.value}
             change = Change(candidate.parameter.key, candidate.old, candidate.value)
             if (signature(self.spec.slots.values[slot], params, seed) in taken or (parent_id, change) in in_flight
@@ -246,16 +256,23 @@ class Policy:
 
     # ------------------------------------------------------------------ candidates and their ranking
 
+    def _open_tries(self, state: PolicyState) -> list[tuple[Parameter, Any]]:
+        """``try`` directives no run has tried yet (a try is proposed once)."""
+        tries = []
+        for directive in state.directives:
+            parameter = self.spec.space.get(directive.key or "")
+            if directive.kind == "try" and parameter is not None and not any(
+                    r.params.get(parameter.key) == directive.value for r in state.records):
+                tries.append((parameter, directive.value))
+        return tries
+
     def _candidates(self, raw: dict[str, Any], base: dict[str, Any], action: Action, boundary: bool,
-                    directives: list[Directive]) -> list[_Candidate]:
+                    tries: list[tuple[Parameter, Any]]) -> list[_Candidate]:
         """Single changes of ``base`` (the parent with pins and bounds applied), and the directives' own."""
         found = [_Candidate(self.spec.space.get(key), raw[key], base[key], "directive", action.step, TRY_DIRECTIVE)
                  for key in base if base[key] != raw[key]]
-        for directive in directives:
-            parameter = self.spec.space.get(directive.key or "")
-            if directive.kind == "try" and parameter is not None and directive.value != base[parameter.key]:
-                found.append(_Candidate(parameter, base[parameter.key], directive.value, "directive", action.step,
-                                        TRY_DIRECTIVE))
+        found += [_Candidate(parameter, base[parameter.key], value, "directive", action.step, TRY_DIRECTIVE)
+                  for parameter, value in tries if value != base[parameter.key]]
         for parameter in self.spec.space:
             if parameter.code_strategy and not boundary:
                 continue

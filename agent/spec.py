@@ -24,7 +24,7 @@ from ucb.rewards import OPERATORS, TERM_KINDS, Band, Guard, Objective, RewardTer
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent / "playbooks"
 LAUNCHER_KINDS = ("local", "slurm")
-SLURM_KEYS = ("partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_min", "extra_args", "poll_s", "max_retries")
+SLURM_KEYS = ("partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_min", "extra_args", "poll_s", "poll_max_s")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class LauncherSpec:
     timeout_s: float = 3600.0
     threads_per_job: int = 1
     gpus: str | tuple[int, ...] = "auto"
+    grace_s: float = 10.0             # SIGTERM to SIGKILL when a job is stopped
+    max_retries: int = 2              # resubmissions of infrastructure failures
     slurm: dict[str, Any] = field(default_factory=dict)
 
 
@@ -372,7 +374,8 @@ def _exploration(reader: _Reader, value: Any) -> ExplorationSettings:
 
 
 def _launcher(reader: _Reader, value: Any) -> LauncherSpec:
-    section = reader.mapping("launcher", value, (), ("kind", "timeout_s", "threads_per_job", "gpus") + SLURM_KEYS)
+    section = reader.mapping("launcher", value, (),
+                             ("kind", "timeout_s", "threads_per_job", "gpus", "grace_s", "max_retries") + SLURM_KEYS)
     kind = reader.text("launcher.kind", section.get("kind", "local"), LAUNCHER_KINDS)
     gpus = section.get("gpus", "auto")
     if isinstance(gpus, list):
@@ -390,4 +393,6 @@ def _launcher(reader: _Reader, value: Any) -> LauncherSpec:
         threads_per_job=reader.number("launcher.threads_per_job", section.get("threads_per_job", 1),
                                       integer=True, minimum=1),
         gpus=gpus, slurm=slurm,
+        grace_s=float(reader.number("launcher.grace_s", section.get("grace_s", 10.0), minimum=0)),
+        max_retries=reader.number("launcher.max_retries", section.get("max_retries", 2), integer=True, minimum=0),
     )

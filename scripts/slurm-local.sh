@@ -22,8 +22,13 @@ die() { echo "slurm-local: $*" >&2; exit 1; }
 
 node_state() { sinfo -h -N -o %t 2>/dev/null | head -n 1; }
 
-is_up() {
-  [ -f "$CONF" ] && command -v sinfo >/dev/null || return 1
+running() {   # running FILE NAME: the pid in FILE is a live NAME process
+  local pid
+  pid=$(cat "$1" 2>/dev/null) && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+
+is_up() {   # asks sinfo only when our slurmctld runs: sinfo waits ~10 s for an absent controller
+  [ -f "$CONF" ] && running "$BASE/run/slurmctld.pid" slurmctld || return 1
   case "$(node_state)" in idle|mix|alloc|comp) return 0 ;; *) return 1 ;; esac
 }
 
@@ -119,6 +124,7 @@ print_env() { echo "export SLURM_CONF=$CONF"; }
 up() {
   if is_up; then print_env; return 0; fi
   [ "$(id -u)" = 0 ] || die "starting SLURM needs root"
+  down >/dev/null   # daemons of an earlier start that no longer answer
   install_packages
   mkdir -p "$BASE"/{etc,state/ctld,state/d,run,log}
   ensure_munge_key
@@ -131,23 +137,24 @@ up() {
   print_env
 }
 
-stop_pid_file() {
-  local file=$1 pid state
-  pid=$(cat "$file" 2>/dev/null) || return 0
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || { rm -f "$file"; return 0; }
+stop_pid_file() {   # stop_pid_file FILE NAME: stop that pid if it is still a NAME process
+  local file=$1 name=$2 pid state
+  running "$file" "$name" || { rm -f "$file"; return 0; }
+  pid=$(cat "$file")
+  rm -f "$file"
+  kill "$pid" 2>/dev/null || return 0
   for _ in $(seq 1 50); do   # up to 10 s; a zombie counts as gone
     state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || break
     [ "$state" = Z ] && break
     sleep 0.2
   done
-  rm -f "$file"
-  echo "slurm-local: stopped pid $pid ($(basename "$file" .pid))"
+  echo "slurm-local: stopped $name (pid $pid)"
 }
 
 down() {
-  stop_pid_file "$BASE/run/slurmd.pid"
-  stop_pid_file "$BASE/run/slurmctld.pid"
-  stop_pid_file "$BASE/run/munged.pid"   # only present when this script started munged
+  stop_pid_file "$BASE/run/slurmd.pid" slurmd
+  stop_pid_file "$BASE/run/slurmctld.pid" slurmctld
+  stop_pid_file "$BASE/run/munged.pid" munged   # only present when this script started munged
 }
 
 case "${1:-}" in

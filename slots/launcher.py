@@ -29,12 +29,11 @@ from memory.errors import ConfigError
 from slots.config import config_hash, load_config
 from slots.journal import Journal, JobRecord
 from slots.outcome import JobState, classify_run, read_exit_status, stderr_tail
-from slots.runner import EXIT_STATUS, RUNNER_INFO, STDERR, STDOUT
+from slots.runner import EXIT_STATUS, RUNNER_INFO, SLURM_OUT, STDERR, STDOUT
 
 __all__ = ["JobRequest", "JobState", "Launcher", "classify_run", "make_launcher"]
 
 IN_FLIGHT = ("queued", "running")
-PLACEHOLDERS = ("{config}", "{run_dir}", "{python}")
 
 
 @dataclass
@@ -61,16 +60,17 @@ def format_command(command: list[str], config_path: Path, run_dir: Path) -> list
     values = {"{config}": str(config_path), "{run_dir}": str(run_dir), "{python}": sys.executable}
     formatted = []
     for argument in command:
-        for placeholder in PLACEHOLDERS:
-            argument = argument.replace(placeholder, values[placeholder])
+        for placeholder, value in values.items():
+            argument = argument.replace(placeholder, value)
         formatted.append(argument)
     return formatted
 
 
-def archive_attempt(run_dir: Path, attempt: int) -> None:
-    """Move the runner's files of a previous attempt into ``run_dir/attempt_N/``."""
-    target = run_dir / f"attempt_{attempt}"
-    for name in (STDOUT, STDERR, EXIT_STATUS, RUNNER_INFO, "slurm.out"):
+def archive_attempt(record: JobRecord) -> None:
+    """Move the files of ``record``'s last attempt (runner's and metrics) into ``run_dir/attempt_N/``."""
+    run_dir = Path(record.run_dir)
+    target = run_dir / f"attempt_{record.attempts}"
+    for name in (STDOUT, STDERR, EXIT_STATUS, RUNNER_INFO, SLURM_OUT, record.metrics_file):
         if (run_dir / name).exists():
             target.mkdir(exist_ok=True)
             shutil.move(run_dir / name, target / name)
@@ -81,8 +81,10 @@ class Launcher(abc.ABC):
 
     One driver owns a folder at a time (`slots.lock.FolderLock`); a launcher assumes it
     is the only writer of the journal rows whose ``launcher`` is its ``kind``.
-    ``options`` is the spec's ``launcher`` section; ``max_retries`` (default 2) bounds the
-    resubmissions of infrastructure failures. A job lost with its driver (no trace of
+    ``options`` is the spec's ``launcher`` section; shared keys: ``timeout_s`` (the runner's
+    wall-clock limit; none when absent or 0), ``grace_s`` (SIGTERM to SIGKILL, default 10),
+    ``max_retries`` (default 2), which bounds the resubmissions of infrastructure failures
+    and the refused launches in a row. A job lost with its driver (no trace of
     how it ended) is run once more, then reported ``lost``.
     """
 
@@ -92,6 +94,17 @@ class Launcher(abc.ABC):
         self.options = dict(options)
         self.folder = Path(folder)
         self.max_retries = int(self.options.get("max_retries", 2))
+        self.timeout_s = float(self.options.get("timeout_s") or 0) or None
+        self.grace_s = float(self.options.get("grace_s", 10))
+        self.threads = 1
+
+    def runner_argv(self, record: JobRecord) -> list[str]:
+        """The argument list that runs ``record``'s command under `slots.runner`."""
+        argv = [sys.executable, "-m", "slots.runner", "--run-dir", record.run_dir,
+                "--grace", str(self.grace_s), "--threads", str(self.threads)]
+        if self.timeout_s:
+            argv += ["--timeout", str(self.timeout_s)]
+        return argv + ["--", *record.command]
 
     def submit(self, request: JobRequest, journal: Journal) -> JobRecord:
         """Record the job in the journal and start it; the returned record has its handle.
@@ -152,10 +165,11 @@ class Launcher(abc.ABC):
                 continue
             if not record.external_id:
                 record = self._find_orphan(record, journal)
-                if not record.external_id:
-                    record = self._retry_launch(record, journal)
-                    if not record.finished:
-                        continue
+            if not record.external_id:
+                record = self._retry_launch(record, journal)
+                if record.finished:
+                    finished.append(record)
+                continue
             state = self.poll(record)
             if state.status == "failed" and self._may_retry(record, state):
                 self._relaunch(record, journal, state)
@@ -200,7 +214,7 @@ class Launcher(abc.ABC):
         exit_status = read_exit_status(record.run_dir) or {}
         return journal.update(
             record.id, status=state.status, failure_kind=state.failure_kind, exit_code=state.exit_code,
-            reason=state.reason, stderr_tail=stderr_tail(record.run_dir, (STDERR, "slurm.out")),
+            reason=state.reason, stderr_tail=stderr_tail(record.run_dir, (STDERR, SLURM_OUT)),
             finished_at=exit_status.get("finished_at") or time.time())
 
 

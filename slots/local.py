@@ -7,9 +7,8 @@ torch/OpenMP/BLAS threads, and writes stdout, stderr and `exit_status.json` into
 run dir. Slots get GPUs round-robin through CUDA_VISIBLE_DEVICES where GPUs exist
 (several slots may share one).
 
-Options (the spec's ``launcher`` section): ``timeout_s`` (none when absent or 0),
-``grace_s`` (SIGTERM to SIGKILL, default 10), ``threads_per_job`` (default 1),
-``gpus`` (``auto`` = the GPUs this machine shows, ``none``, or a list of ids).
+Options (the spec's ``launcher`` section), besides those of `Launcher`:
+``threads_per_job`` (default 1), ``gpus`` (``auto`` = the GPUs this machine shows, ``none``, or a list of ids).
 
 A job's handle is the runner's pid plus its start time from /proc, so after a
 restart a live runner is re-attached and a recycled pid is never mistaken for it.
@@ -23,7 +22,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -75,18 +73,9 @@ class LocalLauncher(Launcher):
 
     def __init__(self, options: Mapping[str, Any], folder: str | os.PathLike):
         super().__init__(options, folder)
-        self.timeout_s = float(self.options.get("timeout_s") or 0) or None
-        self.grace_s = float(self.options.get("grace_s", 10))
         self.threads = int(self.options.get("threads_per_job", 1))
         self.gpus = _gpu_list(self.options.get("gpus", "auto"))
         self._children: dict[int, subprocess.Popen] = {}
-
-    def _runner_argv(self, record: JobRecord) -> list[str]:
-        argv = [sys.executable, "-m", "slots.runner", "--run-dir", record.run_dir,
-                "--grace", str(self.grace_s), "--threads", str(self.threads)]
-        if self.timeout_s:
-            argv += ["--timeout", str(self.timeout_s)]
-        return argv + ["--", *record.command]
 
     def _environment(self, slot: int) -> dict[str, str]:
         env = dict(os.environ)
@@ -97,11 +86,11 @@ class LocalLauncher(Launcher):
     def _launch(self, record: JobRecord, journal: Journal) -> JobRecord:
         run_dir = Path(record.run_dir)
         if record.attempts:
-            archive_attempt(run_dir, record.attempts)
+            archive_attempt(record)
         attempt = record.attempts + 1
         try:
             with open(run_dir / "runner.log", "ab") as log:
-                child = subprocess.Popen(self._runner_argv(record), stdin=subprocess.DEVNULL, stdout=log,
+                child = subprocess.Popen(self.runner_argv(record), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=log, env=self._environment(record.slot),
                                          start_new_session=True)
         except OSError as error:

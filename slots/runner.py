@@ -33,6 +33,7 @@ EXIT_STATUS = "exit_status.json"
 RUNNER_INFO = "runner.json"
 STDOUT = "stdout.txt"
 STDERR = "stderr.txt"
+SLURM_OUT = "slurm.out"   # SLURM's own output of a job (written by slurmstepd, not the runner)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 _OOM_EVENT_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")

@@ -3,8 +3,10 @@
 Each attempt writes `run_dir/job.sbatch`, a Python script (no shell) that execs
 `slots.runner` with the job's argument list, and submits it with `sbatch --parsable`;
 every SLURM option is an argument of that call. The job id goes into the journal
-before `submit` returns. Job names are `ucbx-<folder tag>-i<iteration>-a<attempt>`,
-so a driver killed between `sbatch` and the journal write finds the job by name.
+before `submit` returns. Job names are `ucbx-<row tag>-i<iteration>-a<attempt>-t<try>`
+(the tag hashes the folder and the row's submission time; ``try`` = refused submissions
+so far + 1, since SLURM keeps a FAILED record even of a refused one), so a driver
+killed between `sbatch` and the journal write finds its job by name, and no other.
 
 Job state is read from accounting (`sacct`) where the cluster has it, otherwise from
 the controller (`scontrol show job`, which keeps a finished job for MinJobAge), then
@@ -14,10 +16,10 @@ OUT_OF_MEMORY -> oom, NODE_FAIL/PREEMPTED/BOOT_FAIL -> infrastructure (resubmitt
 up to ``max_retries`` times), CANCELLED -> cancelled; COMPLETED and FAILED are
 judged from the runner's `exit_status.json` like local jobs.
 
-Options (the spec's ``launcher`` section): ``partition``, ``gpus_per_job``
-(``--gres=gpu:N``), ``cpus_per_job``, ``mem_gb``, ``time_min`` (default: ``timeout_s``
-rounded up to minutes, plus one so the runner's own timeout ends the job first),
-``timeout_s``, ``grace_s``, ``threads_per_job`` (default ``cpus_per_job``), ``extra_args``
+Options (the spec's ``launcher`` section), besides those of `Launcher`: ``partition``,
+``gpus_per_job`` (``--gres=gpu:N``), ``cpus_per_job``, ``mem_gb``, ``time_min`` (default:
+``timeout_s`` rounded up to minutes, plus one so the runner's own timeout ends the job
+first), ``threads_per_job`` (default ``cpus_per_job``), ``extra_args``
 (a list of further sbatch arguments), ``poll_s`` (default 10) and ``poll_max_s``
 (default 120): a job whose state does not change is queried less and less often.
 """
@@ -41,6 +43,7 @@ from memory.errors import UcbxError
 from slots.journal import Journal, JobRecord
 from slots.launcher import Launcher, archive_attempt, stored_state
 from slots.outcome import JobState, classify_run, outcome_from_exit_status
+from slots.runner import SLURM_OUT
 
 QUEUED_STATES = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "CONFIGURING"}
 RUNNING_STATES = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "STOPPED", "SUSPENDED", "RESIZING"}
@@ -135,27 +138,27 @@ class SlurmLauncher(Launcher):
 
     def __init__(self, options: Mapping[str, Any], folder: str | os.PathLike):
         super().__init__(options, folder)
-        self.timeout_s = float(self.options.get("timeout_s") or 0) or None
-        self.grace_s = float(self.options.get("grace_s", 10))
+        self.threads = int(self.options.get("threads_per_job") or self.options.get("cpus_per_job") or 1)
         self.poll_s = float(self.options.get("poll_s", 10))
         self.poll_max_s = float(self.options.get("poll_max_s", 120))
-        self.tag = hashlib.sha1(str(self.folder.resolve()).encode()).hexdigest()[:8]
         self._accounting: bool | None = None
         self._cache: dict[str, _PollCache] = {}
 
-    def job_name(self, record: JobRecord, attempt: int) -> str:
-        return f"ucbx-{self.tag}-i{record.iteration}-a{attempt}"
+    def job_name(self, record: JobRecord) -> str:
+        """The name of the next submission of ``record``'s job."""
+        tag = hashlib.sha1(f"{self.folder.resolve()}:{record.submitted_at!r}".encode()).hexdigest()[:8]
+        return f"ucbx-{tag}-i{record.iteration}-a{record.attempts + 1}-t{record.launch_failures + 1}"
 
     def _time_limit_min(self) -> int | None:
         if self.options.get("time_min"):
             return int(self.options["time_min"])
         return math.ceil(self.timeout_s / 60) + 1 if self.timeout_s else None
 
-    def sbatch_arguments(self, record: JobRecord, attempt: int) -> list[str]:
-        """The sbatch options of one attempt, from the spec's launcher section."""
+    def sbatch_arguments(self, record: JobRecord) -> list[str]:
+        """The sbatch options of the next submission, from the spec's launcher section."""
         options = self.options
-        arguments = [f"--job-name={self.job_name(record, attempt)}",
-                     f"--output={Path(record.run_dir) / 'slurm.out'}", f"--chdir={os.getcwd()}"]
+        arguments = [f"--job-name={self.job_name(record)}",
+                     f"--output={Path(record.run_dir) / SLURM_OUT}", f"--chdir={os.getcwd()}"]
         if options.get("partition"):
             arguments.append(f"--partition={options['partition']}")
         if options.get("cpus_per_job"):
@@ -168,17 +171,9 @@ class SlurmLauncher(Launcher):
             arguments.append(f"--time={self._time_limit_min()}")
         return arguments + [str(argument) for argument in options.get("extra_args") or ()]
 
-    def _runner_argv(self, record: JobRecord) -> list[str]:
-        threads = self.options.get("threads_per_job") or self.options.get("cpus_per_job") or 1
-        argv = [sys.executable, "-m", "slots.runner", "--run-dir", record.run_dir,
-                "--grace", str(self.grace_s), "--threads", str(int(threads))]
-        if self.timeout_s:
-            argv += ["--timeout", str(self.timeout_s)]
-        return argv + ["--", *record.command]
-
     def write_script(self, record: JobRecord) -> Path:
         """`run_dir/job.sbatch`: a Python batch script that execs the runner (no shell)."""
-        argv = self._runner_argv(record)
+        argv = self.runner_argv(record)
         script = Path(record.run_dir) / "job.sbatch"
         script.write_text(
             f"#!{sys.executable}\n"
@@ -191,9 +186,9 @@ class SlurmLauncher(Launcher):
 
     def _launch(self, record: JobRecord, journal: Journal) -> JobRecord:
         if record.attempts:
-            archive_attempt(Path(record.run_dir), record.attempts)
+            archive_attempt(record)
         attempt = record.attempts + 1
-        argv = ["sbatch", "--parsable", *self.sbatch_arguments(record, attempt), str(self.write_script(record))]
+        argv = ["sbatch", "--parsable", *self.sbatch_arguments(record), str(self.write_script(record))]
         result = _run(argv)
         job_id = result.stdout.strip().split(";")[0]
         if result.returncode != 0 or not job_id.isdigit():
@@ -205,12 +200,12 @@ class SlurmLauncher(Launcher):
 
     def _find_orphan(self, record: JobRecord, journal: Journal) -> JobRecord:
         """A job submitted just before the driver died is found by its name."""
-        attempt = record.attempts + 1
-        result = _run(["squeue", "-h", "-t", "all", "-n", self.job_name(record, attempt), "-o", "%i"])
+        result = _run(["squeue", "-h", "-t", "all", "-n", self.job_name(record), "-o", "%i"])
         job_ids = result.stdout.split() if result.returncode == 0 else []
         if not job_ids:
             return record
-        return journal.update(record.id, external_id=job_ids[0], status="queued", attempts=attempt)
+        return journal.update(record.id, external_id=job_ids[0], status="queued", attempts=record.attempts + 1,
+                              launch_failures=0)
 
     def poll(self, record: JobRecord) -> JobState:
         """The job's state; SLURM is asked at most every ``poll_s``, less often while nothing changes."""

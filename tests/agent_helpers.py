@@ -136,13 +136,21 @@ lines = [f"avg_slope_ratio: {ratio}", f"MLP_node_slope_ratio_0: {ratio}", f"MLP_
 '''
 
 
-def fake_spec(folder: Path, sleep: float = 0.2, budget: int = 48) -> Path:
-    """A spec whose trainer is FAKE_TRAINER (``sleep`` seconds for time_step=64)."""
+SLURM_LAUNCHER = """launcher:
+  kind: slurm
+  poll_s: 0.2
+  poll_max_s: 1.0
+  grace_s: 2
+"""
+
+
+def fake_spec(folder: Path, sleep: float = 0.2, budget: int = 48, launcher: str = "") -> Path:
+    """A spec whose trainer is FAKE_TRAINER (``sleep`` seconds for time_step=64); ``launcher``: its section."""
     folder.mkdir(parents=True, exist_ok=True)
     trainer = folder / "trainer.py"
     trainer.write_text(FAKE_TRAINER.replace("SLEEP", repr(sleep)))
     text = SPEC.replace('"trainer.py"', f'"{trainer}"').replace("budget: 48", f"budget: {budget}")
-    return write_spec(folder, text + "  poll_s: 0.1\n")
+    return write_spec(folder, text + "  poll_s: 0.1\n" + launcher)
 
 
 SHAPE = ("Node:", "Mode/Strategy:", "Slot:", "Config:", "Metrics:", "Visual:", "Mutation:", "Strategy:",
@@ -151,8 +159,8 @@ def entry_texts(log: Path) -> list[str]:
     return ["## Iter" + chunk for chunk in log.read_text().split("## Iter")[1:]]
 
 
-def check_folder(folder: Path, name: str, count: int) -> list:
-    """The invariants of an exploration folder after ``count`` entries."""
+def check_folder(folder: Path, name: str, count: int, clean: bool = True) -> list:
+    """The invariants of an exploration folder after ``count`` entries (``clean``: nothing proposed since)."""
     log = folder / f"{name}_analysis.md"
     for text in entry_texts(log):
         lines = text.splitlines()
@@ -173,7 +181,7 @@ def check_folder(folder: Path, name: str, count: int) -> list:
         assert config["training"]["homeostasis_time_step"] == value
     repo = git.Repo(folder)
     assert sum(1 for c in repo.iter_commits() if c.message.startswith("Iter ")) == count
-    assert not repo.is_dirty(untracked_files=False)
+    assert not clean or not repo.is_dirty(untracked_files=False)
     return entries
 
 

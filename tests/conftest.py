@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,3 +19,19 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"fixtures not found at {FIXTURES}")
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def finished_exploration(tmp_path_factory) -> Path:
+    """A real finished demo exploration, made once per test session (about a minute on CPU).
+
+    `ucbx run configs/demo.yaml --iterations 8` with the trainer switched to the tiny
+    preset, in a temporary folder; tests must not change it (copy it first).
+    """
+    folder = tmp_path_factory.mktemp("finished") / "demo"
+    ucbx = Path(sys.executable).parent / "ucbx"
+    done = subprocess.run([str(ucbx), "run", "configs/demo.yaml", "--workdir", str(folder), "--iterations", "8",
+                           "--set", "trainer.base_config=metabolism/tiny.yaml"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return folder

@@ -10,15 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+import git
 import pytest
 import yaml
-from agent_helpers import check_folder, fake_spec, scores_lines
+from agent_helpers import SLURM_LAUNCHER, check_folder, fake_spec, scores_lines
 
 from agent.cli import main
 from agent.driver import Exploration
 from agent.spec import load_spec
 from memory.notebook import parse_notebook
 from slots.journal import Journal
+from test_slots_slurm import slurm_problem
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,9 +85,10 @@ def test_a_crash_between_append_and_collected_writes_no_second_entry(tmp_path):
     journal = Journal(folder)
     last = journal.jobs()[-1]
     journal.update(last.id, collected=False)
+    git.Repo(folder).git.reset("--soft", "HEAD~1")              # the crash came before the commit
     assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
-    assert len(parse_notebook((folder / "unit_analysis.md").read_text()).entries) == 4
     assert journal.get(last.id).collected
+    check_folder(folder, "unit", 4, clean=False)
 
 
 def test_a_pending_slot_already_in_the_journal_is_not_launched_twice(tmp_path):
@@ -145,3 +148,42 @@ def test_sigterm_ends_local_jobs_and_the_next_run_reruns_them(tmp_path):
     entries = parse_notebook((folder / "unit_analysis.md").read_text()).entries
     assert sorted(e.node_id for e in entries) == [1, 2, 3, 4]
     assert all(e.status != "failed" for e in entries)
+
+
+@pytest.mark.slurm
+def test_slurm_jobs_outlive_the_daemon_and_are_reattached(tmp_path):
+    problem = slurm_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    spec = fake_spec(tmp_path, sleep=6.0, budget=4, launcher=SLURM_LAUNCHER)
+    folder = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    daemon = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", str(spec), "--workdir", str(folder)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(Journal(folder).jobs()) < 4:
+        time.sleep(0.2)
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=60) == 0, daemon.stdout.read()
+    left = Journal(folder).jobs(status=("queued", "running"))
+    assert left and all(job.external_id for job in left)          # still in SLURM's hands
+    assert main(["run", str(spec), "--workdir", str(folder)]) == 0
+    entries = parse_notebook((folder / "unit_analysis.md").read_text()).entries
+    assert sorted(e.node_id for e in entries) == [1, 2, 3, 4]
+    assert all(e.status != "failed" for e in entries)
+    assert all(job.attempts == 1 for job in Journal(folder).jobs())
+
+
+def test_a_directive_added_after_a_proposal_is_obeyed_at_launch(tmp_path, capsys):
+    spec = fake_spec(tmp_path)
+    folder = tmp_path / "runs"
+    assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
+    memory = folder / "unit_memory.md"
+    memory.write_text(memory.read_text().replace("## Directives\n", "## Directives\n- pin lr_node_homeo = 0.02\n"))
+    assert main(["step", str(spec), "--workdir", str(folder)]) == 0
+    assert Journal(folder).jobs() == []
+    assert "breaks a directive" in capsys.readouterr().out
+    assert main(["step", str(spec), "--workdir", str(folder)]) == 0
+    jobs = Journal(folder).jobs()
+    assert len(jobs) == 4
+    assert all(job.payload["params"]["training.learning_rate_node_homeostasis"] == 0.02 for job in jobs)

@@ -178,6 +178,12 @@ def test_try_is_proposed_first(policy):
     assert proposal.change.key == "training.batch_size" and proposal.change.new == 16
 
 
+def test_a_try_is_proposed_once(policy):
+    tried = node(2, 1, reward=0.1, params=root_params(batch_size=16))
+    proposal = propose(policy, [node(1, None, reward=0.5), tried], directives=directives("try batch_size = 16"))
+    assert proposal.params["training.batch_size"] != 16
+
+
 def test_prefer_parent_and_freeze(policy):
     records = [node(1, None, reward=0.9), node(2, None, reward=0.2), node(3, 1, reward=0.8)]
     assert propose(policy, records, directives=directives("prefer-parent 2")).parent == 2

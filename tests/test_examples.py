@@ -79,9 +79,3 @@ def test_ucbx_run_explores_the_script_end_to_end(tmp_path):
     assert {entry.status for entry in parse.entries} <= {"converged", "partial", "failed"}
     assert len(list((tmp_path / "my_train" / "iterations").glob("node_*/metrics.jsonl"))) == 4
 
-
-def test_ucbx_run_reads_the_script_through_analysis_log(tmp_path):
-    done = ucbx_run(REPO / "configs" / "command_demo.yaml", tmp_path / "command_demo", 2)
-    assert done.returncode == 0, done.stderr + done.stdout
-    parse = parse_notebook((tmp_path / "command_demo" / "command_demo_analysis.md").read_text())
-    assert len(parse.entries) == 2 and all("val_r2" in entry.metrics for entry in parse.entries)

@@ -102,8 +102,8 @@ def test_running_job_is_reattached_and_finished_one_is_collected(tmp_path):
 
 
 def test_driver_killed_at_any_moment_launches_nothing_twice_and_loses_nothing(tmp_path):
-    plan = [[1, "sleep", 0.4], [2, "sleep", 0.4], [3, "sleep", 0.4]]
-    delays = [0.05] + [0.1 + 0.02 * step for step in range(8)] + [0.5, 1.0]   # submissions start at ~0.1 s
+    plan = [[1, "sleep", 0.3], [2, "sleep", 0.3], [3, "sleep", 0.3]]
+    delays = (0.05, 0.12, 0.16, 0.2, 0.3, 0.6)   # before, during and after the submissions (~0.1-0.2 s)
     for round_, delay in enumerate(delays):
         folder = tmp_path / f"round_{round_}"
         folder.mkdir()

@@ -188,7 +188,7 @@ def test_job_submitted_just_before_a_crash_is_found_by_name(slurm, tmp_path):
                                       command=[sys.executable, str(JOB), str(run_dir), "ok"]))
     launcher: SlurmLauncher = bench.launcher
     script = launcher.write_script(row)   # what the killed driver did: sbatch, then nothing
-    sbatch = subprocess.run(["sbatch", "--parsable", *launcher.sbatch_arguments(row, 1), str(script)],
+    sbatch = subprocess.run(["sbatch", "--parsable", *launcher.sbatch_arguments(row), str(script)],
                             capture_output=True, text=True, check=True)
     recovered = make_launcher("slurm", FAST_POLL, tmp_path).recover(bench.journal)
     assert recovered[0].external_id == sbatch.stdout.strip().split(";")[0]

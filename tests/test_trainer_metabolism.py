@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from memory.analysis_log import read_metrics
+from trainers.metabolism.__main__ import main
 from trainers.metabolism.config import load_config
 from trainers.metabolism.model import MetabolicModel
 from trainers.metabolism.phase1 import load_or_train_phase1
@@ -22,7 +23,7 @@ from trainers.metabolism.train import run
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "metabolism" / "tiny.yaml"
-TIMING_METRICS = ("training_time_min", "phase1_time_min", "phase1_cached")
+TIMING_METRICS = ("training_time_min", "phase1_time_min", "phase2_time_min", "phase1_cached")
 
 
 def write_config(folder: Path, cache_dir: Path, **training) -> Path:
@@ -148,21 +149,16 @@ def test_absurd_learning_rate_diverges_and_exits_zero(tmp_path, cache_dir):
     assert metrics["rate_constants_R2"] > 0.85        # Phase 1 is untouched by the blow-up
 
 
-def test_missing_phase1_cache_is_trained_and_said(tmp_path):
+def test_missing_phase1_cache_is_trained_and_said(tmp_path, capsys):
     config = write_config(tmp_path, tmp_path / "empty_cache", data_augmentation_loop=2, phase1_iterations=50)
-    result = subprocess.run([sys.executable, "-m", "trainers.metabolism", "--config", str(config),
-                             "--run-dir", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "no cached Phase 1" in result.stdout
+    assert main(["--config", str(config), "--run-dir", str(tmp_path / "run")]) == 0
+    assert "no cached Phase 1" in capsys.readouterr().out
     assert list((tmp_path / "empty_cache").glob("phase1_*.pt"))
 
 
-def test_bad_config_is_one_line_and_exit_2(tmp_path):
+def test_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("training:\n  learning_rate_node_homeostasis_typo: 0.1\n")
-    result = subprocess.run([sys.executable, "-m", "trainers.metabolism", "--config", str(config),
-                             "--run-dir", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "training.learning_rate_node_homeostasis_typo" in result.stderr
+    assert main(["--config", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "training.learning_rate_node_homeostasis_typo" in error

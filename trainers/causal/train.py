@@ -70,6 +70,32 @@ def loss_terms(model: StructureLearner, x: torch.Tensor, reduction: str) -> dict
             "acyclic": acyclicity_loss(gates), "disen": disentanglement_loss(latent, reduction)}
 
 
+def train_epoch(model: StructureLearner, optimizer: torch.optim.Optimizer, batches: list[torch.Tensor],
+                weights: dict[str, float], clip: float, reduction: str) -> dict[str, float] | None:
+    """One pass over ``batches``: mean loss terms, mean and max pre-clip gradient norm, share of steps clipped.
+
+    None as soon as a loss or a gradient norm is not finite (the step is not taken).
+    """
+    sums = dict.fromkeys(("train_loss", *(f"loss_{name}" for name in weights), "grad_norm", "grad_clip_ratio"), 0.0)
+    max_grad_norm = 0.0
+    for x in batches:
+        terms = loss_terms(model, x, reduction)
+        loss = sum(weights[name] * value for name, value in terms.items())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
+        if not (math.isfinite(loss.item()) and math.isfinite(grad_norm)):
+            return None
+        optimizer.step()
+        sums["train_loss"] += loss.item()
+        for name, value in terms.items():
+            sums[f"loss_{name}"] += value.item()
+        sums["grad_norm"] += grad_norm
+        sums["grad_clip_ratio"] += grad_norm > clip
+        max_grad_norm = max(max_grad_norm, grad_norm)
+    return {**{name: total / len(batches) for name, total in sums.items()}, "max_grad_norm": max_grad_norm}
+
+
 def train(observations: Observations, config: dict[str, dict[str, Any]], device: torch.device) -> History:
     """Train a StructureLearner on ``observations``; the true graph is not an argument."""
     model_config, training = config["model"], config["training"]
@@ -89,42 +115,22 @@ def train(observations: Observations, config: dict[str, dict[str, Any]], device:
         if epoch <= training["warmup_epochs"] or training["lr_schedule"] == "none":
             for group in optimizer.param_groups:
                 group["lr"] = warmup_learning_rate(epoch, training)
-        sums = {name: 0.0 for name in ("train_loss", *(f"loss_{n}" for n in weights), "grad_norm")}
-        clipped, steps = 0, 0
-        for batch in torch.randperm(len(x_train), generator=shuffler).split(training["batch_size"]):
-            terms = loss_terms(model, x_train[batch.to(device)], training["loss_reduction"])
-            loss = sum(weights[name] * value for name, value in terms.items())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
-            if not (math.isfinite(loss.item()) and math.isfinite(grad_norm)):
-                history.diverged = True
-                break
-            optimizer.step()
-            clipped += grad_norm > clip
-            steps += 1
-            history.max_grad_norm = max(history.max_grad_norm, grad_norm)
-            sums["train_loss"] += loss.item()
-            sums["grad_norm"] += grad_norm
-            for name, value in terms.items():
-                sums[f"loss_{name}"] += value.item()
-        if history.diverged or not is_finite(model):
-            history.diverged = True
-            break
-
+        order = torch.randperm(len(x_train), generator=shuffler).to(device)
+        batches = [x_train[indices] for indices in order.split(training["batch_size"])]
+        stats = train_epoch(model, optimizer, batches, weights, clip, training["loss_reduction"])
         with torch.no_grad():
             val_loss = float(loss_terms(model, x_val, "mean")["recon"])
             logits = model.edge_logits[model.off_diagonal.bool()]
             gates = model.gates()
-        if not math.isfinite(val_loss):
+        if stats is None or not math.isfinite(val_loss) or not is_finite(model):
             history.diverged = True
             break
         if training["lr_schedule"] == "plateau" and epoch >= training["warmup_epochs"]:
             plateau.step(val_loss)
-        for name, total in sums.items():
-            history.curves[name].append(total / steps)
+        history.max_grad_norm = max(history.max_grad_norm, stats.pop("max_grad_norm"))
+        for name, value in stats.items():
+            history.curves[name].append(value)
         history.curves["val_loss"].append(val_loss)
-        history.curves["grad_clip_ratio"].append(clipped / steps)
         history.curves["learning_rate"].append(optimizer.param_groups[0]["lr"])
         history.curves["logit_std"].append(float(logits.std()))
         history.curves["edge_count"].append(float((gates > training["edge_threshold"]).sum()))

@@ -41,11 +41,10 @@ class SubstrateFunction(nn.Module):
         self.register_buffer("concentration_scale", torch.tensor(float(concentration_scale)))
 
     def forward(self, concentrations: torch.Tensor, order: float) -> torch.Tensor:
-        scaled = concentrations / self.concentration_scale
-        orders = torch.full_like(scaled, order)
-        raw = self.net(torch.stack([scaled, orders], dim=-1)).squeeze(-1)
-        zero = self.net(torch.tensor([[0.0, order]], device=scaled.device)).squeeze(-1)
-        return self.concentration_scale ** order * (raw - zero)
+        scaled = (concentrations / self.concentration_scale).reshape(-1)
+        with_zero = torch.cat([scaled, scaled.new_zeros(1)])            # one pass for g(c) and g(0)
+        raw = self.net(torch.stack([with_zero, torch.full_like(with_zero, order)], dim=-1)).squeeze(-1)
+        return self.concentration_scale ** order * (raw[:-1] - raw[-1]).reshape(concentrations.shape)
 
 
 class NodeFunction(nn.Module):

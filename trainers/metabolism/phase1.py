@@ -35,8 +35,15 @@ def one_step_targets(concentrations: torch.Tensor, delta_t: float) -> tuple[torc
 
 def train_phase1(model: MetabolicModel, concentrations: torch.Tensor, delta_t: float,
                  training: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
-    """Adam on MSE(dc/dt) with cosine decay; returns the loss history and wall time."""
+    """Adam on MSE(dc/dt) with cosine decay; returns the loss history and wall time.
+
+    MLP_sub is re-initialised from PHASE1_SEED first, so the cached checkpoint does not
+    depend on which run (with which training.seed) happened to train it.
+    """
     torch.manual_seed(PHASE1_SEED)
+    for module in model.substrate.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.reset_parameters()
     generator = torch.Generator(device="cpu").manual_seed(PHASE1_SEED)
     states, targets = one_step_targets(concentrations, delta_t)
     optimizer = torch.optim.Adam([

@@ -19,7 +19,7 @@ from trainers.metabolism.model import MetabolicModel
 from trainers.metabolism.phase1 import one_step_targets
 from trainers.metabolism.strategies import Phase2Plan, contrastive_loss, residual_loss, rollout_loss
 
-DIVERGENCE_LOSS_FACTOR = 1e6    # a loss this many times the first one counts as blown up
+DIVERGENCE_LOSS_FACTOR = 1e4    # a loss this many times the first batch's counts as blown up
 N_EVALUATION_WINDOWS = 64
 
 
@@ -109,6 +109,7 @@ def train_phase2(model: MetabolicModel, concentrations: torch.Tensor, delta_t: f
 
 
 def blown_up(losses: list[float]) -> bool:
+    """Non-finite, or DIVERGENCE_LOSS_FACTOR times the loss of the first batch (before any update)."""
     latest = losses[-1]
     return not np.isfinite(latest) or latest > DIVERGENCE_LOSS_FACTOR * max(losses[0], 1e-12)
 

@@ -27,7 +27,8 @@ from trainers.metabolism.phase2 import Phase2Result, evaluation_rollout_loss, tr
 from trainers.metabolism.simulator import ensure_data, load_ground_truth, load_observations
 from trainers.metabolism.strategies import Phase2Plan
 
-PHASE2_METRIC_PREFIXES = ("phase2_", "MLP_node_", "avg_slope_ratio", "embedding_")
+LEARNED_PHASE2_PREFIXES = ("phase2_loss", "phase2_train_loss", "phase2_node_magnitude", "MLP_node_slope",
+                           "MLP_node_offset", "avg_slope_ratio", "embedding_")
 
 
 def cache_directory(training: dict[str, Any]) -> Path:
@@ -132,6 +133,7 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
         "phase1_loss": float(phase1["final_loss"]),
         "phase1_time_min": phase1["seconds"] / 60.0,
         "phase1_cached": float(phase1["cached"]),
+        "phase2_time_min": phase2.seconds / 60.0,
         "phase2_loss": evaluation_rollout_loss(model, concentrations, observations.delta_t,
                                                training["homeostasis_time_step"], phase2.final_amplification),
         "phase2_train_loss": float(np.mean(phase2.losses[-max(1, len(phase2.losses) // 10):]))
@@ -140,7 +142,7 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
         **evaluate.embedding_clusters(model.embeddings.detach().cpu().double().numpy(), truth.types),
     }
     if phase2.diverged:
-        metrics.update({name: float("nan") for name in metrics if name.startswith(PHASE2_METRIC_PREFIXES)})
+        metrics.update({name: float("nan") for name in metrics if name.startswith(LEARNED_PHASE2_PREFIXES)})
     metrics["diverged"] = float(phase2.diverged)
 
     # -- plots and the numbers behind them

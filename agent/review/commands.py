@@ -1,0 +1,130 @@
+"""The review commands' options and handlers: ``ucbx report|tree|show|best|check``.
+
+Owns the command line of review. `add_review_commands(subparsers)` adds the five
+commands to ``ucbx``'s parser and `REVIEW_HANDLERS` maps each to its handler
+(``handler(options) -> exit status``); `main(argv)` runs them alone
+(``python -m agent.review report ...``). Every command reads an exploration folder
+(``--workdir``, default the current folder) or a bare log (``--log FILE --metric NAME``);
+the spec is the folder's copy unless ``--spec`` names one.
+
+Exit status: 0 done; 1 ``check`` found an error; 2 a problem a person can fix (no log,
+no objective, unknown node), printed as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from agent.review import best as best_module
+from agent.review import plots
+from agent.review.check import ERROR, check_all
+from agent.review.configs import diff_lines
+from agent.review.folder import ExplorationFiles
+from agent.review.report import write_report
+from agent.review.show import show_node
+from agent.review.tree_view import rich_tree
+from memory.errors import UcbxError
+
+HELP = {
+    "report": "write REPORT.md and its figures into the exploration folder",
+    "tree": "the exploration tree in the terminal, or as a PNG (--plot FILE)",
+    "show": "one node: its entry, config against its parent, run folder and plots",
+    "best": "the best node (highest pooled reward) and its full config (--yaml)",
+    "check": "report every problem in the log, memory and slot configs (exit 1 on errors)",
+}
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", type=Path, help="exploration folder (default: the current folder)")
+    parser.add_argument("--spec", type=Path, help="exploration spec (default: the folder's spec.yaml copy)")
+    parser.add_argument("--log", type=Path, metavar="FILE", help="the analysis log, when the folder has several "
+                                                                 "or is not an exploration folder")
+    parser.add_argument("--metric", metavar="NAME", help="without a spec: the metric scored as reward (larger is better)")
+
+
+def add_review_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add report, tree, show, best and check to ``ucbx``'s subcommands."""
+    commands = {name: subparsers.add_parser(name, help=text, description=text) for name, text in HELP.items()}
+    for parser in commands.values():
+        _common(parser)
+    commands["report"].add_argument("--out", type=Path, metavar="DIR",
+                                    help="write REPORT.md and report/ here instead of the folder")
+    commands["tree"].add_argument("--plot", type=Path, metavar="FILE", help="draw the tree to this PNG instead")
+    commands["show"].add_argument("node", type=int, help="node id (the N of 'Node: id=N')")
+    commands["best"].add_argument("--yaml", action="store_true", help="print only the config, as YAML")
+
+
+def open_files(options: argparse.Namespace) -> ExplorationFiles:
+    folder = options.workdir or (options.log.parent if options.log else Path.cwd())
+    return ExplorationFiles.open(folder, options.spec, options.log, options.metric)
+
+
+def run_report(options: argparse.Namespace) -> int:
+    files = open_files(options)
+    path = write_report(files, options.out or files.folder)
+    print(f"wrote {path}")
+    return 0
+
+
+def run_tree(options: argparse.Namespace) -> int:
+    files = open_files(options)
+    if options.plot:
+        print(f"wrote {plots.tree(files, options.plot)}")
+    else:
+        Console().print(rich_tree(files))
+    return 0
+
+
+def run_show(options: argparse.Namespace) -> int:
+    print(show_node(open_files(options), options.node), end="")
+    return 0
+
+
+def run_best(options: argparse.Namespace) -> int:
+    files = open_files(options)
+    best = best_module.best_node(files)
+    config = best_module.config_yaml(files, best.node.id)
+    if options.yaml:
+        print(config, end="")
+        return 0
+    node = best.node
+    print(f"best node {node.id}: reward {node.mean:.3f} ± {node.spread:.3f} over {len(node.rewards)} runs, "
+          f"class {node.classification}, {best.runs[0].slot_name}")
+    print("lineage: root -> " + " -> ".join(best_module.lineage(files, node)))
+    rows = best_module.base_differences(files, node.id)
+    if rows is not None:
+        print("against the base config:\n" + "\n".join(f"  {line}" for line in diff_lines(rows)))
+    print(f"config ({files.run_dir(node.id) / 'config.yaml'}):\n{config}", end="")
+    return 0
+
+
+def run_check(options: argparse.Namespace) -> int:
+    files = open_files(options)
+    findings = check_all(files)
+    for finding in findings:
+        print(finding)
+    errors = sum(1 for finding in findings if finding.severity == ERROR)
+    print(f"{errors} errors, {len(findings) - errors} warnings in {files.folder}")
+    return 1 if errors else 0
+
+
+REVIEW_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "report": run_report, "tree": run_tree, "show": run_show, "best": run_best, "check": run_check,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The review commands on their own (``python -m agent.review COMMAND ...``)."""
+    parser = argparse.ArgumentParser(prog="ucbx", description="Review an exploration from its files.")
+    add_review_commands(parser.add_subparsers(dest="command", required=True))
+    options = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return REVIEW_HANDLERS[options.command](options)
+    except UcbxError as error:
+        print(f"ucbx: error: {error}", file=sys.stderr)
+        return 2

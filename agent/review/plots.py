@@ -1,0 +1,219 @@
+"""The review figures (PNG): progress, parameter-vs-reward, stability map, and the tree.
+
+Owns how a reviewed exploration looks. Every figure has a title, labelled axes (log
+axes where the space is log-scaled), a legend, and fonts that stay readable at the
+width REPORT.md embeds them (about 900 px). Failed runs have no reward: they are drawn
+as crosses along the bottom edge, never as a reward of 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from agent.review.folder import ExplorationFiles, Run  # noqa: E402
+from slots.space import Parameter  # noqa: E402
+from ucb.plot import plot_tree  # noqa: E402
+from ucb.tree import Tree  # noqa: E402
+
+DPI = 110
+STYLE = {"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10, "legend.fontsize": 9,
+         "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.grid": True, "grid.alpha": 0.3}
+SLOT_COLOURS = plt.get_cmap("tab10").colors
+NO_SLOT_COLOUR = "#34495e"
+FAILED_STYLE = {"marker": "x", "color": "#c0392b", "s": 40, "linewidths": 1.5}
+OUTCOME_STYLES = {   # outcome -> (label, marker, colour)
+    "ok": ("trained (finite metrics)", "o", "#27ae60"),
+    "guard": ("guard failed (reward zeroed)", "^", "#f39c12"),
+    "diverged": ("diverged (nan/inf)", "X", "#c0392b"),
+}
+OTHER_FAILURE = ("crashed / timed out / lost", "s", "#2c3e50")
+MAX_PANELS = 9
+
+
+def slot_colour(run: Run) -> str:
+    slot = run.entry.slot
+    return NO_SLOT_COLOUR if slot is None else SLOT_COLOURS[slot % len(SLOT_COLOURS)]
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def _slot_legend(runs: list[Run], with_failed: bool) -> list[Line2D]:
+    names = {run.slot_name: slot_colour(run) for run in sorted(runs, key=lambda r: (r.entry.slot or 0))}
+    handles = [Line2D([], [], linestyle="", marker="o", color=colour, label=name) for name, colour in names.items()]
+    if with_failed:
+        handles.append(Line2D([], [], linestyle="", marker="x", color=FAILED_STYLE["color"],
+                              label="failed run (no reward)"))
+    return handles
+
+
+def _failures_at_bottom(axes, xs: list[float]) -> None:
+    """Failed runs as crosses on the bottom edge (x in data units, y in axes units)."""
+    if xs:
+        axes.scatter(xs, [0.03] * len(xs), transform=axes.get_xaxis_transform(), zorder=4, **FAILED_STYLE)
+
+
+def progress(files: ExplorationFiles, path: Path) -> Path:
+    """Reward per iteration coloured by slot, with the best-so-far line."""
+    runs = files.runs
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(figsize=(8.5, 4.4))
+        scored = [run for run in runs if run.reward is not None]
+        axes.scatter([r.entry.iteration for r in scored], [r.reward for r in scored],
+                     c=[slot_colour(r) for r in scored], s=36, edgecolors="white", linewidths=0.5, zorder=3)
+        _failures_at_bottom(axes, [r.entry.iteration for r in runs if r.reward is None])
+        steps = best_so_far(files)
+        if steps:
+            axes.step(*zip(*steps), where="post", color="black", linewidth=1.4, zorder=2)
+        handles = _slot_legend(runs, any(r.reward is None for r in runs))
+        handles.append(Line2D([], [], color="black", linewidth=1.4, label="best node so far (pooled mean)"))
+        axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        axes.set_xlabel("iteration (log entry)")
+        axes.set_ylabel(files.reward_label)
+        axes.set_title(f"{files.name}: reward per iteration ({len(runs)} runs, {len(runs) - len(scored)} failed)")
+        return _save(figure, path)
+
+
+def best_so_far(files: ExplorationFiles) -> list[tuple[int, float]]:
+    """(iteration, best pooled node mean among the entries up to it), as the tree saw it then."""
+    objective = files.spec.objective if files.spec else None
+    steps = []
+    for count, entry in enumerate(files.entries, start=1):
+        best = Tree.from_entries(files.entries[:count], objective, files.metric).best
+        if best is not None:
+            steps.append((entry.iteration, best.mean))
+    return steps
+
+
+def varied_parameters(files: ExplorationFiles) -> list[Parameter]:
+    """Parameters that took at least two values in the runs, in the space's priority order."""
+    found = []
+    for parameter in files.space.by_priority():
+        values = {repr(run.record.params[parameter.key]) for run in files.runs if parameter.key in run.record.params}
+        if len(values) > 1:
+            found.append(parameter)
+    return found
+
+
+def _positions(parameter: Parameter, runs: list[Run]) -> tuple[list[Run], list[float], list[str]]:
+    """Runs that have the parameter, their x positions, and tick labels for a choice parameter."""
+    present = [run for run in runs if parameter.key in run.record.params]
+    values = [run.record.params[parameter.key] for run in present]
+    if parameter.kind in ("float", "int"):
+        return present, [float(v) for v in values], []
+    labels = list(dict.fromkeys(str(v) for v in values))
+    return present, [labels.index(str(v)) for v in values], labels
+
+
+def _parameter_axis(axes, parameter: Parameter, labels: list[str], short: str) -> None:
+    if labels:
+        axes.set_xticks(range(len(labels)))
+        axes.set_xticklabels(labels, rotation=30, ha="right")
+        axes.set_xlabel(short)
+    else:
+        axes.set_xscale("log" if parameter.log else "linear")
+        axes.set_xlabel(f"{short} (log scale)" if parameter.log else short)
+
+
+def parameter_scatter(files: ExplorationFiles, path: Path) -> Path | None:
+    """One panel per varied parameter: its value against the run's reward, coloured by slot."""
+    parameters = varied_parameters(files)[:MAX_PANELS]
+    if not parameters:
+        return None
+    columns = min(3, len(parameters))
+    rows = math.ceil(len(parameters) / columns)
+    with plt.rc_context(STYLE):
+        figure, grid = plt.subplots(rows, columns, figsize=(4.0 * columns, 3.3 * rows), squeeze=False, sharey=True)
+        for axes, parameter in zip(grid.flat, parameters):
+            present, xs, labels = _positions(parameter, files.runs)
+            scored = [(x, run) for x, run in zip(xs, present) if run.reward is not None]
+            axes.scatter([x for x, _ in scored], [run.reward for _, run in scored],
+                         c=[slot_colour(run) for _, run in scored], s=28, edgecolors="white", linewidths=0.4)
+            _failures_at_bottom(axes, [x for x, run in zip(xs, present) if run.reward is None])
+            _parameter_axis(axes, parameter, labels, files.short(parameter.key))
+        for axes in grid[:, 0]:
+            axes.set_ylabel(files.reward_label)
+        for axes in list(grid.flat)[len(parameters):]:
+            axes.set_visible(False)
+        figure.legend(handles=_slot_legend(files.runs, any(r.reward is None for r in files.runs)),
+                      loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5, frameon=False)
+        figure.suptitle(f"{files.name}: parameter value vs reward (each point is one run)")
+        figure.tight_layout()
+        return _save(figure, path)
+
+
+def outcome_style(outcome: str) -> tuple[str, str, str]:
+    return OUTCOME_STYLES.get(outcome, OTHER_FAILURE)
+
+
+def slot_value(run: Run) -> float | None:
+    """The slot's fixed value as a number (``homeostasis_time_step=16`` -> 16.0), if it is one."""
+    _, _, text = run.entry.slot_label.partition("=")
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _stability_axes(files: ExplorationFiles) -> list[tuple[str, bool, Callable[[Run], float | None]]]:
+    """(label, log axis, value of a run) for x and y: the leading varied numeric parameters,
+    the slot's fixed value taking the y axis when runs differ in it."""
+    axes = []
+    slot_values = {slot_value(run) for run in files.runs} - {None}
+    for parameter in varied_parameters(files):
+        if parameter.kind in ("float", "int"):
+            axes.append((files.short(parameter.key), parameter.log,
+                         lambda run, key=parameter.key: _as_float(run.record.params.get(key))))
+    if len(slot_values) > 1:
+        label = files.runs[0].entry.slot_label.partition("=")[0] or "slot value"
+        axes[1:1] = [(f"{label} (slot)", min(slot_values) > 0 and max(slot_values) / min(slot_values) >= 10,
+                      slot_value)]
+    return axes[:2]
+
+
+def _as_float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def stability_map(files: ExplorationFiles, path: Path) -> Path | None:
+    """Where training diverged, crashed or failed a guard, over two parameter axes."""
+    chosen_axes = _stability_axes(files)
+    if len(chosen_axes) < 2:
+        return None
+    (x_label, x_log, x_of), (y_label, y_log, y_of) = chosen_axes
+    runs = [run for run in files.runs if x_of(run) is not None and y_of(run) is not None]
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(figsize=(7.0, 5.0))
+        for outcome in sorted({run.outcome for run in runs}, key=lambda o: o != "ok"):
+            label, marker, colour = outcome_style(outcome)
+            chosen = [run for run in runs if run.outcome == outcome]
+            axes.scatter([x_of(r) for r in chosen], [y_of(r) for r in chosen], marker=marker, color=colour,
+                         s=70 if outcome != "ok" else 40, alpha=0.8, edgecolors="white", linewidths=0.5,
+                         label=f"{label}: {len(chosen)}")
+        for set_scale, set_label, label, log in ((axes.set_xscale, axes.set_xlabel, x_label, x_log),
+                                                 (axes.set_yscale, axes.set_ylabel, y_label, y_log)):
+            set_scale("log" if log else "linear")
+            set_label(f"{label} (log scale)" if log else label)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="outcome (runs)")
+        unstable = sum(1 for run in runs if run.outcome != "ok")
+        axes.set_title(f"{files.name}: stability map ({unstable} of {len(runs)} runs unstable)")
+        return _save(figure, path)
+
+
+def tree(files: ExplorationFiles, path: Path) -> Path:
+    """The exploration tree, drawn by ucb/plot.py."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plot_tree(files.tree, path, title=f"{files.name}: exploration tree")
+    return path

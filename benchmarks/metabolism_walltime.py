@@ -1,0 +1,90 @@
+"""Wall time of the metabolism trainer at the demo scale, and Phase 1's rate_constants_R2.
+
+Runs the real entry point (``python -m trainers.metabolism``) as separate processes:
+first one run with an empty cache (it trains and caches Phase 1), then one Phase 2 run per
+slot value (4/16/32/64) reusing that cache. Prints a markdown section for BENCHMARKS.md.
+
+    .venv/bin/python -m benchmarks.metabolism_walltime [--config configs/metabolism/demo.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import yaml
+
+from memory.analysis_log import read_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+SLOT_VALUES = (4, 16, 32, 64)
+
+
+def run_trainer(base: dict, folder: Path, cache_dir: Path, time_step: int) -> tuple[dict[str, float], float]:
+    """One training process; returns its metrics and the process wall time in seconds."""
+    config = {**base, "training": {**base["training"], "cache_dir": str(cache_dir),
+                                   "homeostasis_time_step": time_step}}
+    folder.mkdir(parents=True)
+    config_path = folder / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "trainers.metabolism", "--config", str(config_path),
+                    "--run-dir", str(folder / "run")], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return read_metrics(folder / "run" / "analysis.log"), time.perf_counter() - started
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, "
+            f"CUDA {'yes' if torch.cuda.is_available() else 'no'}, load average at start {load}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(REPO / "configs" / "metabolism" / "demo.yaml"))
+    arguments = parser.parse_args()
+    base = yaml.safe_load(Path(arguments.config).read_text())
+    header = machine()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ucbx_bench_") as scratch:
+        cache_dir = Path(scratch) / "cache"
+        first, first_seconds = run_trainer(base, Path(scratch) / "phase1", cache_dir, SLOT_VALUES[0])
+        for time_step in SLOT_VALUES:
+            metrics, seconds = run_trainer(base, Path(scratch) / f"slot_{time_step}", cache_dir, time_step)
+            rows.append((time_step, metrics, seconds))
+    training = base["training"]
+    print(f"### Metabolism trainer wall time (demo scale), {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n")
+    print(f"Command: `.venv/bin/python -m benchmarks.metabolism_walltime --config "
+          f"{Path(arguments.config).relative_to(REPO) if Path(arguments.config).is_absolute() else arguments.config}`  ")
+    print(f"Machine: {header}  ")
+    print(f"Phase 2 settings: strategy {training['phase2_strategy']}, data_augmentation_loop "
+          f"{training['data_augmentation_loop']}, batch_size {training['batch_size']}, one torch thread per process\n")
+    print(f"Phase 1 (cold cache, {training['phase1_iterations']} iterations): "
+          f"{first['phase1_time_min'] * 60:.1f} s training, process {first_seconds:.1f} s, "
+          f"rate_constants_R2 = {first['rate_constants_R2']:.4f} "
+          f"(fit {first['rate_constants_R2_fit']:.4f}, trimmed {first['rate_constants_R2_trimmed']:.4f})\n")
+    print("| time_step | Phase 2 training (s) | whole process (s) | avg_slope_ratio | slope_ratio_0 | slope_ratio_1 |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for time_step, metrics, seconds in rows:
+        print(f"| {time_step} | {metrics['phase2_time_min'] * 60:.1f} | {seconds:.1f} | "
+              f"{metrics['avg_slope_ratio']:.3f} | {metrics['MLP_node_slope_ratio_0']:.3f} | "
+              f"{metrics['MLP_node_slope_ratio_1']:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Shared helpers for the review tests: run a review command, read REPORT.md's tables,
+and compute rewards straight from a log (independently of agent/review)."""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from pathlib import Path
+
+from agent.review.commands import main
+from agent.spec import load_spec
+from memory.notebook import Entry, parse_notebook
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_LOG = "simulation_oscillatory_rank_50_Claude_analysis.md"
+FIXTURE_METRIC = "rate_constants_R2"
+
+
+def review(capsys, *arguments: str) -> tuple[int, str]:
+    """Run one review command in-process: (exit status, stdout)."""
+    status = main([str(argument) for argument in arguments])
+    return status, capsys.readouterr().out
+
+
+def copy_folder(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+def table_after(text: str, heading: str) -> list[dict[str, str]]:
+    """The first markdown table after the line starting with ``heading``, as dicts by column."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    rows = []
+    for line in lines[start + 1:]:
+        if line.startswith("## "):
+            break
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    header, body = rows[0], rows[2:]
+    return [dict(zip(header, row)) for row in body]
+
+
+def demo_rewards(folder: Path) -> tuple[list[Entry], dict[int, float | None]]:
+    """The demo log's entries and each run's reward by node id, from the spec's objective."""
+    objective = load_spec(REPO / "configs" / "demo.yaml",
+                          {"trainer.base_config": "metabolism/tiny.yaml"}).objective
+    entries = parse_notebook((folder / "demo_analysis.md").read_text()).entries
+    rewards = {}
+    for entry in entries:
+        rewards[entry.node_id] = None if entry.failure else objective.score(entry.metrics).reward
+    return entries, rewards
+
+
+def metric_rewards(log: Path, metric: str) -> tuple[list[Entry], dict[int, float | None]]:
+    """A bare log's entries and each run's raw metric (nan or missing: None)."""
+    entries = parse_notebook(log.read_text()).entries
+    rewards = {}
+    for entry in entries:
+        value = entry.metrics.get(metric)
+        rewards[entry.node_id] = value if value is not None and math.isfinite(value) else None
+    return entries, rewards
+
+
+SINGLE_MUTATION = re.compile(r"^([A-Za-z_]\w*): (\S+) -> (\S+?)\.?(?:\s|$)")
+
+
+def single_mutation(text: str) -> tuple[str, float, float] | None:
+    """``param: old -> new`` with numeric values and nothing else changed, else None."""
+    match = SINGLE_MUTATION.match(text)
+    if not match or match.group(3).endswith(","):
+        return None
+    try:
+        return match.group(1), float(match.group(2)), float(match.group(3))
+    except ValueError:
+        return None

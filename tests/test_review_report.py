@@ -1,0 +1,144 @@
+"""`ucbx report`: REPORT.md and its figures, from a finished demo exploration and from the
+public fixture log; the tables' numbers are checked against a direct computation from the log."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import defaultdict
+
+import pytest
+from review_helpers import (FIXTURE_LOG, FIXTURE_METRIC, copy_folder, demo_rewards, metric_rewards, review,
+                            single_mutation, table_after)
+
+IMAGE_RE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
+
+
+@pytest.fixture(scope="module")
+def demo_report(finished_exploration, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    from agent.review.commands import main
+    assert main(["report", "--workdir", str(finished_exploration), "--out", str(out)]) == 0
+    return out, (out / "REPORT.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def fixture_report(tmp_path_factory):
+    from conftest import FIXTURES
+    if not FIXTURES.is_dir():
+        pytest.skip(f"fixtures not found at {FIXTURES}")
+    folder = tmp_path_factory.mktemp("fixture")
+    (folder / FIXTURE_LOG).write_text((FIXTURES / FIXTURE_LOG).read_text())
+    from agent.review.commands import main
+    assert main(["report", "--workdir", str(folder), "--metric", FIXTURE_METRIC]) == 0
+    return folder, (folder / "REPORT.md").read_text()
+
+
+def test_every_embedded_figure_exists_and_is_a_png(demo_report, fixture_report):
+    for out, text in (demo_report, fixture_report):
+        images = IMAGE_RE.findall(text)
+        assert {"report/progress.png", "report/tree.png", "report/parameters.png",
+                "report/stability.png"} <= set(images)
+        for image in images:
+            assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_report_shows_the_best_node_with_its_plots_and_config(finished_exploration, demo_report):
+    out, text = demo_report
+    entries, rewards = demo_rewards(finished_exploration)
+    pooled = defaultdict(list)
+    for entry in entries:
+        target = entry.parent if entry.mode.startswith("replicate") else entry.node_id
+        if rewards[entry.node_id] is not None:
+            pooled[target].append(rewards[entry.node_id])
+    best = max(pooled, key=lambda node: statistics.fmean(pooled[node]))
+    assert f"## Best node: {best}" in text
+    assert f"reward **{statistics.fmean(pooled[best]):.3f}**" in text
+    if len(pooled[best]) > 1:
+        assert f"± {statistics.stdev(pooled[best]):.3f}" in text
+    assert "best_node_MLP_node_" in text and "best_node_embedding_" in text
+    config_section = text.split("### Config against the base", 1)[1].split("###", 1)[0]
+    assert "| key | base config |" in config_section or "No differences between base config" in config_section
+
+
+def test_demo_slot_table_matches_the_log(finished_exploration, demo_report):
+    _, text = demo_report
+    entries, rewards = demo_rewards(finished_exploration)
+    rows = {row["slot"]: row for row in table_after(text, "## Slots")}
+    for slot in sorted({entry.slot for entry in entries}):
+        runs = [entry for entry in entries if entry.slot == slot]
+        scored = [rewards[entry.node_id] for entry in runs if rewards[entry.node_id] is not None]
+        row = next(row for name, row in rows.items() if name.startswith(f"slot_{slot} "))
+        assert int(row["runs"]) == len(runs)
+        assert int(row["failed"]) == len(runs) - len(scored)
+        assert row["best reward (node)"].startswith(f"{max(scored):.3f} (")
+        assert row["median reward"] == f"{statistics.median(scored):.3f}"
+        converged = [entry for entry in runs if entry.status == "converged"]
+        assert int(row["converged"]) == len(converged)
+        expected = f"iter {converged[0].iteration} (run {runs.index(converged[0]) + 1} of the slot)" \
+            if converged else "never"
+        assert row["first converged"] == expected
+
+
+def direct_effects(entries, rewards) -> dict[tuple[str, str], list[float]]:
+    """(parameter, up|down) -> reward changes against the parent's pooled reward, from the log alone."""
+    pooled = defaultdict(list)
+    for entry in entries:
+        target = entry.parent if entry.mode.startswith("replicate") else entry.node_id
+        if rewards[entry.node_id] is not None:
+            pooled[target].append(rewards[entry.node_id])
+    effects = defaultdict(list)
+    for entry in entries:
+        change = single_mutation(entry.mutation)
+        if change is None or entry.parent is None or not pooled[entry.parent] or entry.mode.startswith("replicate"):
+            continue
+        name, old, new = change
+        child = rewards[entry.node_id] or 0.0
+        effects[(name, "up" if new > old else "down")].append(child - statistics.fmean(pooled[entry.parent]))
+    return effects
+
+
+def check_effects_table(text: str, effects: dict[tuple[str, str], list[float]], slot_column: str) -> None:
+    rows = [row for row in table_after(text, "## Parameter effects") if row["slot"] == slot_column]
+    found = {(row["parameter"], row["direction"]): row for row in rows}
+    assert set(found) == set(effects)
+    for key, deltas in effects.items():
+        assert int(found[key]["mutations"]) == len(deltas)
+        assert int(found[key]["beat parent"]) == sum(1 for delta in deltas if delta > 0)
+        assert found[key]["mean change in reward"] == f"{statistics.fmean(deltas):+.3f}"
+
+
+def test_demo_parameter_effects_match_the_log(finished_exploration, demo_report):
+    _, text = demo_report
+    entries, rewards = demo_rewards(finished_exploration)
+    effects = direct_effects(entries, rewards)
+    slots_of = defaultdict(set)
+    for entry in entries:
+        if single_mutation(entry.mutation):
+            slots_of[single_mutation(entry.mutation)[0]].add(entry.slot)
+    rows = table_after(text, "## Parameter effects") if effects else []
+    totals = defaultdict(list)
+    for row in rows:
+        if row["slot"] == "all slots" or len(slots_of[row["parameter"]]) == 1:
+            totals[(row["parameter"], row["direction"])].append(row)
+    assert set(totals) == set(effects)
+    for key, deltas in effects.items():
+        row = totals[key][0]
+        assert int(row["mutations"]) == len(deltas)
+        assert row["mean change in reward"] == f"{statistics.fmean(deltas):+.3f}"
+
+
+def test_fixture_report_needs_only_the_log(fixture_report):
+    folder, text = fixture_report
+    entries, rewards = metric_rewards(folder / FIXTURE_LOG, FIXTURE_METRIC)
+    best = max((node for node in rewards if rewards[node] is not None), key=lambda node: rewards[node])
+    assert f"## Best node: {best}" in text
+    assert "_The log has no Slot: lines: no per-slot comparison._" in text
+    assert "raw metric `rate_constants_R2`" in text
+    check_effects_table(text, direct_effects(entries, rewards), "no slot")
+
+
+def test_fixture_progress_counts_every_run(fixture_report):
+    folder, text = fixture_report
+    entries, _ = metric_rewards(folder / FIXTURE_LOG, FIXTURE_METRIC)
+    assert f"{len(entries)} runs on {len(entries)} nodes" in text
