@@ -96,9 +96,10 @@ class Ledger:
         return sorted(found, key=lambda p: -abs(p.mean_delta))
 
     def open_directions(self) -> list[tuple[str, str]]:
-        """(key, direction) pairs tried at least twice whose effects disagree."""
+        """(key, direction) pairs tried at least twice whose effects disagree and that are no principle."""
+        settled = {(p.key, p.direction) for p in self.principles()}
         groups: dict[tuple[str, str], list[float]] = defaultdict(list)
         for effect in self.effects:
             groups[(effect.key, effect.direction)].append(effect.delta)
-        return [pair for pair, deltas in groups.items()
-                if len(deltas) >= MIN_PRINCIPLE_EVIDENCE and min(deltas) < -NEGLIGIBLE and max(deltas) > NEGLIGIBLE]
+        return [pair for pair, deltas in groups.items() if pair not in settled
+                and len(deltas) >= MIN_PRINCIPLE_EVIDENCE and min(deltas) < -NEGLIGIBLE and max(deltas) > NEGLIGIBLE]

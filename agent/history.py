@@ -108,10 +108,11 @@ def parse_change(space: SearchSpace, text: str) -> Change | None:
     name, sep, rest = text.partition(":")
     old, arrow, new = rest.partition("->")
     parameter = space.get(name.strip())
-    if not sep or not arrow or parameter is None:
+    new_words = new.split()                       # "0.03 (why...)": the value is the first word
+    if not sep or not arrow or parameter is None or not new_words:
         return None
     try:
-        return Change(parameter.key, parse_value(parameter, old), parse_value(parameter, new.split()[0] if new.split() else ""))
+        return Change(parameter.key, parse_value(parameter, old), parse_value(parameter, new_words[0]))
     except ValueError:
         return None
 

@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 
 from agent.driver import Exploration, StepReport
-from agent.policy import best_node
+from agent.policy import Proposal, best_node
 
 TOP_UCB = 5
 LAST_ENTRIES = 5
@@ -60,8 +60,8 @@ def status_view(exploration: Exploration) -> StatusView:
         if slot in flying:
             job = flying[slot]
             elapsed = time.time() - job.started_at if job.started_at else None
-            slots.append(SlotView(slot, label, job.status, job.node_id, elapsed,
-                                  job.payload.get("mode", "")))
+            what = Proposal.from_payload(slot, job.payload).mutation_text(spec)
+            slots.append(SlotView(slot, label, job.status, job.node_id, elapsed, what))
         elif slot in pending:
             slots.append(SlotView(slot, label, "pending", pending[slot].node_id,
                                   mutation=pending[slot].proposal.mutation_text(spec)))

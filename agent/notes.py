@@ -21,6 +21,7 @@ from memory.working_memory import WorkingMemory
 
 MAX_PRINCIPLES = 15
 MAX_UNTRIED = 8
+MAX_LISTED = 8                   # iterations listed as evidence of one line
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def principles(spec: Spec, ledger: Ledger) -> str:
         verdict = "helps" if principle.helps else "hurts"
         lines.append(f"{number}. **{_short(spec, principle.key)} {direction} {verdict}**: reward "
                      f"{principle.mean_delta:+.3f} on average, held {principle.held}/{len(principle.effects)} "
-                     f"(iters {_iters(principle.effects)})")
+                     f"(iters {_iters(principle.effects[-MAX_LISTED:])})")
     return "\n".join(lines)
 
 
@@ -112,8 +113,10 @@ def open_questions(spec: Spec, snapshot: Snapshot, ledger: Ledger) -> str:
             shown = ", ".join(untried[:MAX_UNTRIED])
             lines.append(f"- {spec.slots.label(slot)}: never mutated here: {shown}")
     for key, direction in ledger.open_directions():
-        deltas = ", ".join(f"{e.delta:+.2f} (iter {e.iteration})" for e in ledger.matching(key, direction))
-        lines.append(f"- {_short(spec, key)} {direction}: mixed evidence {deltas}")
+        effects = ledger.matching(key, direction)
+        helped = sum(1 for e in effects if e.delta > 0)
+        lines.append(f"- {_short(spec, key)} {direction}: mixed evidence, reward {mean(e.delta for e in effects):+.3f} "
+                     f"on average, helped {helped}/{len(effects)} (iters {_iters(effects[-MAX_LISTED:])})")
     best = best_node(snapshot.records, snapshot.pooled)
     if best is not None:
         done = sum(1 for r in snapshot.records if r.replicate_of == best.node_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,17 +29,23 @@ REPO = Path(__file__).resolve().parents[1]
 SLOT_VALUES = (4, 16, 32, 64)
 
 
-def run_trainer(base: dict, folder: Path, cache_dir: Path, time_step: int) -> tuple[dict[str, float], float]:
-    """One training process; returns its metrics and the process wall time in seconds."""
+def run_trainer(base: dict, folder: Path, cache_dir: Path, time_step: int) -> tuple[dict[str, float], float, float]:
+    """One training process; returns its metrics, wall time and CPU time (user + system), in seconds."""
     config = {**base, "training": {**base["training"], "cache_dir": str(cache_dir),
                                    "homeostasis_time_step": time_step}}
     folder.mkdir(parents=True)
     config_path = folder / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), children_cpu_seconds()
     subprocess.run([sys.executable, "-m", "trainers.metabolism", "--config", str(config_path),
                     "--run-dir", str(folder / "run")], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    return read_metrics(folder / "run" / "analysis.log"), time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, children_cpu_seconds() - cpu_before
+    return read_metrics(folder / "run" / "analysis.log"), wall, cpu
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def machine() -> str:
@@ -48,9 +55,12 @@ def machine() -> str:
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                  if line.startswith("model name")]
         cpu = names[0] if names else cpu
-    load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
-    return (f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, "
-            f"CUDA {'yes' if torch.cuda.is_available() else 'no'}, load average at start {load}")
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, torch {torch.__version__}, "
+            f"CUDA {'yes' if torch.cuda.is_available() else 'no'}")
+
+
+def load_average() -> str:
+    return " / ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def main() -> int:
@@ -58,29 +68,29 @@ def main() -> int:
     parser.add_argument("--config", default=str(REPO / "configs" / "metabolism" / "demo.yaml"))
     arguments = parser.parse_args()
     base = yaml.safe_load(Path(arguments.config).read_text())
-    header = machine()
+    header, load_at_start = machine(), load_average()
     rows = []
     with tempfile.TemporaryDirectory(prefix="ucbx_bench_") as scratch:
         cache_dir = Path(scratch) / "cache"
-        first, first_seconds = run_trainer(base, Path(scratch) / "phase1", cache_dir, SLOT_VALUES[0])
+        first, first_seconds, first_cpu = run_trainer(base, Path(scratch) / "phase1", cache_dir, SLOT_VALUES[0])
         for time_step in SLOT_VALUES:
-            metrics, seconds = run_trainer(base, Path(scratch) / f"slot_{time_step}", cache_dir, time_step)
-            rows.append((time_step, metrics, seconds))
+            rows.append((time_step, *run_trainer(base, Path(scratch) / f"slot_{time_step}", cache_dir, time_step)))
     training = base["training"]
     print(f"### Metabolism trainer wall time (demo scale), {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n")
     print(f"Command: `.venv/bin/python -m benchmarks.metabolism_walltime --config "
           f"{Path(arguments.config).relative_to(REPO) if Path(arguments.config).is_absolute() else arguments.config}`  ")
-    print(f"Machine: {header}  ")
+    print(f"Machine: {header}; load average (1/5/15 min) {load_at_start} at start, {load_average()} at end  ")
     print(f"Phase 2 settings: strategy {training['phase2_strategy']}, data_augmentation_loop "
           f"{training['data_augmentation_loop']}, batch_size {training['batch_size']}, one torch thread per process\n")
     print(f"Phase 1 (cold cache, {training['phase1_iterations']} iterations): "
-          f"{first['phase1_time_min'] * 60:.1f} s training, process {first_seconds:.1f} s, "
+          f"{first['phase1_time_min'] * 60:.1f} s training, process {first_seconds:.1f} s wall / {first_cpu:.1f} s CPU, "
           f"rate_constants_R2 = {first['rate_constants_R2']:.4f} "
           f"(fit {first['rate_constants_R2_fit']:.4f}, trimmed {first['rate_constants_R2_trimmed']:.4f})\n")
-    print("| time_step | Phase 2 training (s) | whole process (s) | avg_slope_ratio | slope_ratio_0 | slope_ratio_1 |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for time_step, metrics, seconds in rows:
-        print(f"| {time_step} | {metrics['phase2_time_min'] * 60:.1f} | {seconds:.1f} | "
+    print("| time_step | Phase 2 training wall (s) | process wall (s) | process CPU (s) | avg_slope_ratio "
+          "| slope_ratio_0 | slope_ratio_1 |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for time_step, metrics, seconds, cpu in rows:
+        print(f"| {time_step} | {metrics['phase2_time_min'] * 60:.1f} | {seconds:.1f} | {cpu:.1f} | "
               f"{metrics['avg_slope_ratio']:.3f} | {metrics['MLP_node_slope_ratio_0']:.3f} | "
               f"{metrics['MLP_node_slope_ratio_1']:.3f} |")
     return 0

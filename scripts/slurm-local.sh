@@ -1,22 +1,26 @@
 #!/bin/bash
 # A real single-node SLURM on this machine, for tests and CI (Debian 12, root, no systemd).
 #
-#   scripts/slurm-local.sh up      install slurm-wlm + munge if missing, write slurm.conf,
-#                                  start munged, slurmctld and slurmd, wait until the node is idle,
-#                                  then print the environment line (see `env`)
-#   scripts/slurm-local.sh down    stop the daemons this script started, by PID, and wait for them
-#   scripts/slurm-local.sh status  exit 0 when the node answers idle/mixed/allocated, else 1
-#   scripts/slurm-local.sh env     print `export SLURM_CONF=...`: eval it before using sbatch & co.
+#   scripts/slurm-local.sh up [--no-accounting]
+#       install the packages if missing, write the configs, start the daemons, wait until
+#       the node is idle, print the environment line (see `env`). With accounting (the
+#       default) MariaDB and slurmdbd run too and `sacct` works as on most clusters; with
+#       --no-accounting `sacct` fails, as on clusters without slurmdbd, and only
+#       `sacct --completion` (the job-completion log) and scontrol/squeue answer.
+#   scripts/slurm-local.sh down     stop the daemons this script started, by PID, and wait for them
+#   scripts/slurm-local.sh status   exit 0 when the node answers idle/mixed/allocated, else 1
+#   scripts/slurm-local.sh env      print `export SLURM_CONF=...`: eval it before using sbatch & co.
 #
-# Everything (config, state, spool, pids, logs) lives under $UCBX_SLURM_DIR (default
-# /tmp/ucbx-slurm). There is no accounting daemon: `sacct` fails, `sacct --completion` reads
-# the job-completion log, and scontrol/squeue keep finished jobs for an hour (MinJobAge).
-# `up` is idempotent: a SLURM already running from the same folder is reused.
+# Everything (configs, state, spool, database, pids, logs) lives under $UCBX_SLURM_DIR
+# (default /tmp/ucbx-slurm). `up` is idempotent: a SLURM already running from that folder
+# is reused as it is (run `down` first to switch accounting on or off). A munged or MariaDB
+# that was already running is used and never stopped. Ports 6817-6819 must be free.
 set -euo pipefail
 
 BASE=${UCBX_SLURM_DIR:-/tmp/ucbx-slurm}
 CONF=$BASE/etc/slurm.conf
 export SLURM_CONF=$CONF
+MYSQL_SOCKET=/run/mysqld/mysqld.sock   # the client default, which slurmdbd uses
 
 die() { echo "slurm-local: $*" >&2; exit 1; }
 
@@ -32,12 +36,17 @@ is_up() {   # asks sinfo only when our slurmctld runs: sinfo waits ~10 s for an 
   case "$(node_state)" in idle|mix|alloc|comp) return 0 ;; *) return 1 ;; esac
 }
 
-install_packages() {
-  command -v slurmctld >/dev/null && command -v munged >/dev/null && return 0
-  [ "$(id -u)" = 0 ] || die "slurm-wlm is not installed and installing it needs root"
-  echo "slurm-local: installing slurm-wlm and munge" >&2
+install_packages() {   # install_packages ACCOUNTING
+  local packages="slurm-wlm munge"
+  [ "$1" = 1 ] && packages="$packages slurmdbd mariadb-server"
+  local missing=0
+  command -v slurmctld >/dev/null && command -v munged >/dev/null || missing=1
+  [ "$1" = 1 ] && { command -v slurmdbd >/dev/null && command -v mariadbd >/dev/null || missing=1; }
+  [ "$missing" = 0 ] && return 0
+  echo "slurm-local: installing $packages" >&2
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null
 }
 
 ensure_munge_key() {
@@ -65,18 +74,69 @@ start_munge() {
   die "munged did not answer (see /var/log/munge/munged.log)"
 }
 
+database_answers() { mariadb --socket="$MYSQL_SOCKET" -e 'select 1' >/dev/null 2>&1; }
+
+start_database() {
+  if database_answers; then
+    return 0   # a MariaDB already runs here: slurmdbd keeps its tables in its own database
+  fi
+  mkdir -p "$BASE/db" /run/mysqld
+  chown mysql:mysql "$BASE/db" /run/mysqld
+  if [ ! -d "$BASE/db/data/mysql" ]; then
+    mariadb-install-db --user=mysql --datadir="$BASE/db/data" --auth-root-authentication-method=socket \
+      --skip-test-db >"$BASE/log/mariadb-install.log" 2>&1 || die "mariadb-install-db failed (see $BASE/log)"
+  fi
+  setsid -f mariadbd --user=mysql --datadir="$BASE/db/data" --socket="$MYSQL_SOCKET" --skip-networking \
+    --pid-file="$BASE/db/mariadbd.pid" --log-error="$BASE/db/mariadb.log" </dev/null >/dev/null 2>&1
+  for _ in $(seq 1 100); do
+    if database_answers && [ -s "$BASE/db/mariadbd.pid" ]; then
+      cp "$BASE/db/mariadbd.pid" "$BASE/run/mariadbd.pid"   # ours: `down` stops it
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "MariaDB did not answer (see $BASE/db/mariadb.log)"
+}
+
+start_slurmdbd() {
+  cat > "$BASE/etc/slurmdbd.conf" <<CONF
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+SlurmUser=root
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=root
+StorageLoc=ucbx_slurm_accounting
+PidFile=$BASE/run/slurmdbd.pid
+LogFile=$BASE/log/slurmdbd.log
+CONF
+  chmod 0600 "$BASE/etc/slurmdbd.conf"
+  slurmdbd   # daemonizes; reads slurmdbd.conf beside $SLURM_CONF
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/6819") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  tail -n 20 "$BASE/log/slurmdbd.log" >&2 || true
+  die "slurmdbd did not start (log above)"
+}
+
 check_ports_free() {
   local port
-  for port in 6817 6818; do
+  for port in 6817 6818 6819; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       die "port $port on localhost is in use by another program; stop it first"
     fi
   done
 }
 
-write_conf() {
-  local mem_mb
+write_conf() {   # write_conf ACCOUNTING
+  local mem_mb accounting="AccountingStorageType=accounting_storage/none"
   mem_mb=$(( $(awk '/MemTotal/{print $2}' /proc/meminfo) / 1024 * 9 / 10 ))
+  if [ "$1" = 1 ]; then
+    accounting="AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost"
+  fi
   cat > "$CONF" <<CONF
 ClusterName=ucbx
 SlurmctldHost=localhost(127.0.0.1)
@@ -98,7 +158,7 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+$accounting
 JobCompType=jobcomp/filetxt
 JobCompLoc=$BASE/log/jobcomp.txt
 ReturnToService=2
@@ -121,16 +181,20 @@ wait_idle() {
 
 print_env() { echo "export SLURM_CONF=$CONF"; }
 
-up() {
+up() {   # up ACCOUNTING
   if is_up; then print_env; return 0; fi
   [ "$(id -u)" = 0 ] || die "starting SLURM needs root"
   down >/dev/null   # daemons of an earlier start that no longer answer
-  install_packages
+  install_packages "$1"
   mkdir -p "$BASE"/{etc,state/ctld,state/d,run,log}
   ensure_munge_key
   check_ports_free
-  write_conf
+  write_conf "$1"
   start_munge
+  if [ "$1" = 1 ]; then
+    start_database
+    start_slurmdbd
+  fi
   slurmctld   # daemonizes; pid in $BASE/run/slurmctld.pid
   slurmd -N localhost
   wait_idle
@@ -151,16 +215,19 @@ stop_pid_file() {   # stop_pid_file FILE NAME: stop that pid if it is still a NA
   echo "slurm-local: stopped $name (pid $pid)"
 }
 
-down() {
+down() {   # the pid files of munged and mariadbd exist only when this script started them
   stop_pid_file "$BASE/run/slurmd.pid" slurmd
   stop_pid_file "$BASE/run/slurmctld.pid" slurmctld
-  stop_pid_file "$BASE/run/munged.pid" munged   # only present when this script started munged
+  stop_pid_file "$BASE/run/slurmdbd.pid" slurmdbd
+  stop_pid_file "$BASE/run/mariadbd.pid" mariadbd
+  stop_pid_file "$BASE/run/munged.pid" munged
 }
 
-case "${1:-}" in
-  up) up ;;
-  down) down ;;
-  status) is_up ;;
-  env) print_env ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+case "${1:-} ${2:-}" in
+  "up ") up 1 ;;
+  "up --no-accounting") up 0 ;;
+  "down ") down ;;
+  "status ") is_up ;;
+  "env ") print_env ;;
+  *) echo "usage: $0 up [--no-accounting] | down | status | env" >&2; exit 2 ;;
 esac

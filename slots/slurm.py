@@ -10,8 +10,8 @@ killed between `sbatch` and the journal write finds its job by name, and no othe
 
 Job state is read from accounting (`sacct`) where the cluster has it, otherwise from
 the controller (`scontrol show job`, which keeps a finished job for MinJobAge), then
-from the job-completion log (`sacct --completion`). A job unknown to all three is
-``lost``. SLURM's final states map to failure kinds: TIMEOUT/DEADLINE -> timeout,
+from the job-completion log (`sacct --completion`); see `JobStateReader`. A job
+unknown to all three is ``lost``. SLURM's final states map to failure kinds: TIMEOUT/DEADLINE -> timeout,
 OUT_OF_MEMORY -> oom, NODE_FAIL/PREEMPTED/BOOT_FAIL -> infrastructure (resubmitted
 up to ``max_retries`` times), CANCELLED -> cancelled; COMPLETED and FAILED are
 judged from the runner's `exit_status.json` like local jobs.
@@ -20,8 +20,9 @@ Options (the spec's ``launcher`` section), besides those of `Launcher`: ``partit
 ``gpus_per_job`` (``--gres=gpu:N``), ``cpus_per_job``, ``mem_gb``, ``time_min`` (default:
 ``timeout_s`` rounded up to minutes, plus one so the runner's own timeout ends the job
 first), ``threads_per_job`` (default ``cpus_per_job``), ``extra_args``
-(a list of further sbatch arguments), ``poll_s`` (default 10) and ``poll_max_s``
-(default 120): a job whose state does not change is queried less and less often.
+(a list of further sbatch arguments), ``accounting`` (``auto``, true or false: whether
+to ask `sacct`), ``poll_s`` (default 10) and ``poll_max_s`` (default 120): a job whose
+state does not change is queried less and less often.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ FAILURE_STATES = {"TIMEOUT": "timeout", "DEADLINE": "timeout", "OUT_OF_MEMORY": 
                   "NODE_FAIL": "infrastructure", "PREEMPTED": "infrastructure", "BOOT_FAIL": "infrastructure",
                   "CANCELLED": "cancelled", "REVOKED": "lost", "SPECIAL_EXIT": "crash"}
 COMMAND_TIMEOUT_S = 60
+SACCT_FIELDS = ("-n", "-P", "-o", "JobID,State,ExitCode")
 
 
 class SlurmUnavailable(UcbxError):
@@ -86,7 +88,7 @@ def _parse_exit_code(text: str) -> tuple[int | None, int | None]:
         return None, None
 
 
-def _from_sacct_lines(job_id: str, text: str) -> SlurmJob | None:
+def parse_sacct(job_id: str, text: str) -> SlurmJob | None:
     """The row of ``job_id`` in `sacct -P -o JobID,State,ExitCode` output."""
     for line in text.splitlines():
         fields = line.split("|")
@@ -95,33 +97,67 @@ def _from_sacct_lines(job_id: str, text: str) -> SlurmJob | None:
     return None
 
 
-def _from_scontrol(text: str) -> SlurmJob:
+def parse_scontrol(text: str) -> SlurmJob:
+    """A job from one line of `scontrol show job -o`."""
     fields = dict(re.findall(r"(\w+)=(\S*)", text))
     return SlurmJob(fields.get("JobState", ""), *_parse_exit_code(fields.get("ExitCode", "")))
 
 
-def query_job(job_id: str, accounting: bool | None = None) -> tuple[SlurmJob | None, bool | None]:
-    """SLURM's view of ``job_id`` and whether accounting answered (None: not asked or unknown).
+class AccountingUnavailable(UcbxError):
+    """`sacct` failed: no accounting on this cluster (`disabled`), or slurmdbd does not answer."""
 
-    Raises SlurmUnavailable when the controller does not answer.
-    """
-    fields = ["-n", "-P", "-o", "JobID,State,ExitCode", "-j", job_id]
-    if accounting is not False:
-        result = _run(["sacct", "-X", *fields])
-        if result.returncode == 0:
-            accounting = True
-            job = _from_sacct_lines(job_id, result.stdout)
-            if job is not None:
-                return job, accounting
-        elif "accounting storage is disabled" in result.stderr.lower():
-            accounting = False
+    @property
+    def disabled(self) -> bool:
+        return "accounting storage is disabled" in str(self).lower()
+
+
+def read_accounting(job_id: str) -> SlurmJob | None:
+    """The job as `sacct` has it; None when accounting has no row for it (yet)."""
+    result = _run(["sacct", "-X", *SACCT_FIELDS, "-j", job_id])
+    if result.returncode != 0:
+        raise AccountingUnavailable(f"sacct: {result.stderr.strip() or 'failed'}")
+    return parse_sacct(job_id, result.stdout)
+
+
+def read_controller(job_id: str) -> SlurmJob | None:
+    """The job as slurmctld has it; None once it has forgotten the job (after MinJobAge)."""
     result = _run(["scontrol", "show", "job", "-o", job_id])
     if result.returncode == 0:
-        return _from_scontrol(result.stdout), accounting
-    if "invalid job id" not in result.stderr.lower():
-        raise SlurmUnavailable(f"scontrol show job {job_id}: {result.stderr.strip() or 'no answer'}")
-    result = _run(["sacct", "--completion", *fields])
-    return (_from_sacct_lines(job_id, result.stdout) if result.returncode == 0 else None), accounting
+        return parse_scontrol(result.stdout)
+    if "invalid job id" in result.stderr.lower():
+        return None
+    raise SlurmUnavailable(f"scontrol show job {job_id}: {result.stderr.strip() or 'no answer'}")
+
+
+def read_completion_log(job_id: str) -> SlurmJob | None:
+    """The job as the job-completion log (`sacct --completion`) has it, if it is there."""
+    result = _run(["sacct", "--completion", *SACCT_FIELDS, "-j", job_id])
+    return parse_sacct(job_id, result.stdout) if result.returncode == 0 else None
+
+
+class JobStateReader:
+    """Reads job states from accounting where it exists, else from the controller, else the log.
+
+    ``accounting``: ``auto`` (try `sacct`; once it says accounting is disabled, stop
+    asking it), ``True`` or ``False`` (never ask `sacct`, e.g. where it lags or misleads).
+    """
+
+    def __init__(self, accounting: bool | str = "auto"):
+        self.accounting: bool | None = None if accounting == "auto" else bool(accounting)
+        self.auto = accounting == "auto"
+
+    def read(self, job_id: str) -> SlurmJob | None:
+        """SLURM's view of the job, None if no source knows it; SlurmUnavailable if slurmctld is down."""
+        if self.accounting is not False:
+            try:
+                job = read_accounting(job_id)
+                self.accounting = True
+                if job is not None:
+                    return job   # else: not in accounting yet (a fresh job); ask the controller
+            except AccountingUnavailable as error:
+                if self.auto and error.disabled:
+                    self.accounting = False
+        return read_controller(job_id) or read_completion_log(job_id)
 
 
 @dataclass
@@ -141,7 +177,7 @@ class SlurmLauncher(Launcher):
         self.threads = int(self.options.get("threads_per_job") or self.options.get("cpus_per_job") or 1)
         self.poll_s = float(self.options.get("poll_s", 10))
         self.poll_max_s = float(self.options.get("poll_max_s", 120))
-        self._accounting: bool | None = None
+        self.states = JobStateReader(self.options.get("accounting", "auto"))
         self._cache: dict[str, _PollCache] = {}
 
     def job_name(self, record: JobRecord) -> str:
@@ -218,8 +254,7 @@ class SlurmLauncher(Launcher):
         if cached is not None and now < cached.next_at:
             return cached.state
         try:
-            job, self._accounting = query_job(record.external_id, self._accounting)
-            state = self._judge(record, job)
+            state = self._judge(record, self.states.read(record.external_id))
         except SlurmUnavailable:
             state = cached.state if cached else stored_state(record)
         unchanged = cached is not None and cached.state == state

@@ -17,10 +17,11 @@ FIXTURE_LOG = "simulation_oscillatory_rank_50_Claude_analysis.md"
 FIXTURE_METRIC = "rate_constants_R2"
 
 
-def review(capsys, *arguments: str) -> tuple[int, str]:
-    """Run one review command in-process: (exit status, stdout)."""
+def review(capsys, *arguments: str) -> tuple[int, str, str]:
+    """Run one review command in-process: (exit status, stdout, stderr)."""
     status = main([str(argument) for argument in arguments])
-    return status, capsys.readouterr().out
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
 
 
 def copy_folder(source: Path, target: Path) -> Path:
@@ -65,13 +66,14 @@ def metric_rewards(log: Path, metric: str) -> tuple[list[Entry], dict[int, float
     return entries, rewards
 
 
-SINGLE_MUTATION = re.compile(r"^([A-Za-z_]\w*): (\S+) -> (\S+?)\.?(?:\s|$)")
+SINGLE_MUTATION = re.compile(r"^([A-Za-z_]\w*): (\S+) -> (\S+)(?:\s|$)")
 
 
 def single_mutation(text: str) -> tuple[str, float, float] | None:
-    """``param: old -> new`` with numeric values and nothing else changed, else None."""
+    """``param: old -> new`` where both values are numbers as Python reads them (so ``77.`` is one and
+    ``0.007.`` or ``1.0,`` are not: the agent's ledger does not count those), else None."""
     match = SINGLE_MUTATION.match(text)
-    if not match or match.group(3).endswith(","):
+    if not match:
         return None
     try:
         return match.group(1), float(match.group(2)), float(match.group(3))

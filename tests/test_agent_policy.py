@@ -62,6 +62,15 @@ def test_slopes_moving_but_embeddings_stuck_is_embedding_focus(policy):
     assert proposal.change.key == LR_EMB and proposal.change.new > proposal.change.old
 
 
+def test_at_a_block_boundary_embedding_focus_adds_the_contrastive_loss(policy):
+    records = [node(1, None, reward=0.2), node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 0.45,
+                                                                          "embedding_cluster_acc": 0.5})]
+    proposal = propose(policy, records, entries_written=8)
+    assert proposal.mode == "embedding-focus"
+    assert proposal.change.key == STRATEGY and proposal.change.new == "rollout+contrastive"
+    assert proposal.strategy == "3 unsupervised contrastive embeddings"
+
+
 def test_embeddings_separated_but_slopes_wrong_is_slope_focus(policy):
     records = [node(1, None, reward=0.2), node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 2.5,
                                                                           "embedding_cluster_acc": 0.97})]

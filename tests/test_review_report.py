@@ -142,3 +142,64 @@ def test_fixture_progress_counts_every_run(fixture_report):
     folder, text = fixture_report
     entries, _ = metric_rewards(folder / FIXTURE_LOG, FIXTURE_METRIC)
     assert f"{len(entries)} runs on {len(entries)} nodes" in text
+
+
+HAND_LOG = """# hand-written log with slots and failures
+
+## Iter 1: partial
+Node: id=1, parent=root
+Slot: slot_0 (time_step=4)
+Config: lr=0.01, aug=100
+Metrics: score=0.4
+Mutation: none (baseline)
+
+## Iter 2: failed
+Node: id=2, parent=root
+Slot: slot_1 (time_step=64)
+Config: lr=0.01, aug=100
+Metrics: score=nan
+Mutation: none (baseline)
+
+## Iter 3: converged
+Node: id=3, parent=1
+Slot: slot_0 (time_step=4)
+Config: lr=0.1, aug=100
+Metrics: score=0.9
+Mutation: lr: 0.01 -> 0.1
+
+## Iter 4: failed
+Node: id=4, parent=3
+Slot: slot_1 (time_step=64)
+Config: lr=0.1, aug=1000
+Metrics:
+Mutation: aug: 100 -> 1000
+Failure: crash: exit code 1
+
+## Iter 5: converged
+Node: id=5, parent=3
+Slot: slot_0 (time_step=4)
+Config: lr=0.1, aug=1000
+Metrics: score=0.95
+Mutation: aug: 100 -> 1000
+"""
+
+
+def test_a_bare_log_with_slots_and_failures(tmp_path, capsys):
+    (tmp_path / "hand_analysis.md").write_text(HAND_LOG)
+    from agent.review.commands import main
+    assert main(["report", "--workdir", str(tmp_path), "--metric", "score"]) == 0
+    text = (tmp_path / "REPORT.md").read_text()
+    slots = {row["slot"]: row for row in table_after(text, "## Slots")}
+    assert slots["slot_0 (time_step=4)"] == {
+        "slot": "slot_0 (time_step=4)", "runs": "3", "failed": "0", "best reward (node)": "0.950 (5)",
+        "median reward": "0.900", "converged": "2", "first converged": "iter 3 (run 2 of the slot)"}
+    assert slots["slot_1 (time_step=64)"]["failed"] == "2"
+    assert slots["slot_1 (time_step=64)"]["best reward (node)"] == "-"
+    unstable = {row["node"]: row["outcome"] for row in table_after(text, "## Stability")}
+    assert unstable == {"2": "diverged", "4": "crash"}
+    effects = {(row["parameter"], row["direction"], row["slot"]): row for row in table_after(text, "## Parameter effects")}
+    assert effects[("aug", "up", "slot_1 (time_step=64)")]["mean change in reward"] == f"{0.0 - 0.9:+.3f}"
+    assert effects[("aug", "up", "slot_0 (time_step=4)")]["mean change in reward"] == f"{0.95 - 0.9:+.3f}"
+    assert effects[("aug", "up", "all slots")]["mutations"] == "2"
+    assert effects[("lr", "up", "slot_0 (time_step=4)")]["mean change in reward"] == f"{0.9 - 0.4:+.3f}"
+    assert "![stability map](report/stability.png)" in text

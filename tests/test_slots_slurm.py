@@ -24,12 +24,15 @@ import pytest
 from slots.journal import JobRecord, Journal
 from slots.launcher import JobRequest, make_launcher
 from slots.outcome import JobState
-from slots.slurm import SlurmJob, SlurmLauncher, _from_sacct_lines, _from_scontrol
+from slots.slurm import (AccountingUnavailable, JobStateReader, SlurmJob, SlurmLauncher, parse_sacct,
+                         parse_scontrol, read_accounting, read_completion_log, read_controller)
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_LOCAL = REPO / "scripts" / "slurm-local.sh"
 JOB = Path(__file__).with_name("slots_job.py")
 FAST_POLL = {"poll_s": 0.2, "poll_max_s": 1.0, "grace_s": 2}
+# every state source: sacct where the cluster has accounting, else scontrol / the completion log
+STATE_SOURCES = pytest.mark.parametrize("accounting", ["auto", False], ids=["auto", "no-sacct"])
 
 
 def local_slurm_conf() -> str:
@@ -112,8 +115,9 @@ def test_time_limit_job_is_submitted_first(time_limit_bench):
 
 
 @pytest.mark.slurm
-def test_submit_records_the_job_id_before_returning_and_completes(slurm, tmp_path):
-    bench = Bench(tmp_path)
+@STATE_SOURCES
+def test_submit_records_the_job_id_before_returning_and_completes(slurm, tmp_path, accounting):
+    bench = Bench(tmp_path, accounting=accounting)
     submitted = bench.submit(1, "ok")
     stored = Journal(tmp_path).by_iteration(1)
     assert submitted.external_id.isdigit() and stored.external_id == submitted.external_id
@@ -126,8 +130,9 @@ def test_submit_records_the_job_id_before_returning_and_completes(slurm, tmp_pat
 
 
 @pytest.mark.slurm
-def test_failing_job_is_a_crash_with_stderr(slurm, tmp_path):
-    bench = Bench(tmp_path)
+@STATE_SOURCES
+def test_failing_job_is_a_crash_with_stderr(slurm, tmp_path, accounting):
+    bench = Bench(tmp_path, accounting=accounting)
     bench.submit(1, "crash")
     job = bench.wait(1)
     assert (job.status, job.failure_kind, job.exit_code) == ("failed", "crash", 1)
@@ -151,8 +156,9 @@ def test_wall_clock_timeout_inside_the_job(slurm, tmp_path):
 
 
 @pytest.mark.slurm
-def test_cancel(slurm, tmp_path):
-    bench = Bench(tmp_path)
+@STATE_SOURCES
+def test_cancel(slurm, tmp_path, accounting):
+    bench = Bench(tmp_path, accounting=accounting)
     job = bench.submit(1, "sleep", 300)
     bench.wait(1, until=lambda job: bench.starts(1) == 1)
     bench.launcher.cancel(job)
@@ -162,14 +168,15 @@ def test_cancel(slurm, tmp_path):
 
 
 @pytest.mark.slurm
-def test_fresh_launcher_reattaches_by_job_id_from_the_journal_alone(slurm, tmp_path):
-    bench = Bench(tmp_path)
+@STATE_SOURCES
+def test_fresh_launcher_reattaches_by_job_id_from_the_journal_alone(slurm, tmp_path, accounting):
+    bench = Bench(tmp_path, accounting=accounting)
     submitted = bench.submit(1, "sleep", 2)
     bench.journal.close()
     del bench.launcher, bench.journal
 
     journal = Journal(tmp_path)
-    launcher = make_launcher("slurm", FAST_POLL, tmp_path)
+    launcher = make_launcher("slurm", bench.options, tmp_path)
     recovered = launcher.recover(journal)
     assert [(job.iteration, job.external_id, job.attempts) for job in recovered] == [(1, submitted.external_id, 1)]
     assert not recovered[0].finished
@@ -255,7 +262,34 @@ def test_slurm_states_map_to_job_states(tmp_path, state, expected):
 
 def test_state_lines_of_sacct_and_scontrol_are_read():
     sacct = "41|COMPLETED|0:0\n42|CANCELLED by 0|0:15\n42.batch|CANCELLED|0:15\n"
-    assert _from_sacct_lines("42", sacct) == SlurmJob("CANCELLED by 0", 0, 15)
-    assert _from_sacct_lines("43", sacct) is None
+    assert parse_sacct("42", sacct) == SlurmJob("CANCELLED by 0", 0, 15)
+    assert parse_sacct("43", sacct) is None
     scontrol = "JobId=7 JobName=wrap JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 RunTime=00:00:01"
-    assert _from_scontrol(scontrol) == SlurmJob("FAILED", 3, 0)
+    assert parse_scontrol(scontrol) == SlurmJob("FAILED", 3, 0)
+
+
+def cluster_has_accounting() -> bool:
+    return subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slurm
+def test_every_state_source_reads_a_finished_job(slurm, tmp_path):
+    bench = Bench(tmp_path)
+    job_id = bench.submit(1, "crash").external_id
+    bench.wait(1)
+    assert read_controller(job_id) == SlurmJob("FAILED", 1, 0)
+    assert read_completion_log(job_id) == SlurmJob("FAILED", 1, 0)
+    assert read_controller("999999999") is None and read_completion_log("999999999") is None
+    reader = JobStateReader("auto")
+    assert reader.read(job_id) == SlurmJob("FAILED", 1, 0)
+    if cluster_has_accounting():
+        deadline = time.monotonic() + 30   # slurmdbd records asynchronously
+        while (job := read_accounting(job_id)) is None or job.state != "FAILED":
+            assert time.monotonic() < deadline, f"sacct still has {job} for job {job_id}"
+            time.sleep(0.2)
+        assert job == SlurmJob("FAILED", 1, 0)
+        assert reader.accounting is True
+    else:
+        with pytest.raises(AccountingUnavailable) as error:
+            read_accounting(job_id)
+        assert error.value.disabled and reader.accounting is False

@@ -17,9 +17,11 @@ import yaml
 from agent.spec import load_spec
 from memory.analysis_log import read_metrics
 from slots.outcome import classify_run
+from trainers.causal.config import load
 from trainers.causal.data import Observations, make_sem
+from trainers.causal.describe import describe_visual
 from trainers.causal.evaluate import score_graph, structural_hamming_distance
-from trainers.causal.train import run, train
+from trainers.causal.train import final_metrics, run, train
 from trainers.common import run_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +37,10 @@ def tiny_config(tmp_path: Path, **training) -> Path:
     path = tmp_path / f"config_{len(list(tmp_path.glob('config_*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def visual_line(run_dir: Path) -> str:
+    return describe_visual(json.loads((run_dir / "visual.json").read_text()))
 
 
 def trainer(config: Path, run_dir: Path) -> subprocess.CompletedProcess:
@@ -53,6 +59,7 @@ def test_tiny_run_writes_every_promised_metric(tmp_path):
     assert len(visual["curves"]["val_f1"]) == metrics["epochs_run"] and len(visual["thresholds"]) == 21
     assert (tmp_path / "run" / "tmp_training" / "training.png").is_file()
     assert classify_run(tmp_path / "run", 0, None).status == "done"
+    assert describe_visual(visual).startswith("Graph=learning: ")
 
 
 def test_same_seed_gives_identical_metrics(tmp_path):
@@ -68,6 +75,8 @@ def test_raw_scale_inputs_explode_gradients_and_clip_every_step(tmp_path):
     raw = run(tiny_config(tmp_path, standardize_inputs=False, loss_reduction="sum"), tmp_path / "raw")
     assert raw["grad_clip_ratio"] == 1.0 and raw["grad_norm"] > 1e4 and raw["input_max"] > 1000
     assert raw["logit_std"] < 0.1                    # the gates barely separate
+    assert visual_line(tmp_path / "raw").startswith("Graph=undecided: ")
+    assert "Gradients=exploding: clipped 100% -> 100%" in visual_line(tmp_path / "raw")
     assert raw["val_f1"] < 0.2 and objective.score(raw).classification == "failed"   # chance level
     fixed = run(tiny_config(tmp_path), tmp_path / "fixed")
     assert fixed["grad_clip_ratio"] < 0.5 and fixed["grad_norm"] < 1.0
@@ -78,6 +87,7 @@ def test_strong_acyclicity_penalty_collapses_to_no_edges(tmp_path):
     """Seed 002: penalties too strong -> edge_count 0, logit std ~ 0; the guard marks it failed."""
     collapsed = run(tiny_config(tmp_path, lambda_acyclic=1.0), tmp_path / "collapsed")
     assert collapsed["edge_count"] == 0 and collapsed["logit_std"] < 0.01
+    assert visual_line(tmp_path / "collapsed").startswith("Graph=collapsed: 0 edges")
     assert read_metrics(tmp_path / "collapsed" / "analysis.log")["diverged"] == 0   # a result, not a blow-up
     score = load_spec(REPO / "configs" / "causal_demo.yaml").objective.score(collapsed)
     assert score.guard_failed == "edge_count >= 1" and score.classification == "failed"
@@ -86,10 +96,8 @@ def test_strong_acyclicity_penalty_collapses_to_no_edges(tmp_path):
 def test_training_never_sees_the_true_graph():
     assert list(inspect.signature(train).parameters) == ["observations", "config", "device"]
     assert [f for f in Observations.__dataclass_fields__] == ["train", "val"]
-    data = yaml.safe_load(TINY.read_text())["data"]
-    from trainers.causal.config import DEFAULTS
-    observations, truth = make_sem({**DEFAULTS["data"], **data})
-    assert truth.adjacency.sum() == DEFAULTS["data"]["n_edges"]
+    observations, truth = make_sem(load(TINY)["data"])
+    assert truth.adjacency.sum() == 13
     assert observations.train.max() > 1000 and observations.train.min() >= 0   # raw sensor-like scales
 
 
@@ -111,9 +119,7 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path, capsys, text, key):
     assert key in stderr and len(stderr.strip().splitlines()) == 1
 
 
-def test_non_finite_data_is_a_divergence_with_nan_metrics(tmp_path):
-    from trainers.causal.config import load
-    from trainers.causal.train import final_metrics
+def test_non_finite_data_is_a_divergence_with_nan_metrics():
     config = load(TINY)
     broken = np.full((64, 13), np.nan)
     history = train(Observations(train=broken, val=broken[:8]), config, torch.device("cpu"))

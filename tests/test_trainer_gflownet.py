@@ -16,6 +16,7 @@ import yaml
 from memory.analysis_log import read_metrics
 from slots.outcome import classify_run
 from trainers.common import run_main
+from trainers.gflownet.describe import describe_visual
 from trainers.gflownet.reward import decode, make_reward
 from trainers.gflownet.train import run, train
 
@@ -51,6 +52,7 @@ def test_tiny_run_learns_and_writes_every_promised_metric(tmp_path):
     assert visual["curves"]["log_z"][-1] > visual["curves"]["log_z"][0]
     assert (tmp_path / "run" / "tmp_training" / "training.png").is_file()
     assert classify_run(tmp_path / "run", 0, None).status == "done"
+    assert describe_visual(visual).startswith("Loss=falling: ")
 
 
 def test_same_seed_gives_identical_metrics(tmp_path):
@@ -71,6 +73,8 @@ def test_unconstrained_policy_head_is_finite_at_step_1_and_nan_from_step_2(tmp_p
     assert metrics["diverged"] == 1 and metrics["first_nan_step"] == 2 and math.isnan(metrics["mean_reward"])
     state = classify_run(run_dir, 0, None)
     assert (state.status, state.failure_kind) == ("failed", "diverged")
+    visual = json.loads((run_dir / "visual.json").read_text())
+    assert describe_visual(visual) == "Loss=diverged: finite for 1 step(s), nan from step 2"
 
 
 def test_constrained_head_fixes_it(tmp_path):

@@ -29,7 +29,7 @@ import torch
 import yaml
 
 from memory.atomic import write_text_atomic
-from memory.errors import ConfigError
+from memory.errors import ConfigError, UcbxError
 
 TEXT_KEYS = ("description",)
 
@@ -43,11 +43,12 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
 
 
 def run_main(train: Callable[[Path, Path], object], description: str, argv: list[str] | None = None) -> int:
-    """Run ``train(config_path, run_dir)``; a refused config is one line on stderr and exit code 2."""
+    """Run ``train(config_path, run_dir)``: 0 when it finished (diverged or not); 2 with one line on
+    stderr for a refused config or unreadable input; any other exception is a crash with its traceback."""
     args = parse_args(description, argv)
     try:
         train(args.config, args.run_dir)
-    except ConfigError as error:
+    except UcbxError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

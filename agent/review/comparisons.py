@@ -11,7 +11,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from agent.playbook import load_playbook
+from agent.playbook import Playbook, load_playbook
 from agent.review.folder import ExplorationFiles, Run
 
 CONVERGED = "converged"
@@ -58,31 +58,36 @@ def by_slot(files: ExplorationFiles) -> list[GroupStats]:
     return [group_stats(runs[0].slot_name, runs) for _, runs in sorted(groups.items())]
 
 
-def strategy_names(files: ExplorationFiles) -> list[str]:
-    """Every strategy the playbook knows (tried or not), in its numbering; [] without one."""
+def _playbook(files: ExplorationFiles) -> Playbook | None:
     if files.spec is None or not files.spec.exploration.playbook:
+        return None
+    return load_playbook(files.spec.exploration.playbook)
+
+
+def strategy_names(playbook: Playbook | None) -> list[str]:
+    """Every strategy the playbook knows (tried or not), in its numbering; [] without one."""
+    if playbook is None:
         return []
-    playbook = load_playbook(files.spec.exploration.playbook)
     ordered = sorted(playbook.strategies, key=lambda token: playbook.strategies[token][0])
     return [playbook.strategy_text(token) for token in ordered]
 
 
-def strategy_parts(files: ExplorationFiles, run: Run) -> list[str]:
-    """The strategies a run used: each token of a ``+``-joined code strategy, by its playbook name."""
-    if files.spec is not None and files.spec.exploration.playbook:
-        playbook = load_playbook(files.spec.exploration.playbook)
+def strategy_parts(playbook: Playbook | None, run: Run) -> list[str]:
+    """The strategies a run used: each token of a ``+``-joined code strategy, by its playbook name
+    (without a playbook, the parts of the Strategy: line)."""
+    if playbook is not None:
         return [playbook.strategy_text(token.strip()) for token in run.strategy.split("+")]
     return [part.strip() for part in run.strategy.split(" + ")]
 
 
 def by_strategy(files: ExplorationFiles) -> dict[str, dict[str, GroupStats]]:
     """strategy -> {slot name or "all slots" -> stats}; a combined strategy counts for each part."""
-    groups: dict[str, dict[str, list[Run]]] = {name: {} for name in strategy_names(files)}
+    playbook = _playbook(files)
+    groups: dict[str, dict[str, list[Run]]] = {name: {} for name in strategy_names(playbook)}
     for run in files.runs:
-        for part in strategy_parts(files, run):
+        for part in strategy_parts(playbook, run):
             cells = groups.setdefault(part, {})
             cells.setdefault(run.slot_name, []).append(run)
             cells.setdefault(ALL_SLOTS, []).append(run)
     return {name: {slot: group_stats(f"{name} / {slot}", runs) for slot, runs in cells.items()}
             for name, cells in groups.items()}
-

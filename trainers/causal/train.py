@@ -135,6 +135,9 @@ def train(observations: Observations, config: dict[str, dict[str, Any]], device:
         history.curves["logit_std"].append(float(logits.std()))
         history.curves["edge_count"].append(float((gates > training["edge_threshold"]).sum()))
         history.gates.append(gates.cpu().numpy())
+        print(f"epoch {epoch + 1}/{training['epochs']} | loss {stats['train_loss']:.4g} | val {val_loss:.4g} | "
+              f"edges {history.last('edge_count'):.0f} | clip {stats['grad_clip_ratio']:.0%} | "
+              f"logit std {history.last('logit_std'):.3f} | lr {history.last('learning_rate'):.2e}", flush=True)
     return history
 
 
@@ -183,7 +186,8 @@ def run(config_path: Path, run_dir: Path) -> dict[str, float]:
     write_visual_json(run_dir, {"curves": {**history.curves, "val_f1": f1_per_epoch},
                                 "thresholds": THRESHOLDS, "f1_per_threshold": final_sweep,
                                 "final_gates": history.gates[-1] if history.gates else [],
-                                "true_graph": truth.adjacency, "diverged": history.diverged})
+                                "true_graph": truth.adjacency, "edge_threshold": training["edge_threshold"],
+                                "diverged": history.diverged})
     if history.gates:
         plotted = {name: history.curves[name] for name in PLOTTED} | {"val_f1": f1_per_epoch}
         plot_curves(run_dir / "tmp_training" / "training.png", plotted, "causal structure learning",

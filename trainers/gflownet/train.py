@@ -84,6 +84,9 @@ def train(score: RewardFunction, config: dict[str, dict[str, Any]],
         if not math.isfinite(loss.item()):
             history.first_nan_step = step
             break
+        if step % max(1, training["n_steps"] // 10) == 0 or step == 1:
+            print(f"step {step}/{training['n_steps']} | loss {loss.item():.4g} | log Z {log_z.item():.3g} | "
+                  f"mean reward {rewards.mean().item():.3f}", flush=True)
     return policy, history
 
 
@@ -119,8 +122,8 @@ def run(config_path: Path, run_dir: Path) -> dict[str, float]:
     metrics = final_metrics(history, statistics, modes, len(history.curves["loss"]))
     run_dir = Path(run_dir)
     write_analysis_log(run_dir, metrics, history.diverged)
-    write_visual_json(run_dir, {"curves": history.curves, "samples": samples,
-                                "n_motifs": len(hidden_modes.motifs), "diverged": history.diverged})
+    write_visual_json(run_dir, {"curves": history.curves, "samples": samples, "n_motifs": len(hidden_modes.motifs),
+                                "statistics": {**statistics, "modes_found": modes}, "diverged": history.diverged})
     plot_curves(run_dir / "tmp_training" / "training.png", history.curves, "GFlowNet (Trajectory Balance)",
                 log_y=("loss",))
     return metrics

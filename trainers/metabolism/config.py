@@ -45,6 +45,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "hidden_dim_node": 64,
         "n_layers_node": 3,
         "embedding_dim": 2,
+        "embedding_init_std": 0.01,     # embeddings start as N(0, std^2) draws (training.seed)
     },
     "training": {
         "seed": 0,
@@ -88,6 +89,7 @@ POSITIVE_INTS = {
 }
 POSITIVE_FLOATS = {
     "simulation": ("delta_t",),
+    "graph_model": ("embedding_init_std",),
     "training": ("learning_rate_k", "learning_rate_sub", "learning_rate_node_homeostasis",
                  "learning_rate_embedding_homeostasis", "amplification_factor", "warmup_peak_factor",
                  "lr_final_factor"),

@@ -74,7 +74,12 @@ class NodeFunction(nn.Module):
 
 
 class MetabolicModel(nn.Module):
-    """Reaction part (log_k, MLP_sub; Phase 1) plus homeostasis part (MLP_node, embeddings; Phase 2)."""
+    """Reaction part (log_k, MLP_sub; Phase 1) plus homeostasis part (MLP_node, embeddings; Phase 2).
+
+    Embeddings start as small random draws (``embedding_init_std``, 0.01 in the presets):
+    metabolites begin nearly indistinguishable, so they separate along what their
+    dynamics need rather than keep a random layout that MLP_node could memorise.
+    """
 
     def __init__(self, observations: Observations, graph_model: dict, initial_log_k: float):
         super().__init__()
@@ -85,7 +90,8 @@ class MetabolicModel(nn.Module):
                                            concentration_scale)
         self.node = NodeFunction(graph_model["embedding_dim"], graph_model["hidden_dim_node"],
                                  graph_model["n_layers_node"], concentration_scale)
-        self.embeddings = nn.Parameter(torch.randn(n_metabolites, graph_model["embedding_dim"]))
+        self.embeddings = nn.Parameter(graph_model["embedding_init_std"] *
+                                       torch.randn(n_metabolites, graph_model["embedding_dim"]))
         self.register_buffer("stoichiometry", torch.as_tensor(observations.stoichiometry, dtype=torch.float32))
         self.register_buffer("substrate_index", torch.as_tensor(observations.substrate_index))
         self.register_buffer("substrate_order", torch.as_tensor(observations.substrate_order))

@@ -27,8 +27,6 @@ from trainers.metabolism.phase2 import Phase2Result, evaluation_rollout_loss, tr
 from trainers.metabolism.simulator import ensure_data, load_ground_truth, load_observations
 from trainers.metabolism.strategies import Phase2Plan
 
-LEARNED_PHASE2_PREFIXES = ("phase2_loss", "phase2_train_loss", "phase2_node_magnitude", "MLP_node_slope",
-                           "MLP_node_offset", "avg_slope_ratio", "embedding_")
 
 
 def cache_directory(training: dict[str, Any]) -> Path:
@@ -47,7 +45,9 @@ def choose_device(name: str) -> torch.device:
 
 def cap_threads(requested: int) -> int:
     """0 = $OMP_NUM_THREADS if set, else a quarter of the cores (four slots share a CPU)."""
-    threads = requested or int(os.environ.get("OMP_NUM_THREADS", 0)) or max(1, (os.cpu_count() or 1) // 4)
+    from_environment = os.environ.get("OMP_NUM_THREADS", "")
+    threads = requested or (int(from_environment) if from_environment.isdigit() else 0) \
+        or max(1, (os.cpu_count() or 1) // 4)
     torch.set_num_threads(threads)
     return threads
 
@@ -62,6 +62,16 @@ def model_node_function(model: MetabolicModel, amplification: float) -> evaluate
             return (amplification * model.node_derivative(states)).double().cpu().numpy()
 
     return node_function
+
+
+def undefined_function(values: np.ndarray) -> np.ndarray:
+    """What a blown-up run's node function and embeddings are reported as: nan."""
+    return np.full_like(values, np.nan, dtype=np.float64)
+
+
+def tail_mean(losses: list[float]) -> float:
+    """Mean training loss over the last tenth of the batches."""
+    return float(np.mean(losses[-max(1, len(losses) // 10):])) if losses else float("nan")
 
 
 def format_value(value: float) -> str:
@@ -126,7 +136,8 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     # -- evaluation: the ground truth is read here, after training, and nowhere else
     truth = load_ground_truth(data_dir)
     observed = observations.concentrations.astype(np.float64)
-    node_function = model_node_function(model, phase2.final_amplification)
+    node_function = undefined_function if phase2.diverged else model_node_function(model, phase2.final_amplification)
+    embeddings = model.embeddings.detach().cpu().double().numpy()
     fits = evaluate.node_function_fits(node_function, observed, truth)
     metrics = {
         **evaluate.rate_constant_metrics(model.log_k.detach().cpu().double().numpy(), truth.log_k),
@@ -134,16 +145,15 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
         "phase1_time_min": phase1["seconds"] / 60.0,
         "phase1_cached": float(phase1["cached"]),
         "phase2_time_min": phase2.seconds / 60.0,
-        "phase2_loss": evaluation_rollout_loss(model, concentrations, observations.delta_t,
-                                               training["homeostasis_time_step"], phase2.final_amplification),
-        "phase2_train_loss": float(np.mean(phase2.losses[-max(1, len(phase2.losses) // 10):]))
-        if phase2.losses else float("nan"),
+        "phase2_loss": float("nan") if phase2.diverged else evaluation_rollout_loss(
+            model, concentrations, observations.delta_t, training["homeostasis_time_step"],
+            phase2.final_amplification),
+        "phase2_train_loss": tail_mean(phase2.losses),
         **evaluate.node_metrics(fits, evaluate.node_magnitude(node_function, observed)),
-        **evaluate.embedding_clusters(model.embeddings.detach().cpu().double().numpy(), truth.types),
+        **evaluate.embedding_clusters(undefined_function(embeddings) if phase2.diverged else embeddings,
+                                      truth.types),
+        "diverged": float(phase2.diverged),
     }
-    if phase2.diverged:
-        metrics.update({name: float("nan") for name in metrics if name.startswith(LEARNED_PHASE2_PREFIXES)})
-    metrics["diverged"] = float(phase2.diverged)
 
     # -- plots and the numbers behind them
     visual = {
