@@ -70,7 +70,9 @@ def visual_line(spec: Spec, run_dir: Path) -> str:
 
 
 def _show(value: float | None) -> str:
-    return "failed" if value is None else format_number(value) if not math.isfinite(value) else f"{value:.3g}"
+    if value is None:
+        return "failed"
+    return f"{value:.3g}" if math.isfinite(value) else format_number(value)
 
 
 def observation(spec: Spec, proposal: Proposal, outcome: Outcome, parent: NodeRecord | None,
@@ -87,7 +89,7 @@ def observation(spec: Spec, proposal: Proposal, outcome: Outcome, parent: NodeRe
         what = f"{short} {format_value(proposal.change.old)} -> {format_value(proposal.change.new)}"
     if outcome.failure:
         return f"{outcome.failure} after {what}"
-    if parent is None or proposal.change is None and proposal.replicate_of is None:
+    if parent is None or (proposal.change is None and proposal.replicate_of is None):
         text = f"{what}: {primary}={_show(value)}, reward {_show(outcome.reward)}"
     else:
         before = parent.metrics.get(primary, math.nan)

@@ -3,6 +3,7 @@
     ucbx run SPEC [--workdir DIR] [--iterations N] [--fresh --yes] [--set KEY=VALUE ...]
     ucbx step SPEC [--workdir DIR] [--wait] [--no-launch] [--set KEY=VALUE ...]
     ucbx status SPEC [--workdir DIR]
+    ucbx report|tree|show|best|check [--workdir DIR] ...   (see agent/review/commands.py)
     ucbx ucb ANALYSIS_MD --out FILE ...          (see ucb/cli_command.py)
 
 The exploration folder is ``runs/<name>/`` unless ``--workdir`` says otherwise; an
@@ -23,6 +24,7 @@ from rich.console import Console
 
 from agent.driver import Exploration, default_folder
 from agent.live import LiveReporter, PlainReporter, format_status, status_view
+from agent.review.commands import REVIEW_HANDLERS, add_review_commands
 from agent.spec import Spec, load_spec
 from memory.errors import UcbxError
 from slots.journal import JOURNAL_NAME
@@ -48,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     step.add_argument("--no-launch", action="store_true",
                       help="write the next slot configs and stop, so they can be edited before `ucbx step`")
     commands.add_parser("ucb", help="UCB scores from an analysis log (ucbx ucb --help)", add_help=False)
+    add_review_commands(commands)
     return parser
 
 
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "ucb":
         return run_ucb_command(argv[1:])
     options = _parser().parse_args(argv)
-    handlers = {"run": cmd_run, "step": cmd_step, "status": cmd_status}
+    handlers = {"run": cmd_run, "step": cmd_step, "status": cmd_status, **REVIEW_HANDLERS}
     try:
         return handlers[options.command](options)
     except UcbxError as error:

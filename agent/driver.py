@@ -54,6 +54,7 @@ from ucb.tree import Tree, score_entry
 
 IN_FLIGHT = ("queued", "running")
 PENDING_SUFFIX = ".pending.json"
+SPEC_COPY, BASE_COPY = "spec.yaml", "base_config.yaml"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LOCAL_STOP_WAIT_S = 30.0
 
@@ -106,12 +107,20 @@ class Exploration:
         """Before a pass that writes: the git repository, the spec's copy, the memory file, the trainer's code version."""
         self.git = Provenance(self.folder)
         self.code_version = trainer_version(self.spec)
-        write_text_atomic(self.folder / "spec.yaml", yaml.safe_dump(self.spec.raw, sort_keys=False))
+        self._write_spec_copy()
         if not self.memory_path.exists():           # so a person can write directives before the first entry
             write_memory(self.memory_path, read_memory(self.memory_path), log_name=self.log_path.name)
         entries = self.entries()
         if entries and self.git.iteration_commits() < len(entries):      # a crash after the append
             self._after_entry(entries, entries[-1])
+
+    def _write_spec_copy(self) -> None:
+        """`spec.yaml` and `base_config.yaml` in the folder: the spec as run, loadable from there."""
+        write_config(self.folder / BASE_COPY, self.spec.base)
+        raw = set_path(self.spec.raw, "trainer.base_config", BASE_COPY)
+        if self.spec.trainer.source is not None:
+            raw = set_path(raw, "trainer.source", str(self.spec.trainer.source.resolve()))
+        write_text_atomic(self.folder / SPEC_COPY, yaml.safe_dump(raw, sort_keys=False))
 
     # ------------------------------------------------------------------ reading the folder
 
@@ -224,8 +233,9 @@ class Exploration:
         write_scores(self.scores_path, self.ranking(tree), tree, header,
                      columns=[(self.spec.objective.primary, self.spec.objective.primary)])
         message = f"Iter {entry.iteration}: {entry.status} (node {entry.node_id}, slot_{entry.slot})\n\n{entry.mutation}\n"
-        self.git.commit([self.log_path, self.memory_path, self.scores_path, self.folder / "spec.yaml",
-                         self.slots_dir, self.run_dir(entry.node_id)], message)
+        paths = [self.log_path, self.memory_path, self.scores_path, self.folder / SPEC_COPY, self.folder / BASE_COPY,
+                 self.slots_dir, self.run_dir(entry.node_id)]
+        self.git.commit(paths, message)
 
     def propose(self, report: StepReport, capacity: int) -> None:
         """A proposal for each free slot, while the capacity lasts."""

@@ -219,7 +219,8 @@ class Policy:
         if count >= wanted:
             return None
         seed = (best.seed or 0) + 1000 * (count + 1)
-        if signature(self.spec.slots.values[slot], best.params, seed) in taken:
+        duplicate = signature(self.spec.slots.values[slot], best.params, seed) in taken
+        if duplicate or not self.allowed(best.params, state.directives):
             return None
         return Proposal(slot=slot, parent=best.node_id, mode="replicate", params=dict(best.params), seed=seed,
                         change=Change(self.spec.trainer.seed_key, best.seed, seed), replicate_of=best.node_id,

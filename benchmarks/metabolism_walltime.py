@@ -65,25 +65,27 @@ def load_average() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(REPO / "configs" / "metabolism" / "demo.yaml"))
+    parser.add_argument("--config", default="configs/metabolism/demo.yaml", help="relative to the repository")
     arguments = parser.parse_args()
-    base = yaml.safe_load(Path(arguments.config).read_text())
+    base = yaml.safe_load((REPO / arguments.config).read_text())
     header, load_at_start = machine(), load_average()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="ucbx_bench_") as scratch:
-        cache_dir = Path(scratch) / "cache"
-        first, first_seconds, first_cpu = run_trainer(base, Path(scratch) / "phase1", cache_dir, SLOT_VALUES[0])
+    with tempfile.TemporaryDirectory(prefix="ucbx_bench_") as scratch_name:
+        scratch = Path(scratch_name)
+        cache_dir = scratch / "cache"
+        first, first_seconds, first_cpu = run_trainer(base, scratch / "phase1", cache_dir, SLOT_VALUES[0])
         for time_step in SLOT_VALUES:
-            rows.append((time_step, *run_trainer(base, Path(scratch) / f"slot_{time_step}", cache_dir, time_step)))
+            rows.append((time_step, *run_trainer(base, scratch / f"slot_{time_step}", cache_dir, time_step)))
     training = base["training"]
     print(f"### Metabolism trainer wall time (demo scale), {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n")
-    print(f"Command: `.venv/bin/python -m benchmarks.metabolism_walltime --config "
-          f"{Path(arguments.config).relative_to(REPO) if Path(arguments.config).is_absolute() else arguments.config}`  ")
+    print(f"Command: `.venv/bin/python -m benchmarks.metabolism_walltime --config {arguments.config}`  ")
     print(f"Machine: {header}; load average (1/5/15 min) {load_at_start} at start, {load_average()} at end  ")
     print(f"Phase 2 settings: strategy {training['phase2_strategy']}, data_augmentation_loop "
-          f"{training['data_augmentation_loop']}, batch_size {training['batch_size']}, one torch thread per process\n")
+          f"{training['data_augmentation_loop']}, batch_size {training['batch_size']}, "
+          f"torch threads per process: the trainer's default\n")
     print(f"Phase 1 (cold cache, {training['phase1_iterations']} iterations): "
-          f"{first['phase1_time_min'] * 60:.1f} s training, process {first_seconds:.1f} s wall / {first_cpu:.1f} s CPU, "
+          f"{first['phase1_time_min'] * 60:.1f} s training, "
+          f"process {first_seconds:.1f} s wall / {first_cpu:.1f} s CPU, "
           f"rate_constants_R2 = {first['rate_constants_R2']:.4f} "
           f"(fit {first['rate_constants_R2_fit']:.4f}, trimmed {first['rate_constants_R2_trimmed']:.4f})\n")
     print("| time_step | Phase 2 training wall (s) | process wall (s) | process CPU (s) | avg_slope_ratio "

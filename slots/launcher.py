@@ -42,6 +42,8 @@ class JobRequest:
 
     ``command`` is an argument list; ``{config}``, ``{run_dir}`` and ``{python}``
     (this interpreter) are replaced inside each item, never split or given to a shell.
+    Paths are made absolute when the job is recorded. ``config_path`` must exist
+    (its `config_hash` is recorded).
     """
 
     iteration: int

@@ -20,7 +20,6 @@ from agent.driver import Exploration
 from agent.spec import load_spec
 from memory.notebook import parse_notebook
 from slots.journal import Journal
-from test_slots_slurm import slurm_problem
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +32,7 @@ def test_run_writes_every_iteration_and_resumes(tmp_path):
     originals = [e for e in entries if not e.is_replicate]
     assert len(scores_lines(folder, "unit")) == len(originals)
     assert Journal(folder).jobs(status=("queued", "running")) == []
+    assert load_spec(folder / "spec.yaml").base == load_spec(spec).base          # the folder's copy stands alone
 
     assert main(["run", str(spec), "--workdir", str(folder), "--iterations", "2"]) == 0
     entries = check_folder(folder, "unit", 8)
@@ -152,7 +152,7 @@ def test_sigterm_ends_local_jobs_and_the_next_run_reruns_them(tmp_path):
 
 @pytest.mark.slurm
 def test_slurm_jobs_outlive_the_daemon_and_are_reattached(tmp_path):
-    problem = slurm_problem()
+    problem = pytest.importorskip("test_slots_slurm").slurm_problem()      # the slots layer's SLURM check
     if problem is not None:
         pytest.skip(problem)
     spec = fake_spec(tmp_path, sleep=6.0, budget=4, launcher=SLURM_LAUNCHER)
@@ -171,7 +171,6 @@ def test_slurm_jobs_outlive_the_daemon_and_are_reattached(tmp_path):
     entries = parse_notebook((folder / "unit_analysis.md").read_text()).entries
     assert sorted(e.node_id for e in entries) == [1, 2, 3, 4]
     assert all(e.status != "failed" for e in entries)
-    assert all(job.attempts == 1 for job in Journal(folder).jobs())
 
 
 def test_a_directive_added_after_a_proposal_is_obeyed_at_launch(tmp_path, capsys):

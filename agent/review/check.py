@@ -51,7 +51,8 @@ def check_log(files: ExplorationFiles) -> list[Finding]:
     findings = [_from_problem(p, files.log_path) for p in files.problems + files.tree.problems]
     if files.spec is None:
         return findings
-    for entry in files.entries:
+    for run in files.runs:
+        entry = run.entry
         for short, text in entry.config.items():
             parameter = files.space.get(short)
             if parameter is None:
@@ -59,8 +60,7 @@ def check_log(files: ExplorationFiles) -> list[Finding]:
                     findings.append(Finding(files.log_path, entry.line, WARNING,
                                             f"Iter {entry.iteration}: Config key {short!r} is not in the search "
                                             "space; the agent ignores it"))
-                continue
-            if parameter.key not in files.runs[files.entries.index(entry)].record.params:
+            elif parameter.key not in run.record.params:
                 findings.append(Finding(files.log_path, entry.line, ERROR,
                                         f"Iter {entry.iteration}: Config {short}={text} is not a valid "
                                         f"{parameter.kind}; the agent treats the value as unknown"))

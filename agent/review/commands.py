@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from agent.driver import default_folder
 from agent.review import best as best_module
 from agent.review import plots
 from agent.review.check import ERROR, check_all
@@ -28,6 +29,7 @@ from agent.review.folder import ExplorationFiles
 from agent.review.report import write_report
 from agent.review.show import show_node
 from agent.review.tree_view import rich_tree
+from agent.spec import load_spec
 from memory.errors import UcbxError
 
 HELP = {
@@ -40,7 +42,8 @@ HELP = {
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", type=Path, help="exploration folder (default: the current folder)")
+    parser.add_argument("--workdir", type=Path, help="exploration folder (default: runs/<name> with --spec, "
+                                                     "the log's folder with --log, else the current folder)")
     parser.add_argument("--spec", type=Path, help="exploration spec (default: the folder's spec.yaml copy)")
     parser.add_argument("--log", type=Path, metavar="FILE", help="the analysis log, when the folder has several "
                                                                  "or is not an exploration folder")
@@ -60,8 +63,11 @@ def add_review_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def open_files(options: argparse.Namespace) -> ExplorationFiles:
-    folder = options.workdir or (options.log.parent if options.log else Path.cwd())
-    return ExplorationFiles.open(folder, options.spec, options.log, options.metric)
+    """The exploration the options name: ``--workdir``, else ``runs/<name>`` of ``--spec``,
+    else the folder of ``--log``, else the current folder."""
+    spec = load_spec(options.spec) if options.spec else None
+    folder = options.workdir or (default_folder(spec) if spec else options.log.parent if options.log else Path.cwd())
+    return ExplorationFiles.open(folder, spec, options.log, options.metric)
 
 
 def run_report(options: argparse.Namespace) -> int:

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent.history import format_value
+
 ABSENT = "(absent)"
 
 
@@ -39,14 +41,6 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Differen
 
 def _same(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
 
 
 def diff_table(rows: list[Difference], old_label: str, new_label: str) -> str:

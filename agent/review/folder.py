@@ -146,10 +146,10 @@ class ExplorationFiles:
     problems: list[Problem] = field(default_factory=list)
 
     @classmethod
-    def open(cls, folder: Path, spec_path: Path | None = None, log_path: Path | None = None,
+    def open(cls, folder: Path, spec: Spec | None = None, log_path: Path | None = None,
              metric: str | None = None) -> ExplorationFiles:
-        """Read ``folder`` (or the log ``log_path``); the spec from ``spec_path`` or the folder's copy."""
-        spec = load_spec(spec_path) if spec_path else load_folder_spec(folder)
+        """Read ``folder`` (or the log ``log_path``); without ``spec``, the folder's copy of it."""
+        spec = spec or load_folder_spec(folder)
         log = Path(log_path) if log_path else find_log(folder, spec.name if spec else None)
         if not log.is_file():
             raise UcbxError(f"{log}: no analysis log here (is {folder} an exploration folder?)")

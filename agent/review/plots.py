@@ -9,6 +9,7 @@ as crosses along the bottom edge, never as a reward of 0.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from agent.review.folder import ExplorationFiles, Run  # noqa: E402
 from slots.space import Parameter  # noqa: E402
@@ -117,14 +119,35 @@ def _positions(parameter: Parameter, runs: list[Run]) -> tuple[list[Run], list[f
     return present, [labels.index(str(v)) for v in values], labels
 
 
+def _log_subs(axis) -> tuple[float, ...]:
+    """Which multiples of 10^k get a labelled tick: denser when the data span few decades."""
+    data = axis.axes.dataLim.intervalx if axis is axis.axes.xaxis else axis.axes.dataLim.intervaly
+    low, high = min(data), max(data)
+    decades = math.log10(high / low) if low > 0 and high > low else 0.0
+    return tuple(range(1, 10)) if decades < 1 else (1.0, 2.0, 5.0) if decades < 3 else (1.0,)
+
+
+def _scale(axis, log: bool, label: str, ticks: list[float] | None = None) -> None:
+    """A linear or log axis (call after plotting); log ticks are written as plain numbers (0.0002, 0.001)."""
+    axis.set_label_text(f"{label} (log scale)" if log else label)
+    if log:
+        set_scale = axis.axes.set_xscale if axis is axis.axes.xaxis else axis.axes.set_yscale
+        set_scale("log")
+        axis.set_major_locator(LogLocator(subs=_log_subs(axis)))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.set_minor_formatter(NullFormatter())
+    if ticks:
+        axis.set_ticks(ticks)
+
+
 def _parameter_axis(axes, parameter: Parameter, labels: list[str], short: str) -> None:
     if labels:
         axes.set_xticks(range(len(labels)))
-        axes.set_xticklabels(labels, rotation=30, ha="right")
+        axes.set_xticklabels(labels, rotation=20, ha="right")
+        axes.set_xlim(-0.5, len(labels) - 0.5)
         axes.set_xlabel(short)
     else:
-        axes.set_xscale("log" if parameter.log else "linear")
-        axes.set_xlabel(f"{short} (log scale)" if parameter.log else short)
+        _scale(axes.xaxis, parameter.log, short)
 
 
 def parameter_scatter(files: ExplorationFiles, path: Path) -> Path | None:
@@ -199,14 +222,14 @@ def stability_map(files: ExplorationFiles, path: Path) -> Path | None:
         for outcome in sorted({run.outcome for run in runs}, key=lambda o: o != "ok"):
             label, marker, colour = outcome_style(outcome)
             chosen = [run for run in runs if run.outcome == outcome]
-            axes.scatter([x_of(r) for r in chosen], [y_of(r) for r in chosen], marker=marker, color=colour,
-                         s=70 if outcome != "ok" else 40, alpha=0.8, edgecolors="white", linewidths=0.5,
-                         label=f"{label}: {len(chosen)}")
-        for set_scale, set_label, label, log in ((axes.set_xscale, axes.set_xlabel, x_label, x_log),
-                                                 (axes.set_yscale, axes.set_ylabel, y_label, y_log)):
-            set_scale("log" if log else "linear")
-            set_label(f"{label} (log scale)" if log else label)
-        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="outcome (runs)")
+            points = Counter((x_of(run), y_of(run)) for run in chosen)
+            axes.scatter([x for x, _ in points], [y for _, y in points], marker=marker, color=colour,
+                         s=[(70 if outcome != "ok" else 40) * math.sqrt(n) for n in points.values()], alpha=0.8,
+                         edgecolors="white", linewidths=0.5, label=f"{label}: {len(chosen)}")
+        _scale(axes.xaxis, x_log, x_label)
+        _scale(axes.yaxis, y_log, y_label, sorted({y_of(run) for run in runs}) if y_of is slot_value else None)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                    title="outcome (runs)\nlarger marker: repeated point")
         unstable = sum(1 for run in runs if run.outcome != "ok")
         axes.set_title(f"{files.name}: stability map ({unstable} of {len(runs)} runs unstable)")
         return _save(figure, path)

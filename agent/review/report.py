@@ -18,7 +18,7 @@ from agent.review import plots
 from agent.review.best import Best
 from agent.review.comparisons import ALL_SLOTS, GroupStats, by_slot, by_strategy
 from agent.review.configs import diff_table
-from agent.review.effects import effect_rows
+from agent.review.effects import EffectRow, effect_rows
 from agent.review.folder import ExplorationFiles
 from memory.atomic import write_text_atomic
 from memory.errors import UcbxError
@@ -54,6 +54,41 @@ def header(files: ExplorationFiles) -> str:
     return (f"# Exploration report: {files.name}\n\n"
             f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `ucbx report` from "
             f"`{files.log_path.name}`: {runs} runs on {nodes} nodes ({state}).\n")
+
+
+def _overall_effects(files: ExplorationFiles) -> list[EffectRow]:
+    """One row per (parameter, direction): the all-slots row, or the only slot's row."""
+    rows = effect_rows(files)
+    pooled = {(row.parameter, row.direction) for row in rows if row.slot == ALL_SLOTS}
+    return [row for row in rows if row.slot == ALL_SLOTS or (row.parameter, row.direction) not in pooled]
+
+
+def glance_section(files: ExplorationFiles) -> str:
+    """The answers first: best node, best slot, first converged result, strongest effects, failures."""
+    lines = ["## At a glance
+"]
+    best = files.tree.best
+    if best is not None:
+        lines.append(f"- best node: **{best.id}**, reward {best.mean:.3f} over {len(best.rewards)} run(s)")
+    slots = [stats for stats in by_slot(files) if stats.median is not None]
+    if slots:
+        top = max(slots, key=lambda stats: stats.median)
+        lines.append(f"- best slot by median reward: **{top.name}** ({top.median:.3f} over {top.runs} runs)")
+        converged = [stats.first_converged for stats in by_slot(files) if stats.first_converged]
+        if converged:
+            first = min(converged, key=lambda run: run.entry.iteration)
+            lines.append(f"- first converged result: iter {first.entry.iteration} (node {first.entry.node_id}, "
+                         f"{first.slot_name})")
+    effects = sorted(_overall_effects(files), key=lambda row: row.mean_delta)
+    if effects:
+        for word, row in (("most helpful", effects[-1]), ("most harmful", effects[0])):
+            lines.append(f"- {word} change: {row.parameter} {row.direction} ({row.mean_delta:+.3f} mean reward "
+                         f"change over {row.count} mutation(s))")
+    unstable = [run for run in files.runs if run.outcome != "ok"]
+    kinds = ", ".join(f"{kind} {sum(1 for r in unstable if r.outcome == kind)}"
+                      for kind in sorted({r.outcome for r in unstable}))
+    lines.append(f"- unstable runs: {len(unstable)} of {len(files.runs)}" + (f" ({kinds})" if kinds else ""))
+    return "\n".join(lines) + "\n"
 
 
 def best_section(files: ExplorationFiles, out: Path) -> str:
@@ -105,7 +140,7 @@ def trainer_plots_section(files: ExplorationFiles, node_id: int, out: Path) -> s
         target = out / FIGURES_DIR / f"best_node_{source.parent.name}_{source.name}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        lines.append(f"![{source.parent.name}]({target.relative_to(out).as_posix()})")
+        lines.append(f"![{source.stem}]({target.relative_to(out).as_posix()})")
     return "\n".join(lines) + "\n"
 
 
@@ -177,7 +212,8 @@ def _cell(text: str, limit: int = 90) -> str:
 def _strategy_cell(stats: GroupStats | None) -> str:
     if stats is None:
         return "-"
-    return f"{stats.runs} runs, {stats.converged} conv., best {reward_text(stats.best_reward)}"
+    runs = "1 run" if stats.runs == 1 else f"{stats.runs} runs"
+    return f"{runs}, {stats.converged} conv., best {reward_text(stats.best_reward)}"
 
 
 def strategy_section(files: ExplorationFiles) -> str:
@@ -215,7 +251,7 @@ def write_report(files: ExplorationFiles, out: Path) -> Path:
     if figures.is_dir():
         shutil.rmtree(figures)
     figures.mkdir(parents=True)
-    parts = [header(files), best_section(files, out), progress_section(files, out), slot_section(files),
+    parts = [header(files), glance_section(files), best_section(files, out), progress_section(files, out), slot_section(files),
              effects_section(files, out), stability_section(files, out), strategy_section(files),
              tree_section(files, out), problems_section(files)]
     path = out / REPORT_NAME

@@ -74,16 +74,16 @@ def train(score: RewardFunction, config: dict[str, dict[str, Any]],
         log_reward = rewards.log() / training["reward_temperature"]
         log_pf = trajectory_log_pf(policy, tokens, lengths)
         loss = ((log_z + log_pf - log_reward) ** 2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([*policy.parameters(), log_z], clip)
-        optimizer.step()
         for name, value in (("loss", loss), ("log_z", log_z), ("mean_log_pf", log_pf.mean()),
                             ("mean_log_reward", log_reward.mean()), ("mean_reward", rewards.mean())):
             history.curves[name].append(value.item())
         if not math.isfinite(loss.item()):
             history.first_nan_step = step
             break
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([*policy.parameters(), log_z], clip)
+        optimizer.step()
         if step % max(1, training["n_steps"] // 10) == 0 or step == 1:
             print(f"step {step}/{training['n_steps']} | loss {loss.item():.4g} | log Z {log_z.item():.3g} | "
                   f"mean reward {rewards.mean().item():.3f}", flush=True)

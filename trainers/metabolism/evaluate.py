@@ -2,8 +2,8 @@
 
 Owns the seed's metrics: rate-constant R2 (log10, identity line; fitted-line and trimmed
 variants), per-type slope/offset of the node function against -lambda_t (c - c_base_t),
-node magnitude, and embedding clustering (DBSCAN on isotropically standardised embeddings, Hungarian
-matching to the true types).
+node magnitude, and embedding clustering (DBSCAN on isotropically standardised
+embeddings, Hungarian matching to the true types).
 """
 
 from __future__ import annotations
