@@ -64,7 +64,7 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--metrics", default="metrics.jsonl")
     args = parser.parse_args()
-    config = yaml.safe_load(open(args.config))
+    config = yaml.safe_load(Path(args.config).read_text())
     data, model, train = config["data"], config["model"], config["train"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -163,9 +163,53 @@ def format_entry(entry: Entry) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+TORN_SUFFIX = ".torn"
+TORN_MARK = "ends in the middle of this entry"
+
+
 def append_entry(path: str | os.PathLike, entry: Entry) -> None:
-    """Append one entry to the log in a single durable write."""
+    """Append one entry to the log in a single durable write.
+
+    A log whose last write was cut short (a crash or a full disk in the middle of an
+    append: the file does not end with a newline) first has its torn tail, the part
+    `parse_notebook` leaves out, moved to ``<log>.torn``; otherwise the new entry would
+    be glued to the torn line and both would be misread.
+    """
+    set_aside_torn_tail(path)
     append_text_durable(path, format_entry(entry))
+
+
+def set_aside_torn_tail(path: str | os.PathLike) -> str:
+    """Move the torn tail of a log (text after its last newline-ended entry) to ``<log>.torn``.
+
+    The tail is the entry the parser leaves out (from its header line), or the last,
+    unterminated line when no entry is left out. Returns the text moved ("" for none).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return ""
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return ""
+    except FileNotFoundError:
+        return ""
+    data = path.read_bytes()
+    text = data.decode("utf-8", errors="replace")
+    cut = data.rfind(b"\n") + 1                      # the unterminated last line
+    torn = [p for p in parse_notebook(text).problems if TORN_MARK in p.message]
+    if torn:
+        lines = data.splitlines(keepends=True)
+        cut = len(b"".join(lines[: torn[-1].line - 1]))
+    tail = data[cut:].decode("utf-8", errors="replace")
+    append_text_durable(path.with_name(path.name + TORN_SUFFIX), tail + "\n")
+    with open(path, "r+b") as handle:
+        handle.truncate(cut)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return tail
 
 
 # ---------------------------------------------------------------- reading
@@ -305,8 +349,8 @@ def parse_notebook(text: str, path: str = "") -> NotebookParse:
         problems.extend(reader.problems)
         entry = reader.entry
         if index >= len(lines) and text and not text.endswith("\n"):
-            problems.append(Problem(entry.line, f"Iter {entry.iteration}: the file ends in the middle of "
-                                                "this entry (no final newline); entry left out", path))
+            problems.append(Problem(entry.line, f"Iter {entry.iteration}: the file {TORN_MARK} "
+                                                "(no final newline); entry left out", path))
             break
         if entry.node_id in entry_of:
             earlier = entry_of[entry.node_id]

@@ -65,6 +65,7 @@ def test_demo_slot_table_matches_the_log(finished_exploration, demo_report):
     _, text = demo_report
     entries, rewards = demo_rewards(finished_exploration)
     rows = {row["slot"]: row for row in table_after(text, "## Slots")}
+    medians = {}
     for slot in sorted({entry.slot for entry in entries}):
         runs = [entry for entry in entries if entry.slot == slot]
         scored = [rewards[entry.node_id] for entry in runs if rewards[entry.node_id] is not None]
@@ -73,11 +74,14 @@ def test_demo_slot_table_matches_the_log(finished_exploration, demo_report):
         assert int(row["failed"]) == len(runs) - len(scored)
         assert row["best reward (node)"].startswith(f"{max(scored):.3f} (")
         assert row["median reward"] == f"{statistics.median(scored):.3f}"
+        medians[slot] = statistics.median(scored)
         converged = [entry for entry in runs if entry.status == "converged"]
         assert int(row["converged"]) == len(converged)
         expected = f"iter {converged[0].iteration} (run {runs.index(converged[0]) + 1} of the slot)" \
             if converged else "never"
         assert row["first converged"] == expected
+    best_slot = max(medians, key=medians.get)
+    assert f"- best slot by median reward: **slot_{best_slot} (" in text
 
 
 def direct_effects(entries, rewards) -> dict[tuple[str, str], list[float]]:

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from memory.analysis_log import read_metrics
-from trainers.metabolism.__main__ import main
+from trainers.common import run_main
 from trainers.metabolism.config import load_config
 from trainers.metabolism.model import MetabolicModel
 from trainers.metabolism.phase1 import load_or_train_phase1
@@ -151,7 +151,7 @@ def test_absurd_learning_rate_diverges_and_exits_zero(tmp_path, cache_dir):
 
 def test_missing_phase1_cache_is_trained_and_said(tmp_path, capsys):
     config = write_config(tmp_path, tmp_path / "empty_cache", data_augmentation_loop=2, phase1_iterations=50)
-    assert main(["--config", str(config), "--run-dir", str(tmp_path / "run")]) == 0
+    assert run_main(run, "metabolism", ["--config", str(config), "--run-dir", str(tmp_path / "run")]) == 0
     assert "no cached Phase 1" in capsys.readouterr().out
     assert list((tmp_path / "empty_cache").glob("phase1_*.pt"))
 
@@ -159,6 +159,6 @@ def test_missing_phase1_cache_is_trained_and_said(tmp_path, capsys):
 def test_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("training:\n  learning_rate_node_homeostasis_typo: 0.1\n")
-    assert main(["--config", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    assert run_main(run, "metabolism", ["--config", str(config), "--run-dir", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "training.learning_rate_node_homeostasis_typo" in error

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from memory.errors import ConfigError
 from trainers.metabolism import evaluate
-from trainers.metabolism.config import DEFAULTS, parse_strategy, resolve_config
+from trainers.metabolism.config import DEFAULTS, load_config, parse_strategy
 from trainers.metabolism.describe import describe_visual
 from trainers.metabolism.simulator import simulate
 from trainers.metabolism.strategies import Phase2Plan
 
-SMALL_SIMULATION = {"n_metabolites": 10, "n_reactions": 20, "n_frames": 200, "seed": 3}
+REPO = Path(__file__).resolve().parents[1]
+SMALL_SIMULATION = {**DEFAULTS["simulation"], "n_metabolites": 10, "n_reactions": 20, "n_frames": 200, "seed": 3}
 
 
 @pytest.fixture(scope="module")
 def small_simulation():
-    config = resolve_config({"simulation": SMALL_SIMULATION})
-    return simulate(config["simulation"])
+    return simulate(SMALL_SIMULATION)
 
 
 def test_ground_truth_node_function_gives_unit_ratios(small_simulation):
@@ -100,11 +102,23 @@ def test_describe_diverged_uses_nulls():
     assert describe_visual(visual).startswith("MLP_node=diverged")
 
 
-def test_unknown_key_names_the_key():
-    with pytest.raises(ConfigError, match="training.learning_rate_nod"):
-        resolve_config({"training": {"learning_rate_nod": 0.1}})
-    with pytest.raises(ConfigError, match="'training.batch_size'"):
-        resolve_config({"training": {"batch_size": 0}})
+@pytest.mark.parametrize("text, key", [
+    ("training:\n  learning_rate_nod: 0.1\n", "'training.learning_rate_nod'"),
+    ("training:\n  batch_size: 0\n", "'training.batch_size'"),
+    ("training:\n  batch_size: 2.5\n", "'training.batch_size'"),
+    ("training:\n  phase2_strategy: residual+curriculum\n", "'training.phase2_strategy'"),
+    ("simulation:\n  homeostatic_lambda_per_type: [0.001]\n", "'simulation.homeostatic_lambda_per_type'"),
+])
+def test_bad_config_names_the_key(tmp_path, text, key):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=key):
+        load_config(path)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "demo", "seed_scale"])
+def test_presets_load(preset):
+    load_config(REPO / "configs" / "metabolism" / f"{preset}.yaml")
 
 
 @pytest.mark.parametrize("text", ["bogus", "residual+rollout", "residual+curriculum", "curriculum+multiscale"])
@@ -143,7 +157,7 @@ def test_schedules():
 
 def test_simulation_is_seeded_and_mass_action(small_simulation):
     observations, truth = small_simulation
-    again, truth_again = simulate(resolve_config({"simulation": SMALL_SIMULATION})["simulation"])
+    again, truth_again = simulate(SMALL_SIMULATION)
     assert np.array_equal(observations.concentrations, again.concentrations)
     assert np.array_equal(truth.types, truth_again.types)
     assert observations.concentrations.min() >= 0.0
@@ -154,7 +168,6 @@ def test_simulation_is_seeded_and_mass_action(small_simulation):
 
 
 def test_random_reactions_have_second_order_terms():
-    config = resolve_config({"simulation": {**SMALL_SIMULATION, "cycle_fraction": 0.5}})
-    observations, _ = simulate(config["simulation"])
+    observations, _ = simulate({**SMALL_SIMULATION, "cycle_fraction": 0.5})
     assert 2 in observations.substrate_order
     assert np.allclose(observations.stoichiometry.sum(axis=0), 0.0)

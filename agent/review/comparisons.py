@@ -12,10 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from agent.playbook import Playbook, load_playbook
-from agent.review.folder import ExplorationFiles, Run
+from agent.review.folder import ALL_SLOTS, ExplorationFiles, Run
 
 CONVERGED = "converged"
-ALL_SLOTS = "all slots"
 
 
 @dataclass(frozen=True)

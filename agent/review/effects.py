@@ -13,14 +13,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from agent.evidence import Effect, Ledger
-from agent.review.folder import ExplorationFiles
+from agent.review.folder import ALL_SLOTS, ExplorationFiles
 
 
 @dataclass(frozen=True)
 class EffectRow:
     parameter: str              # short alias
     direction: str              # up | down | =value
-    slot: str                   # slot name, or "all slots"
+    slot: str                   # slot name, or ALL_SLOTS
     effects: tuple[Effect, ...]
 
     @property
@@ -63,5 +63,5 @@ def effect_rows(files: ExplorationFiles) -> list[EffectRow]:
             rows.append(EffectRow(files.short(key), direction, slot, tuple(effects)))
         if len(by_slot) > 1:
             every = tuple(effect for effects in by_slot.values() for effect in effects)
-            rows.append(EffectRow(files.short(key), direction, "all slots", every))
+            rows.append(EffectRow(files.short(key), direction, ALL_SLOTS, every))
     return rows

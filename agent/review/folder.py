@@ -27,6 +27,7 @@ from slots.space import Parameter, SearchSpace
 from ucb.tree import Tree, score_entry
 
 LOG_SUFFIX = "_analysis.md"
+ALL_SLOTS = "all slots"                 # the row or column that pools every slot
 SPEC_COPY = "spec.yaml"
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 LOG_SPAN = 10.0           # an inferred parameter whose positive values span this factor is drawn on a log axis

@@ -38,6 +38,7 @@ OUTCOME_STYLES = {   # outcome -> (label, marker, colour)
 }
 OTHER_FAILURE = ("crashed / timed out / lost", "s", "#2c3e50")
 MAX_PANELS = 9
+LOG_TICKS = ((0.5, tuple(range(1, 10))), (1.5, (1.0, 2.0, 3.0, 5.0)), (3.0, (1.0, 2.0, 5.0)))   # (decades below, subs)
 
 
 def slot_colour(run: Run) -> str:
@@ -124,7 +125,10 @@ def _log_subs(axis) -> tuple[float, ...]:
     data = axis.axes.dataLim.intervalx if axis is axis.axes.xaxis else axis.axes.dataLim.intervaly
     low, high = min(data), max(data)
     decades = math.log10(high / low) if low > 0 and high > low else 0.0
-    return tuple(range(1, 10)) if decades < 1 else (1.0, 2.0, 5.0) if decades < 3 else (1.0,)
+    for span, subs in LOG_TICKS:
+        if decades < span:
+            return subs
+    return (1.0,)
 
 
 def _scale(axis, log: bool, label: str, ticks: list[float] | None = None) -> None:

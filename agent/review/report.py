@@ -9,17 +9,19 @@ so when the folder does not have them. Figures go to ``<out>/report/``.
 
 from __future__ import annotations
 
+import math
 import shutil
+import statistics
 import time
 from pathlib import Path
 
 from agent.review import best as best_module
 from agent.review import plots
 from agent.review.best import Best
-from agent.review.comparisons import ALL_SLOTS, GroupStats, by_slot, by_strategy
+from agent.review.comparisons import GroupStats, by_slot, by_strategy
 from agent.review.configs import diff_table
 from agent.review.effects import EffectRow, effect_rows
-from agent.review.folder import ExplorationFiles
+from agent.review.folder import ALL_SLOTS, ExplorationFiles
 from memory.atomic import write_text_atomic
 from memory.errors import UcbxError
 from memory.notebook import format_number
@@ -65,23 +67,24 @@ def _overall_effects(files: ExplorationFiles) -> list[EffectRow]:
 
 def glance_section(files: ExplorationFiles) -> str:
     """The answers first: best node, best slot, first converged result, strongest effects, failures."""
-    lines = ["## At a glance
-"]
+    lines = ["## At a glance\n"]
     best = files.tree.best
     if best is not None:
         lines.append(f"- best node: **{best.id}**, reward {best.mean:.3f} over {len(best.rewards)} run(s)")
-    slots = [stats for stats in by_slot(files) if stats.median is not None]
-    if slots:
-        top = max(slots, key=lambda stats: stats.median)
+    slots = by_slot(files)
+    scored = [stats for stats in slots if stats.median is not None]
+    if scored:
+        top = max(scored, key=lambda stats: stats.median)
         lines.append(f"- best slot by median reward: **{top.name}** ({top.median:.3f} over {top.runs} runs)")
-        converged = [stats.first_converged for stats in by_slot(files) if stats.first_converged]
-        if converged:
-            first = min(converged, key=lambda run: run.entry.iteration)
-            lines.append(f"- first converged result: iter {first.entry.iteration} (node {first.entry.node_id}, "
-                         f"{first.slot_name})")
+    converged = [stats.first_converged for stats in slots if stats.first_converged]
+    if converged:
+        first = min(converged, key=lambda run: run.entry.iteration)
+        lines.append(f"- first converged result: iter {first.entry.iteration} (node {first.entry.node_id}, "
+                     f"{first.slot_name})")
     effects = sorted(_overall_effects(files), key=lambda row: row.mean_delta)
-    if effects:
-        for word, row in (("most helpful", effects[-1]), ("most harmful", effects[0])):
+    for word, row in (("most helpful", effects[-1] if effects and effects[-1].mean_delta > 0 else None),
+                      ("most harmful", effects[0] if effects and effects[0].mean_delta < 0 else None)):
+        if row is not None:
             lines.append(f"- {word} change: {row.parameter} {row.direction} ({row.mean_delta:+.3f} mean reward "
                          f"change over {row.count} mutation(s))")
     unstable = [run for run in files.runs if run.outcome != "ok"]
@@ -116,12 +119,22 @@ def metrics_table(files: ExplorationFiles, best: Best) -> str:
         first = [objective.primary, *(t.metric for t in objective.terms), *(g.metric for g in objective.guards)]
     names = list(dict.fromkeys(first + [name for run in best.runs for name in run.entry.metrics]))
     heads = [f"node {run.entry.node_id}" + (" (replicate)" if run.entry.is_replicate else "") for run in best.runs]
+    pooled = len(best.runs) > 1
+    heads += ["mean ± sd"] if pooled else []
     lines = ["| metric | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(heads)]
-    for name in names:
-        values = [run.entry.metrics.get(name) for run in best.runs]
-        lines.append(f"| {name} | " + " | ".join("-" if v is None else format_number(v) for v in values) + " |")
-    lines.append("| **reward** | " + " | ".join(reward_text(run.reward) for run in best.runs) + " |")
+    rows = [(name, [run.entry.metrics.get(name) for run in best.runs]) for name in names]
+    rows.append(("**reward**", [run.reward for run in best.runs]))
+    for name, values in rows:
+        cells = ["-" if v is None else format_number(v) for v in values] + ([_mean_sd(values)] if pooled else [])
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _mean_sd(values: list[float | None]) -> str:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if len(finite) < 2:
+        return "-"
+    return f"{statistics.fmean(finite):.4g} ± {statistics.stdev(finite):.2g}"
 
 
 def base_section(files: ExplorationFiles, node_id: int) -> str:

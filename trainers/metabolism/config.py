@@ -1,21 +1,20 @@
 """The trainer's configuration: defaults, loading with yaml.safe_load, and validation.
 
 A config has the sections ``simulation:``, ``graph_model:`` and ``training:`` (plus an
-optional ``description``/``dataset`` text). Every key is known here; an unknown key or a
-bad value raises ``ConfigError`` with a one-line message naming the key.
+optional ``description`` text). Every key is known here; trainers.common checks each
+value's type against its default, this module the ranges and combinations. An unknown
+key or a bad value raises ``ConfigError`` with a one-line message naming the key.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from memory.errors import ConfigError
+from trainers import common
 
 LOSS_FORMS = ("rollout", "residual", "separate_losses")
 MODIFIERS = ("amplification", "contrastive", "curriculum", "lr_warmup", "multiscale", "grad_accumulation")
@@ -79,90 +78,51 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
-TOP_LEVEL_TEXT_KEYS = ("description", "dataset")
-
-POSITIVE_INTS = {
-    "simulation": ("n_metabolites", "n_reactions", "n_frames", "cycle_length"),
-    "graph_model": ("hidden_dim_sub", "n_layers_sub", "hidden_dim_node", "n_layers_node", "embedding_dim"),
+POSITIVE = {
+    "simulation": ("n_metabolites", "n_metabolite_types", "n_reactions", "n_frames", "cycle_length", "delta_t"),
+    "graph_model": ("hidden_dim_sub", "n_layers_sub", "hidden_dim_node", "n_layers_node", "embedding_dim",
+                    "embedding_init_std"),
     "training": ("phase1_iterations", "phase1_batch_size", "homeostasis_time_step", "data_augmentation_loop",
-                 "batch_size", "curriculum_stages", "multiscale_levels", "accumulation_steps"),
-}
-POSITIVE_FLOATS = {
-    "simulation": ("delta_t",),
-    "graph_model": ("embedding_init_std",),
-    "training": ("learning_rate_k", "learning_rate_sub", "learning_rate_node_homeostasis",
-                 "learning_rate_embedding_homeostasis", "amplification_factor", "warmup_peak_factor",
-                 "lr_final_factor"),
+                 "batch_size", "curriculum_stages", "multiscale_levels", "accumulation_steps", "learning_rate_k",
+                 "learning_rate_sub", "learning_rate_node_homeostasis", "learning_rate_embedding_homeostasis",
+                 "amplification_factor", "warmup_peak_factor", "lr_final_factor"),
 }
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config, fill defaults, validate; ConfigError names the bad key."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read config ({str(error).splitlines()[0]})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: config must be a mapping with sections simulation, graph_model, training")
-    return resolve_config(raw, source=str(path))
-
-
-def resolve_config(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
-    """Merge ``raw`` over the defaults and validate the result."""
-    config = copy.deepcopy(DEFAULTS)
-    for section, values in raw.items():
-        if section in TOP_LEVEL_TEXT_KEYS:
-            config[section] = str(values)
-            continue
-        if section not in DEFAULTS:
-            raise ConfigError(f"{source}: unknown section '{section}' (known: {', '.join(DEFAULTS)})")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{source}: section '{section}' must be a mapping")
-        for key, value in values.items():
-            if key not in DEFAULTS[section]:
-                raise ConfigError(f"{source}: unknown key '{section}.{key}'")
-            config[section][key] = value
-    validate(config, source)
+    """Read a YAML config over the defaults (trainers.common), then check ranges and combinations."""
+    config = common.load_config(path, DEFAULTS)
+    validate(config, path)
     return config
 
 
-def validate(config: dict[str, Any], source: str) -> None:
-    """Check types and ranges; the first problem raises ConfigError naming its key."""
-    for section, keys in POSITIVE_INTS.items():
+def validate(config: dict[str, Any], path: str | Path) -> None:
+    """The first problem raises ConfigError naming its key."""
+    require = common.require
+    for section, keys in POSITIVE.items():
         for key in keys:
             value = config[section][key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{source}: '{section}.{key}' must be a positive integer, got {value!r}")
-    for section, keys in POSITIVE_FLOATS.items():
-        for key in keys:
-            value = config[section][key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"{source}: '{section}.{key}' must be a positive number, got {value!r}")
+            require(value > 0, path, f"{section}.{key}", f"must be positive, got {value!r}")
     simulation, training = config["simulation"], config["training"]
     n_types = simulation["n_metabolite_types"]
     for key in ("homeostatic_lambda_per_type", "homeostatic_baseline_per_type"):
-        if not isinstance(simulation[key], list) or len(simulation[key]) != n_types:
-            raise ConfigError(f"{source}: 'simulation.{key}' must list one number per type ({n_types})")
-    if not 0.0 <= simulation["cycle_fraction"] <= 1.0:
-        raise ConfigError(f"{source}: 'simulation.cycle_fraction' must be in [0, 1]")
-    if simulation["concentration_min"] >= simulation["concentration_max"]:
-        raise ConfigError(f"{source}: 'simulation.concentration_min' must be below concentration_max")
-    if simulation["log_k_min"] > simulation["log_k_max"]:
-        raise ConfigError(f"{source}: 'simulation.log_k_min' must not exceed log_k_max")
-    if simulation["n_frames"] <= training["homeostasis_time_step"] + 1:
-        raise ConfigError(f"{source}: 'simulation.n_frames' must exceed training.homeostasis_time_step + 1")
-    if training["freeze_stoichiometry"] is not True:
-        raise ConfigError(f"{source}: 'training.freeze_stoichiometry' must be true (learning S is not built)")
-    if not 0.0 <= training["warmup_fraction"] < 1.0:
-        raise ConfigError(f"{source}: 'training.warmup_fraction' must be in [0, 1)")
-    for key in ("skip_phase1", "homeostasis_training", "amplification_decay"):
-        if not isinstance(training[key], bool):
-            raise ConfigError(f"{source}: 'training.{key}' must be true or false")
-    parse_strategy(training["phase2_strategy"], source)
+        values = simulation[key]
+        require(isinstance(values, list) and len(values) == n_types, path, f"simulation.{key}",
+                f"must list one number per type ({n_types})")
+    require(0.0 <= simulation["cycle_fraction"] <= 1.0, path, "simulation.cycle_fraction", "must be in [0, 1]")
+    require(simulation["concentration_min"] < simulation["concentration_max"], path,
+            "simulation.concentration_min", "must be below concentration_max")
+    require(simulation["log_k_min"] <= simulation["log_k_max"], path, "simulation.log_k_min",
+            "must not exceed log_k_max")
+    require(simulation["n_frames"] > training["homeostasis_time_step"] + 1, path, "simulation.n_frames",
+            "must exceed training.homeostasis_time_step + 1")
+    require(training["freeze_stoichiometry"], path, "training.freeze_stoichiometry",
+            "must be true (learning S is not built)")
+    require(0.0 <= training["warmup_fraction"] < 1.0, path, "training.warmup_fraction", "must be in [0, 1)")
+    parse_strategy(training["phase2_strategy"], path)
 
 
-def parse_strategy(text: Any, source: str = "config") -> tuple[str, frozenset[str]]:
+def parse_strategy(text: Any, source: str | Path = "config") -> tuple[str, frozenset[str]]:
     """``"residual+grad_accumulation"`` -> ("residual", {"grad_accumulation"}); refuses bad combinations."""
     parts = [part.strip() for part in str(text).split("+") if part.strip()]
     unknown = [part for part in parts if part not in STRATEGIES]

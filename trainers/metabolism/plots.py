@@ -78,7 +78,7 @@ def plot_embeddings(path: Path, embeddings: np.ndarray, types: np.ndarray) -> No
 def plot_loss(path: Path, losses: list[float]) -> None:
     figure, axis = plt.subplots(figsize=(5.0, 3.4))
     if losses:
-        axis.plot(np.arange(1, len(losses) + 1), losses, color="tab:blue", linewidth=2, label="phase2_loss")
+        axis.plot(np.arange(1, len(losses) + 1), losses, color="tab:blue", linewidth=2, label="training loss per batch")
         if np.all(np.asarray(losses) > 0) and np.all(np.isfinite(losses)):
             axis.set_yscale("log")
         axis.legend()

@@ -8,8 +8,6 @@ cannot be computed) with ``diverged: 1`` and returns normally.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from memory.atomic import append_text_durable, write_text_atomic
+from trainers.common import cap_threads, pick_device, write_analysis_log, write_visual_json
 from trainers.metabolism import evaluate, plots
 from trainers.metabolism.config import load_config
 from trainers.metabolism.model import MetabolicModel
@@ -35,21 +33,6 @@ def cache_directory(training: dict[str, Any]) -> Path:
     path = Path(chosen).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def choose_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def cap_threads(requested: int) -> int:
-    """0 = $OMP_NUM_THREADS if set, else a quarter of the cores (four slots share a CPU)."""
-    from_environment = os.environ.get("OMP_NUM_THREADS", "")
-    threads = requested or (int(from_environment) if from_environment.isdigit() else 0) \
-        or max(1, (os.cpu_count() or 1) // 4)
-    torch.set_num_threads(threads)
-    return threads
 
 
 def model_node_function(model: MetabolicModel, amplification: float) -> evaluate.NodeFunction:
@@ -74,25 +57,6 @@ def tail_mean(losses: list[float]) -> float:
     return float(np.mean(losses[-max(1, len(losses) // 10):])) if losses else float("nan")
 
 
-def format_value(value: float) -> str:
-    """Whole numbers as integers (diverged: 0), other floats with full precision, nan as nan."""
-    value = float(value)
-    if not math.isfinite(value):
-        return str(value)
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-
-
-def json_safe(value: Any) -> Any:
-    """nan/inf -> None so visual.json stays standard JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [json_safe(item) for item in value]
-    return value
-
-
 def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     """Train as configured; returns the metrics written to analysis.log."""
     started = time.perf_counter()
@@ -104,7 +68,7 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     def log(message: str) -> None:
         print(f"[metabolism {time.perf_counter() - started:7.1f}s] {message}", flush=True)
 
-    device = choose_device(training["device"])
+    device = pick_device(training["device"])
     log(f"device {device}, torch threads {cap_threads(training['torch_threads'])}")
 
     # -- data: simulated once per simulation section, cached on disk
@@ -167,13 +131,12 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
         "rate_constants_R2": metrics["rate_constants_R2"],
     }
     save_checkpoint_atomic(run_dir / "model.pt", {"model": model.state_dict(), "config": config})
-    write_text_atomic(run_dir / "visual.json", json.dumps(json_safe(visual), indent=1) + "\n")
+    write_visual_json(run_dir, visual)
     plots.write_all(run_dir / "tmp_training", plan.n_batches, model, truth, fits, phase2.losses,
                     phase2.final_amplification, phase2.diverged)
 
     metrics["training_time_min"] = (time.perf_counter() - started) / 60.0
-    append_text_durable(run_dir / "analysis.log",
-                        "".join(f"{name}: {format_value(value)}\n" for name, value in metrics.items()))
+    write_analysis_log(run_dir, metrics, phase2.diverged)
     log(f"done: avg_slope_ratio {metrics['avg_slope_ratio']:.4g}, rate_constants_R2 "
         f"{metrics['rate_constants_R2']:.4g}, embedding_cluster_acc {metrics['embedding_cluster_acc']:.3g}, "
         f"diverged {int(phase2.diverged)}")
