@@ -24,6 +24,13 @@ class ParseError(UcbxError):
     """A file could not be read (file, line, reason)."""
 
 
+class WriteError(UcbxError, OSError):
+    """A file could not be written (file, reason): a full disk, a folder or read-only file in the way.
+
+    Also an `OSError`, so code that handles failed writes as OS errors still does.
+    """
+
+
 
 @dataclass(frozen=True)
 class Problem:

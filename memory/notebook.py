@@ -33,6 +33,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from memory.analysis_log import NUMBER
 from memory.atomic import append_text_durable

@@ -14,4 +14,4 @@ trap 'rm -rf "$work"' EXIT
     --set trainer.base_config=metabolism/tiny.yaml
 rm -rf docs/example_report
 mkdir -p docs/example_report
-"$python" -m agent.review report --workdir "$work/demo" --out docs/example_report
+"$python" -m agent.cli report --workdir "$work/demo" --out docs/example_report

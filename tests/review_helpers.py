@@ -8,7 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
-from agent.review.commands import main
+from agent.cli import main
 from agent.spec import load_spec
 from memory.notebook import Entry, parse_notebook
 
@@ -18,7 +18,7 @@ FIXTURE_METRIC = "rate_constants_R2"
 
 
 def review(capsys, *arguments: str) -> tuple[int, str, str]:
-    """Run one review command in-process: (exit status, stdout, stderr)."""
+    """Run one ``ucbx`` review command in-process: (exit status, stdout, stderr)."""
     status = main([str(argument) for argument in arguments])
     captured = capsys.readouterr()
     return status, captured.out, captured.err

@@ -8,8 +8,10 @@ import statistics
 from collections import defaultdict
 
 import pytest
-from review_helpers import (FIXTURE_LOG, FIXTURE_METRIC, copy_folder, demo_rewards, metric_rewards, review,
-                            single_mutation, table_after)
+from conftest import FIXTURES
+from review_helpers import FIXTURE_LOG, FIXTURE_METRIC, demo_rewards, metric_rewards, single_mutation, table_after
+
+from agent.cli import main
 
 IMAGE_RE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 
@@ -17,19 +19,16 @@ IMAGE_RE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 @pytest.fixture(scope="module")
 def demo_report(finished_exploration, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    from agent.review.commands import main
     assert main(["report", "--workdir", str(finished_exploration), "--out", str(out)]) == 0
     return out, (out / "REPORT.md").read_text()
 
 
 @pytest.fixture(scope="module")
 def fixture_report(tmp_path_factory):
-    from conftest import FIXTURES
     if not FIXTURES.is_dir():
         pytest.skip(f"fixtures not found at {FIXTURES}")
     folder = tmp_path_factory.mktemp("fixture")
     (folder / FIXTURE_LOG).write_text((FIXTURES / FIXTURE_LOG).read_text())
-    from agent.review.commands import main
     assert main(["report", "--workdir", str(folder), "--metric", FIXTURE_METRIC]) == 0
     return folder, (folder / "REPORT.md").read_text()
 
@@ -188,9 +187,8 @@ Mutation: aug: 100 -> 1000
 """
 
 
-def test_a_bare_log_with_slots_and_failures(tmp_path, capsys):
+def test_a_bare_log_with_slots_and_failures(tmp_path):
     (tmp_path / "hand_analysis.md").write_text(HAND_LOG)
-    from agent.review.commands import main
     assert main(["report", "--workdir", str(tmp_path), "--metric", "score"]) == 0
     text = (tmp_path / "REPORT.md").read_text()
     slots = {row["slot"]: row for row in table_after(text, "## Slots")}

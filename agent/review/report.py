@@ -210,7 +210,8 @@ def stability_section(files: ExplorationFiles, out: Path) -> str:
         return "\n".join(lines + ["No run diverged, crashed or failed a guard."]) + "\n"
     lines += ["| iter | node | slot | outcome | detail | config |", "| --- | --- | --- | --- | --- | --- |"]
     for run in unstable:
-        detail = run.entry.failure or run.entry.observation
+        non_finite = [f"{name}={format_number(v)}" for name, v in run.entry.metrics.items() if not math.isfinite(v)]
+        detail = run.entry.failure or ", ".join(non_finite) or run.entry.observation
         config = ", ".join(f"{k}={v}" for k, v in run.entry.config.items())
         lines.append(f"| {run.entry.iteration} | {run.entry.node_id} | {run.slot_name} | {run.outcome} | "
                      f"{_cell(detail)} | {_cell(config)} |")

@@ -10,7 +10,7 @@ After each death a new daemon is started on the same folder. When the budget is 
 each with its journal row and its git commit, no job launched twice, memory and scores
 consistent with the log, the log parseable.
 
-CI: 2 slots, budget 30, every crash point once plus 10 random kills (>= 26 kills).
+CI: 2 slots, budget 24, every crash point once plus 6 random kills (22 kills).
 Long (UCBX_RELIABILITY=long): 4 slots, budget 120, every crash point 3 times (at its
 1st to 3rd call) plus 60 random kills.
 """
@@ -27,7 +27,7 @@ from .crashing_ucbx import EXIT, POINTS
 from .harness import LONG, check_exploration, entries_of, kill_group, record_figures, start_ucbx, ucbx, write_spec
 
 CRASHING = Path(__file__).with_name("crashing_ucbx.py")
-SLOTS, BUDGET, ROUNDS, RANDOM_KILLS = (4, 120, 3, 60) if LONG else (2, 30, 1, 10)
+SLOTS, BUDGET, ROUNDS, RANDOM_KILLS = (4, 120, 3, 60) if LONG else (2, 24, 1, 6)
 
 
 def written(folder: Path) -> int:
@@ -68,7 +68,7 @@ def test_daemon_killed_at_every_phase_and_at_random_moments_loses_nothing(tmp_pa
                 missed.append((kind, point))
         else:
             daemon = start_ucbx(*arguments)
-            time.sleep(rng.uniform(0.3, 4.0))
+            time.sleep(rng.uniform(0.3, 3.0))
             if daemon.poll() is None:
                 kill_group(daemon)
                 random_kills += 1

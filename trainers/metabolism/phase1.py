@@ -2,7 +2,9 @@
 
 The stoichiometry is given (freeze_stoichiometry). The checkpoint is keyed by the hash of
 (simulation, Phase 1 settings) and shared by every Phase 2 run of every slot; a file lock
-makes four slots that start together train it once.
+makes four slots that start together train it once. Phase 1 is deterministic given that
+hash (its own seed, not training.seed), so a cached checkpoint is reused whether or not
+``skip_phase1`` is set; without one, it is trained first, and the log says so.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ def load_or_train_phase1(model: MetabolicModel, observations: Observations, conc
         else:
             if config["training"]["skip_phase1"]:
                 log(f"phase1: skip_phase1 is set but no cached Phase 1 exists at {path}; training it now")
+            else:
+                log(f"phase1: training, then caching at {path}")
             checkpoint = train_phase1(model, concentrations, observations.delta_t, config["training"], log)
             checkpoint["reaction_state"] = {name: value.detach().cpu() for name, value in
                                             model.state_dict().items() if name.startswith(("log_k", "substrate."))}

@@ -1,0 +1,287 @@
+"""The searchers compared on every task, behind one ask/tell interface.
+
+- ``ucbx``: agent/policy.py's `Policy.propose`, fed the same `PolicyState` the driver
+  builds (agent/driver.py `Exploration.policy_state`): the tree from the log entries with
+  in-flight nodes as virtual visits, PUCT ranking (ucb/scores.py), pooled rewards.
+- ``public-rule``: the public implementation's rule. Each slot's first run is the base
+  config (seed 003's initial spread); after that the parent is the highest PUCT node
+  (`ucb.scores.puct` with c=1.414, `choose_parent`, same tree and virtual visits as
+  ucbx), and the child changes one parameter drawn uniformly: a number is multiplied or
+  divided by 2 (coin flip; ints rounded, clipped to the bounds), a choice or bool takes
+  another value drawn uniformly. No duplicate check, no memory, no surrogate.
+- ``random``: each parameter drawn independently, log-uniform when log-scaled.
+- ``tpe``: Optuna's TPESampler(multivariate=True, constant_liar=True, seed) through
+  `Study.ask` / `Study.tell` (failures told as FAIL). Optuna has no input for the
+  slot's fixed value, so TPE sees it as noise. Needs the optional extra ``bench``.
+- ``grid``: a full factorial grid (every choice, k log/linear levels per number, k
+  the smallest giving at least `budget` points) visited in a seeded random order;
+  only where the space has at most `GRID_MAX_PARAMETERS` parameters.
+
+Every searcher runs with the base config's seed except ucbx's replicates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass, replace
+from typing import Any
+
+from agent.history import NodeRecord
+from agent.playbook import load_playbook
+from agent.policy import Policy, PolicyState
+from agent.spec import Spec
+from memory.notebook import Entry
+from slots.config import get_path
+from slots.space import Parameter
+from ucb.scores import choose_parent, puct
+from ucb.tree import Tree
+
+from benchmarks.tasks import Task, metrics_failure
+
+GRID_MAX_PARAMETERS = 3
+PUBLIC_C = 1.414
+
+
+@dataclass
+class Trial:
+    """One run a searcher asked for."""
+
+    slot: int
+    params: dict[str, Any]
+    seed: int | None
+    handle: Any = None                 # the searcher's own reference (node id, Optuna trial)
+
+
+def base_params(spec: Spec) -> dict[str, Any]:
+    return {p.key: get_path(spec.base, p.key) for p in spec.space}
+
+
+def base_seed(spec: Spec) -> int | None:
+    return get_path(spec.base, spec.trainer.seed_key, None) if spec.trainer.seed_key else None
+
+
+class Searcher:
+    """ask(slot) -> Trial | None (None: nothing left to propose); tell(trial, metrics)."""
+
+    name = ""
+
+    def __init__(self, task: Task, seed: int, budget: int):
+        self.spec = task.spec
+        self.rng = random.Random(f"{self.name}-{seed}")
+
+    def ask(self, slot: int) -> Trial | None:
+        raise NotImplementedError
+
+    def tell(self, trial: Trial, metrics: dict[str, float]) -> None:
+        """Most searchers learn nothing."""
+
+
+# ---------------------------------------------------------------------- tree-based searchers
+
+class Book:
+    """The exploration as the driver sees it: log entries, node records, in-flight nodes."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.entries: list[Entry] = []
+        self.records: dict[int, NodeRecord] = {}
+
+    def add(self, record: NodeRecord) -> None:
+        self.records[record.node_id] = record
+
+    def next_id(self) -> int:
+        return len(self.records) + 1
+
+    def finish(self, node_id: int, metrics: dict[str, float]) -> None:
+        """The entry and record fields a finished job gets (agent/analysis.py `judge`)."""
+        record = self.records[node_id]
+        failure = metrics_failure(metrics)
+        score = self.spec.objective.score(metrics)
+        record.iteration = len(self.entries) + 1
+        record.metrics = dict(metrics)
+        record.status = "failed" if failure else score.classification
+        record.reward = None if failure else score.reward
+        record.failure = failure or score.failure
+        parent = record.replicate_of if record.replicate_of is not None else record.parent
+        self.entries.append(Entry(iteration=record.iteration, status=record.status, node_id=node_id, parent=parent,
+                                  mode=record.mode, slot=record.slot, metrics=dict(metrics), failure=failure))
+
+    def tree(self) -> Tree:
+        flying = [(r.node_id, r.parent) for r in self.records.values() if not r.finished]
+        return Tree.from_entries(self.entries, self.spec.objective, in_flight=flying)
+
+    def state(self) -> PolicyState:
+        """What `Exploration.policy_state` builds, without the folder."""
+        tree = self.tree()
+        pooled = {node_id: node.mean for node_id, node in tree.nodes.items() if not node.in_flight}
+        ranking = [(score.node_id, score.ucb) for score in puct(tree, self.spec.exploration.ucb_c)]
+        return PolicyState(records=list(self.records.values()), ranking=ranking, pooled=pooled,
+                           entries_written=len(self.entries))
+
+
+class UcbxSearcher(Searcher):
+    name = "ucbx"
+
+    def __init__(self, task: Task, seed: int, budget: int):
+        super().__init__(task, seed, budget)
+        self.spec = replace(task.spec, exploration=replace(task.spec.exploration, seed=seed, budget=budget))
+        self.policy = Policy(self.spec, load_playbook(self.spec.exploration.playbook))
+        self.book = Book(self.spec)
+
+    def ask(self, slot: int) -> Trial | None:
+        proposal = self.policy.propose(self.book.state(), slot)
+        if proposal is None:
+            return None
+        node_id = self.book.next_id()
+        self.book.add(proposal.as_record(node_id))
+        return Trial(slot, dict(proposal.params), proposal.seed, node_id)
+
+    def tell(self, trial: Trial, metrics: dict[str, float]) -> None:
+        self.book.finish(trial.handle, metrics)
+
+
+class PublicRuleSearcher(Searcher):
+    name = "public-rule"
+
+    def __init__(self, task: Task, seed: int, budget: int):
+        super().__init__(task, seed, budget)
+        self.book = Book(self.spec)
+
+    def ask(self, slot: int) -> Trial | None:
+        params, parent = base_params(self.spec), None
+        if any(r.slot == slot for r in self.book.records.values()):
+            chosen = choose_parent(puct(self.book.tree(), PUBLIC_C))
+            if chosen is not None:
+                parent = chosen.node_id
+                params = dict(self.book.records[parent].params)
+            params = self.mutate(params)
+        node_id = self.book.next_id()
+        self.book.add(NodeRecord(node_id=node_id, parent=parent, slot=slot, params=params,
+                                 seed=base_seed(self.spec), mode="exploit"))
+        return Trial(slot, params, base_seed(self.spec), node_id)
+
+    def mutate(self, params: dict[str, Any]) -> dict[str, Any]:
+        parameter = self.rng.choice(list(self.spec.space))
+        value = params[parameter.key]
+        if parameter.kind in ("choice", "bool"):
+            options = parameter.choices if parameter.kind == "choice" else (True, False)
+            new = self.rng.choice([option for option in options if option != value])
+        else:
+            new = value * 2 if self.rng.random() < 0.5 else value / 2
+            new = min(max(new, parameter.low), parameter.high)
+            new = int(round(new)) if parameter.kind == "int" else float(new)
+        return {**params, parameter.key: new}
+
+    def tell(self, trial: Trial, metrics: dict[str, float]) -> None:
+        self.book.finish(trial.handle, metrics)
+
+
+# ---------------------------------------------------------------------- model-free and TPE
+
+def random_value(parameter: Parameter, rng: random.Random) -> Any:
+    if parameter.kind == "choice":
+        return rng.choice(parameter.choices)
+    if parameter.kind == "bool":
+        return rng.random() < 0.5
+    if parameter.log:
+        value = 10 ** rng.uniform(math.log10(parameter.low), math.log10(parameter.high))
+    else:
+        value = rng.uniform(parameter.low, parameter.high)
+    return min(max(int(round(value)), parameter.low), parameter.high) if parameter.kind == "int" else value
+
+
+class RandomSearcher(Searcher):
+    name = "random"
+
+    def ask(self, slot: int) -> Trial | None:
+        return Trial(slot, {p.key: random_value(p, self.rng) for p in self.spec.space}, base_seed(self.spec))
+
+
+def grid_levels(parameter: Parameter, k: int) -> list[Any]:
+    if parameter.kind == "choice":
+        return list(parameter.choices)
+    if parameter.kind == "bool":
+        return [False, True]
+    low, high = (math.log10(parameter.low), math.log10(parameter.high)) if parameter.log else (parameter.low, parameter.high)
+    points = [low + (high - low) * (i + 0.5) / k for i in range(k)]          # cell centres, never the bounds
+    values = [10 ** p if parameter.log else p for p in points]
+    return sorted({int(round(v)) for v in values}) if parameter.kind == "int" else values
+
+
+def grid_allowed(spec: Spec) -> bool:
+    return len(spec.space.parameters) <= GRID_MAX_PARAMETERS
+
+
+class GridSearcher(Searcher):
+    name = "grid"
+
+    def __init__(self, task: Task, seed: int, budget: int):
+        super().__init__(task, seed, budget)
+        parameters = list(self.spec.space)
+        k = 1
+        while math.prod(len(grid_levels(p, k)) for p in parameters) < budget:
+            k += 1
+        self.points = [dict(zip([p.key for p in parameters], values))
+                       for values in itertools.product(*(grid_levels(p, k) for p in parameters))]
+        self.rng.shuffle(self.points)
+
+    def ask(self, slot: int) -> Trial | None:
+        return Trial(slot, self.points.pop(), base_seed(self.spec)) if self.points else None
+
+
+class TpeSearcher(Searcher):
+    name = "tpe"
+
+    def __init__(self, task: Task, seed: int, budget: int):
+        super().__init__(task, seed, budget)
+        import optuna                                   # optional: the `bench` extra
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
+        self.study = optuna.create_study(direction="maximize", sampler=sampler)
+        self.distributions = {p.key: self._distribution(optuna, p) for p in self.spec.space}
+        self.failed = optuna.trial.TrialState.FAIL
+
+    @staticmethod
+    def _distribution(optuna, parameter: Parameter):
+        if parameter.kind == "choice":
+            return optuna.distributions.CategoricalDistribution(list(parameter.choices))
+        if parameter.kind == "bool":
+            return optuna.distributions.CategoricalDistribution([False, True])
+        if parameter.kind == "int":
+            return optuna.distributions.IntDistribution(int(parameter.low), int(parameter.high), log=parameter.log)
+        return optuna.distributions.FloatDistribution(parameter.low, parameter.high, log=parameter.log)
+
+    def ask(self, slot: int) -> Trial | None:
+        trial = self.study.ask(self.distributions)
+        return Trial(slot, dict(trial.params), base_seed(self.spec), trial)
+
+    def tell(self, trial: Trial, metrics: dict[str, float]) -> None:
+        score = self.spec.objective.score(metrics)
+        if metrics_failure(metrics) or score.reward is None:
+            self.study.tell(trial.handle, state=self.failed)
+        else:
+            self.study.tell(trial.handle, score.reward)
+
+
+SEARCHERS = {cls.name: cls for cls in (UcbxSearcher, RandomSearcher, TpeSearcher, PublicRuleSearcher, GridSearcher)}
+
+
+def optuna_missing() -> str:
+    """Why the tpe searcher cannot run here ('' when it can)."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        return "optuna is not installed (pip install -e '.[bench]')"
+    return ""
+
+
+def available(names: list[str], spec: Spec) -> tuple[list[str], dict[str, str]]:
+    """The searchers that can run on this spec here, and why the others cannot."""
+    skipped = {}
+    if "tpe" in names and optuna_missing():
+        skipped["tpe"] = optuna_missing()
+    if "grid" in names and not grid_allowed(spec):
+        skipped["grid"] = f"more than {GRID_MAX_PARAMETERS} parameters"
+    return [n for n in names if n not in skipped], skipped

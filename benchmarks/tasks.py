@@ -1,0 +1,273 @@
+"""Benchmark tasks: what a searcher tunes, how one trial is scored, and how long it takes.
+
+A task is an exploration spec (`agent.spec.Spec`: search space, slots, objective) plus
+`evaluate(params, slot, seed) -> Evaluation`. Two families:
+
+- synthetic (pure functions, milliseconds): objectives shaped like training campaigns.
+  ``synthetic-lr-cliff`` (log-scaled learning rate whose optimum sits just below a
+  divergence cliff: above it the run is nan), ``synthetic-slot-optimum`` (the best
+  learning rate depends on the slot's fixed time_step), ``synthetic-noisy`` (the cliff
+  task plus seed noise: only repeats tell luck from quality), ``synthetic-strategy``
+  (a categorical code strategy of which one unlocks a higher plateau, with its own
+  learning-rate optimum). Each landscape is drawn from the run's seed. Seeds below
+  `HELD_OUT_FROM` are development seeds (anyone tuning the policy may look at them);
+  seeds from `HELD_OUT_FROM` on are held out and are the ones BENCHMARKS.md reports.
+- trainer (real PyTorch training, seconds): the built-in trainers' demo specs
+  (configs/demo.yaml, causal_demo.yaml, gflownet_demo.yaml) on their tiny presets, with
+  the bounds of the parameters that set the cost narrowed so a trial stays in seconds.
+  Trainings run in this process through the trainer's own ``run(config, run_dir)``.
+
+`durations` gives each slot's simulated duration: the harness uses it to decide which
+slot frees next, so the asynchronous order is the one real slots would produce.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import math
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from agent.spec import ExplorationSettings, LauncherSpec, Spec, TrainerSpec, load_spec
+from slots.config import build_slot_config, config_hash, set_path
+from slots.space import Parameter, SearchSpace, SlotSet
+from ucb.rewards import Band, Objective, RewardTerm
+
+REPO = Path(__file__).resolve().parents[1]
+HELD_OUT_FROM = 1000
+LR_WIDTH = 0.8                   # decades: how wide the learning-rate optimum is
+TIME_STEPS = (4, 16, 32, 64)
+SEED_KEY = "training.seed"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One trial's metrics as the searcher sees them, and without noise (for reporting)."""
+
+    metrics: dict[str, float]
+    true_metrics: dict[str, float]
+
+
+@dataclass
+class Task:
+    """A spec, a way to score one trial, and the slots' simulated durations."""
+
+    name: str
+    family: str                                        # synthetic | trainer
+    spec: Spec
+    durations: tuple[float, ...]
+    evaluate: Callable[[dict[str, Any], int, int | None], Evaluation]
+    note: str = ""
+
+    def converged(self, metrics: dict[str, float]) -> bool:
+        return self.spec.objective.score(metrics).classification == "converged"
+
+
+# ---------------------------------------------------------------------- synthetic tasks
+
+LR = Parameter("training.learning_rate", "float", "lr", 1e-5, 1.0, log=True, priority=1)
+WEIGHT_DECAY = Parameter("training.weight_decay", "float", "wd", 1e-6, 1e-1, log=True, priority=2)
+BATCH = Parameter("training.batch_size", "int", "batch", 8, 512, log=True, priority=3)
+AUX = Parameter("training.aux_weight", "float", "aux", 1e-3, 10.0, log=True, priority=2)
+STRATEGIES = ("baseline", "residual", "amplification", "contrastive", "curriculum")
+STRATEGY = Parameter("training.strategy", "choice", "strategy", choices=STRATEGIES, priority=3, code_strategy=True)
+BASE_VALUES = {LR.key: 1e-4, WEIGHT_DECAY.key: 1e-4, BATCH.key: 32, AUX.key: 0.1, STRATEGY.key: "baseline"}
+ACCURACY = Objective(primary="val_acc", terms=(RewardTerm("val_acc", kind="maximize", low=0.0, high=1.0),),
+                     bands=(Band("converged", 0.85, 1.01), Band("partial", 0.5, 0.85)))
+
+
+def synthetic_spec(name: str, parameters: tuple[Parameter, ...]) -> Spec:
+    """A spec for a pure-function task: four slots (time_step 4/16/32/64), one seed replicate."""
+    base: dict[str, Any] = {"training": {"seed": 0, "time_step": TIME_STEPS[0]}}
+    for parameter in parameters:
+        base = set_path(base, parameter.key, BASE_VALUES[parameter.key])
+    return Spec(path=Path(f"<{name}>"), name=name.replace("-", "_"),
+                trainer=TrainerSpec(command=("<pure function>",), base_config=Path(f"<{name}>"), seed_key=SEED_KEY),
+                slots=SlotSet("training.time_step", TIME_STEPS), space=SearchSpace(parameters), frozen=(),
+                objective=ACCURACY, exploration=ExplorationSettings(replicates=1), launcher=LauncherSpec(),
+                base=base, raw={})
+
+
+def bump(log_value: float, center: float, width: float) -> float:
+    """A Gaussian bump in log10 space: 1 at ``center``, 0.61 one ``width`` away."""
+    return math.exp(-0.5 * ((log_value - center) / width) ** 2)
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """The hidden optimum of one task instance, drawn from the run's seed."""
+
+    log_lr: float                 # log10 of the best learning rate (slot 16 for the slot task)
+    cliff: float                  # decades above the best learning rate where training diverges
+    log_wd: float
+    log_batch: float
+    strategy: str                 # the strategy that unlocks the high plateau
+    noise_seed: int = field(default=0)
+
+    @classmethod
+    def draw(cls, seed: int) -> Landscape:
+        rng = random.Random(f"landscape-{seed}")
+        return cls(log_lr=rng.uniform(-3.0, -1.0), cliff=rng.uniform(0.2, 0.5), log_wd=rng.uniform(-5.0, -2.0),
+                   log_batch=rng.uniform(1.2, 2.4), strategy=rng.choice(STRATEGIES[1:]), noise_seed=seed)
+
+
+def accuracy(landscape: Landscape, params: dict[str, Any], lr_shift: float = 0.0, plateau: float = 0.95) -> float:
+    """val_acc of a cliff-shaped learning-rate landscape; nan above the cliff (diverged)."""
+    log_lr = math.log10(params[LR.key])
+    best = landscape.log_lr + lr_shift
+    if log_lr > best + landscape.cliff:
+        return math.nan
+    value = plateau * bump(log_lr, best, LR_WIDTH)
+    if WEIGHT_DECAY.key in params:
+        value *= 0.6 + 0.4 * bump(math.log10(params[WEIGHT_DECAY.key]), landscape.log_wd, 1.0)
+    if BATCH.key in params:
+        value *= 0.8 + 0.2 * bump(math.log10(params[BATCH.key]), landscape.log_batch, 0.5)
+    return value
+
+
+def lr_cliff(landscape: Landscape, params: dict[str, Any], slot: int) -> float:
+    return accuracy(landscape, params)
+
+
+def slot_optimum(landscape: Landscape, params: dict[str, Any], slot: int) -> float:
+    """The best learning rate scales as 16 / time_step: longer rollouts need smaller steps."""
+    return accuracy(landscape, params, lr_shift=math.log10(16 / TIME_STEPS[slot]))
+
+
+def strategy_plateau(landscape: Landscape, params: dict[str, Any], slot: int) -> float:
+    """Baseline tops out at 0.6; the unlocking strategy reaches 0.97 with its own lr and aux weight."""
+    strategy = params[STRATEGY.key]
+    if strategy != landscape.strategy:
+        plateau = 0.6 if strategy == "baseline" else 0.5
+        return accuracy(landscape, {LR.key: params[LR.key]}, plateau=plateau)
+    value = accuracy(landscape, {LR.key: params[LR.key]}, lr_shift=-0.5, plateau=0.97)
+    return value * (0.7 + 0.3 * bump(math.log10(params[AUX.key]), 0.0, 1.0))
+
+
+def seed_noise(landscape: Landscape, params: dict[str, Any], slot: int, seed: int | None, scale: float) -> float:
+    """Deterministic noise of one (config, seed): a seeded training gives the same result twice."""
+    text = f"{landscape.noise_seed}|{slot}|{seed}|{sorted((k, repr(v)) for k, v in params.items())}"
+    digest = int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+    return random.Random(digest).gauss(0.0, scale)
+
+
+def synthetic_task(name: str, function: Callable, parameters: tuple[Parameter, ...], seed: int,
+                   noise: float = 0.0, note: str = "") -> Task:
+    landscape = Landscape.draw(seed)
+
+    def evaluate(params: dict[str, Any], slot: int, trial_seed: int | None) -> Evaluation:
+        true = function(landscape, params, slot)
+        observed = true + seed_noise(landscape, params, slot, trial_seed, noise) if noise else true
+        return Evaluation({"val_acc": observed}, {"val_acc": true})
+
+    durations = tuple(float(t) for t in TIME_STEPS)
+    return Task(name, "synthetic", synthetic_spec(name, parameters), durations, evaluate, note)
+
+
+SYNTHETIC = {
+    "synthetic-lr-cliff": lambda seed: synthetic_task(
+        "synthetic-lr-cliff", lr_cliff, (LR, WEIGHT_DECAY, BATCH), seed,
+        note="lr optimum 0.2-0.5 decades below a nan cliff; wd and batch matter less"),
+    "synthetic-slot-optimum": lambda seed: synthetic_task(
+        "synthetic-slot-optimum", slot_optimum, (LR, WEIGHT_DECAY, BATCH), seed,
+        note="best lr = lr* x 16/time_step: each slot has its own optimum"),
+    "synthetic-noisy": lambda seed: synthetic_task(
+        "synthetic-noisy", lr_cliff, (LR, WEIGHT_DECAY, BATCH), seed, noise=0.05,
+        note="lr-cliff plus seed noise (sd 0.05); reported values are noise-free"),
+    "synthetic-strategy": lambda seed: synthetic_task(
+        "synthetic-strategy", strategy_plateau, (STRATEGY, LR, AUX), seed,
+        note="one of 4 code strategies unlocks 0.97 (baseline tops at 0.6); a code strategy"),
+}
+
+
+# ---------------------------------------------------------------------- trainer tasks
+
+@dataclass(frozen=True)
+class TrainerSetup:
+    """How a built-in trainer's demo spec becomes an affordable benchmark task."""
+
+    module: str                                  # trainers.<module>.train.run
+    spec: str                                    # configs/<spec>
+    preset: str                                  # configs/<preset>
+    highs: dict[str, Any]                        # narrowed upper bounds (cost)
+    durations: tuple[float, ...]                 # per slot, relative
+
+
+TRAINERS = {
+    "metabolism": TrainerSetup("metabolism", "demo.yaml", "metabolism/tiny.yaml",
+                               {"training.data_augmentation_loop": 200, "training.batch_size": 16},
+                               tuple(float(t) for t in TIME_STEPS)),
+    "causal": TrainerSetup("causal", "causal_demo.yaml", "causal/tiny.yaml",
+                           {"model.latent_dim": 32, "model.hidden_dim": 64}, (1.0, 1.0)),
+    "gflownet": TrainerSetup("gflownet", "gflownet_demo.yaml", "gflownet/tiny.yaml",
+                             {"model.d_model": 64, "model.n_layers": 3, "training.batch_size": 64}, (8.0, 12.0)),
+}
+
+
+def trainer_spec(setup: TrainerSetup, folder: Path) -> Spec:
+    """The demo spec on the tiny preset with the narrowed bounds, loaded and validated by `load_spec`."""
+    raw = yaml.safe_load((REPO / "configs" / setup.spec).read_text(encoding="utf-8"))
+    raw["trainer"]["base_config"] = str(REPO / "configs" / setup.preset)
+    for key, high in setup.highs.items():
+        raw["search_space"][key]["high"] = high
+    path = folder / f"{setup.module}_bench.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return load_spec(path)
+
+
+def metrics_failure(metrics: dict[str, float]) -> str:
+    """The failure kind the launcher would give these metrics ('' for a usable run)."""
+    if not metrics:
+        return "crash: no metrics"
+    if metrics.get("diverged") == 1 or any(not math.isfinite(v) for v in metrics.values()):
+        return "diverged: nan in metrics"
+    return ""
+
+
+def trainer_task(name: str, folder: Path) -> Task:
+    """A built-in trainer as a task; identical configs are trained once (the trainers are seeded)."""
+    setup = TRAINERS[name]
+    spec = trainer_spec(setup, folder)
+    run = importlib.import_module(f"trainers.{setup.module}.train").run
+    results: dict[str, dict[str, float]] = {}
+
+    def evaluate(params: dict[str, Any], slot: int, seed: int | None) -> Evaluation:
+        base = set_path(spec.base, spec.trainer.seed_key, seed) if seed is not None else spec.base
+        config = build_slot_config(base, spec.slots, slot, params, spec.space, spec.frozen)
+        key = config_hash(config)
+        if key not in results:
+            results[key] = train(run, config, Path(tempfile.mkdtemp(prefix=f"{name}_", dir=folder)))
+        return Evaluation(results[key], results[key])
+
+    return Task(f"trainer-{name}", "trainer", spec, setup.durations, evaluate,
+                note=f"configs/{setup.spec} on configs/{setup.preset}, highs {setup.highs}")
+
+
+def train(run: Callable, config: dict, run_dir: Path) -> dict[str, float]:
+    """One real training in this process; its output goes to files; a crash gives no metrics."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    with open(run_dir / "stdout.txt", "w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            return {k: float(v) for k, v in run(config_path, run_dir / "run").items()}
+        except Exception as error:                                   # a crashed trial, as the launcher sees it
+            print(f"crash: {error!r}")
+            return {}
+
+
+def make_task(name: str, seed: int, folder: Path) -> Task:
+    """The task ``name`` for the run seeded ``seed`` (synthetic landscapes depend on it)."""
+    if name in SYNTHETIC:
+        return SYNTHETIC[name](seed)
+    return trainer_task(name.removeprefix("trainer-"), folder)
+
+
+TASK_NAMES = tuple(SYNTHETIC) + tuple(f"trainer-{name}" for name in TRAINERS)
