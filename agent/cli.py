@@ -131,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     except UcbxError as error:
         print(f"ucbx: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:              # a full disk, a folder in the way: nothing is lost, the next run goes on
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"ucbx: error: {where}cannot write it ({error.strerror or error})", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from agent.spec import Spec
 from memory.atomic import write_text_atomic
 from memory.errors import ConfigError
 from memory.notebook import Entry, append_entry, parse_notebook
-from memory.working_memory import read_memory, write_memory
+from memory.working_memory import DIRECTIVES, read_memory, write_memory
 from slots.config import build_slot_config, get_path, load_config, set_path, validate_config, write_config
 from slots.journal import JobRecord, Journal
 from slots.launcher import JobRequest, make_launcher
@@ -102,6 +102,7 @@ class Exploration:
         self.policy = Policy(spec, load_playbook(spec.exploration.playbook))
         self.git: Provenance | None = None
         self.code_version = ""
+        self._directives_seen: str | None = None
 
     def prepare(self) -> None:
         """Before a pass that writes: the git repository, the spec's copy, the memory file, the trainer's code version."""
@@ -145,7 +146,13 @@ class Exploration:
         return read_memory(self.memory_path).directives()[0]
 
     def directive_problems(self) -> list[str]:
-        return [str(problem) for problem in read_memory(self.memory_path).directives()[1]]
+        """Malformed directives, said once per version of the Directives section (its lines move as memory grows)."""
+        memory = read_memory(self.memory_path)
+        section = memory.get(DIRECTIVES)
+        if section == self._directives_seen:
+            return []
+        self._directives_seen = section
+        return [str(problem) for problem in memory.directives()[1]]
 
     def tree(self, entries: list[Entry]) -> Tree:
         flying = [(job.node_id, job.parent) for job in self.in_flight()]
@@ -189,7 +196,8 @@ class Exploration:
         self.collect(report)
         if propose:
             self.propose(report, self.capacity(target))
-        if launch:
+        if launch and self.launch_pending(report) and propose:     # proposals dropped for a new directive
+            self.propose(report, self.capacity(target))
             self.launch_pending(report)
         return report
 
@@ -272,25 +280,27 @@ class Exploration:
         path = self.slots_dir / f"slot_{proposal.slot:02d}{PENDING_SUFFIX}"
         write_text_atomic(path, json.dumps(pending, indent=1) + "\n")
 
-    def launch_pending(self, report: StepReport) -> None:
-        """Submit every pending slot config, as it is on disk now."""
+    def launch_pending(self, report: StepReport) -> int:
+        """Submit every pending slot config, as it is on disk now; the number dropped for breaking a directive."""
+        dropped = 0
         for pending in self.pending():
             if self.journal.by_iteration(pending.node_id) is not None:
                 pending.path.unlink()                    # launched before a crash
                 continue
             config_path = self.slot_config_path(pending.slot)
-            try:
+            try:                                   # the seed stays the agent's: a changed seed is refused
                 config = load_config(config_path)
-                seed = get_path(config, self.spec.trainer.seed_key, None) if self.spec.trainer.seed_key else None
-                validate_config(config, self._base(seed), self.spec.slots, pending.slot, self.spec.space, self.spec.frozen)
+                validate_config(config, self._base(pending.proposal.seed), self.spec.slots, pending.slot,
+                                self.spec.space, self.spec.frozen)
             except ConfigError as error:
                 report.problems.append(f"{config_path}: {error}; not launched (fix or delete it)")
                 continue
-            proposal = reconcile(self.spec, pending.proposal, config, seed)
+            proposal = reconcile(self.spec, pending.proposal, config)
             if not self.policy.allowed(proposal.params, self.directives()):
                 pending.path.unlink()
                 report.problems.append(f"{config_path}: breaks a directive in {self.memory_path.name}; "
                                        "not launched, the slot gets a new proposal")
+                dropped += 1
                 continue
             run_dir = self.run_dir(pending.node_id)
             write_config(run_dir / "config.yaml", config)
@@ -301,6 +311,7 @@ class Exploration:
                 payload=payload, metrics_file=self.spec.trainer.metrics_file), self.journal)
             pending.path.unlink()
             report.launched.append((pending.slot, pending.node_id))
+        return dropped
 
     def step_once(self, launch: bool = True, wait: bool = False) -> StepReport:
         """`ucbx step`: under the folder's lock, re-attach, optionally wait for a job to finish, one pass."""
@@ -364,10 +375,10 @@ class Exploration:
                                 reason="queued again: the driver stopped")
 
 
-def reconcile(spec: Spec, proposal: Proposal, config: dict, seed: Any) -> Proposal:
+def reconcile(spec: Spec, proposal: Proposal, config: dict) -> Proposal:
     """The proposal as the config on disk says it: a person's edits become its change."""
     params = {p.key: get_path(config, p.key) for p in spec.space}
-    if params == proposal.params and seed == proposal.seed:
+    if params == proposal.params:
         return proposal
     parent_params = dict(proposal.params)
     if proposal.change is not None and proposal.replicate_of is None:
@@ -375,9 +386,9 @@ def reconcile(spec: Spec, proposal: Proposal, config: dict, seed: Any) -> Propos
     changed = [key for key in params if params[key] != parent_params[key]]
     change = Change(changed[0], parent_params[changed[0]], params[changed[0]]) if changed else None
     edits = ", ".join(f"{spec.space.get(k).short}={params[k]}" for k in params if params[k] != proposal.params[k])
-    return replace(proposal, params=params, seed=seed, change=change, replicate_of=None,
+    return replace(proposal, params=params, change=change, replicate_of=None,
                    mode=proposal.mode if proposal.replicate_of is None else "exploit",
-                   rationale=f"{proposal.rationale}; edited before launch: {edits or f'seed={seed}'}")
+                   rationale=f"{proposal.rationale}; edited before launch: {edits}")
 
 
 def launcher_options(spec: Spec) -> dict[str, Any]:

@@ -101,8 +101,9 @@ def format_status(view: StatusView) -> str:
     lines = [f"{view.name}: {view.written}/{view.budget} iterations ({view.folder})",
              "jobs: " + (", ".join(f"{n} {status}" for status, n in sorted(view.jobs.items())) or "none"), "slots:"]
     for slot in view.slots:
-        node = f" node {slot.node_id}" if slot.node_id is not None else ""
-        lines.append(f"  slot_{slot.slot} ({slot.label}): {slot.state}{node} {_elapsed(slot.elapsed_s)} {slot.mutation}".rstrip())
+        node = f"node {slot.node_id}" if slot.node_id is not None else ""
+        parts = [slot.state, node, _elapsed(slot.elapsed_s), slot.mutation]
+        lines.append(f"  slot_{slot.slot} ({slot.label}): " + " ".join(part for part in parts if part))
     lines.append(f"best: {view.best or 'none yet'}")
     lines += ["top UCB:"] + [f"  {line}" for line in view.top]
     lines += ["last entries:"] + [f"  {line}" for line in view.last]

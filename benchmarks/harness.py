@@ -16,14 +16,16 @@ over seeds, and the ratio ucbx / peer of the medians.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import statistics
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmarks.searchers import SEARCHERS
+from benchmarks.searchers import SEARCHERS, available
 from benchmarks.tasks import SYNTHETIC, Task, make_task
 
 
@@ -75,6 +77,8 @@ def run_campaign(task: Task, searcher_name: str, seed: int, budget: int) -> Camp
         trial = searcher.ask(slot) if launched < budget else None
         if trial is not None:
             launched += 1
+            if task.start is not None:
+                task.start(trial.params, slot, trial.seed)
             heapq.heappush(clock, (now + task.durations[slot], slot, launched, trial))
 
     for slot in range(task.spec.n_slots):
@@ -101,31 +105,39 @@ def record(campaign: Campaign, task: Task, recommendation: Recommendation, trial
         campaign.first_converged = len(campaign.rewards)
 
 
-def tasks_by_seed(name: str, folder: Path) -> Callable[[int], Task]:
+def tasks_by_seed(name: str, folder: Path, pool: Executor | None) -> Callable[[int], Task]:
     """Synthetic landscapes are drawn per seed; a trainer task is built once (its results are reused)."""
     if name in SYNTHETIC:
         return lambda seed: make_task(name, seed, folder)
-    task = make_task(name, 0, folder)
+    task = make_task(name, 0, folder, pool)
     return lambda seed: task
 
 
 def run_search(task_names: list[str], searcher_names: list[str], seeds: list[int], budget: int, folder: Path,
-               progress: Callable[[str], None] = print) -> list[Campaign]:
-    """Every (task, seed, searcher) campaign, seeds outermost within a task."""
-    from benchmarks.searchers import available
+               workers: int = 2, progress: Callable[[str], None] = print) -> list[Campaign]:
+    """Every (task, seed, searcher) campaign, seeds outermost within a task; trainings in ``workers`` processes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    trainers = any(name not in SYNTHETIC for name in task_names)
+    with ProcessPoolExecutor(workers) if trainers else contextlib.nullcontext() as pool:
+        return [campaign for name in task_names
+                for campaign in task_campaigns(name, searcher_names, seeds, budget, tasks_by_seed(name, folder, pool),
+                                               progress)]
+
+
+def task_campaigns(name: str, searcher_names: list[str], seeds: list[int], budget: int,
+                   task_for: Callable[[int], Task], progress: Callable[[str], None]) -> list[Campaign]:
+    """One task: every available searcher on every seed."""
+    names, skipped = available(searcher_names, task_for(seeds[0]).spec)
+    for searcher, reason in skipped.items():
+        progress(f"{name}: {searcher} skipped: {reason}")
     campaigns = []
-    for name in task_names:
-        task_for = tasks_by_seed(name, folder)
-        names, skipped = available(searcher_names, task_for(seeds[0]).spec)
-        for searcher, reason in skipped.items():
-            progress(f"{name}: {searcher} skipped: {reason}")
-        for seed in seeds:
-            task = task_for(seed)
-            for searcher in names:
-                campaign = run_campaign(task, searcher, seed, budget)
-                campaigns.append(campaign)
-                progress(f"{name} seed {seed} {searcher}: best {campaign.best:.3f}, first converged "
-                         f"{campaign.first_converged}, {campaign.seconds:.1f} s")
+    for seed in seeds:
+        task = task_for(seed)
+        for searcher in names:
+            campaign = run_campaign(task, searcher, seed, budget)
+            campaigns.append(campaign)
+            progress(f"{name} seed {seed} {searcher}: best {campaign.best:.3f}, first converged "
+                     f"{campaign.first_converged}, {campaign.seconds:.1f} s")
     return campaigns
 
 
@@ -162,25 +174,52 @@ def summarise(campaigns: list[Campaign]) -> list[Summary]:
             for (task, searcher), group in groups.items()]
 
 
-def ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else float("inf")
+def best_ratio(reference: Summary, peer: Summary) -> str:
+    """ucbx / peer of the median best reward (> 1: ucbx better)."""
+    return f"{reference.best[1] / peer.best[1]:.2f}" if peer.best[1] else "inf"
 
 
-def table(summaries: list[Summary], reference: str = "ucbx") -> str:
-    """Markdown: per task and searcher, best and iterations to converged, and ucbx / peer."""
+def iterations_ratio(reference: Summary, peer: Summary, budget: int) -> str:
+    """ucbx / peer of the median iterations to converged (< 1: ucbx faster); '>' or '<' when one never converged."""
+    never = budget + 1
+    ours, theirs = reference.converged_at[1], peer.converged_at[1]
+    if ours >= never and theirs >= never:
+        return "n/a"
+    prefix = ">" if ours >= never else "<" if theirs >= never else ""
+    return f"{prefix}{ours / theirs:.2f}"
+
+
+def paired_wins(campaigns: list[Campaign], task: str, peer: str, reference: str = "ucbx") -> tuple[int, int, int]:
+    """Seeds where ``reference``'s best beats, ties and loses to ``peer``'s (same task, same seed)."""
+    ours = {c.seed: c.best for c in campaigns if c.task == task and c.searcher == reference}
+    theirs = {c.seed: c.best for c in campaigns if c.task == task and c.searcher == peer}
+    pairs = [(ours[seed], theirs[seed]) for seed in ours.keys() & theirs.keys()]
+    return (sum(a > b + 1e-9 for a, b in pairs), sum(abs(a - b) <= 1e-9 for a, b in pairs),
+            sum(a < b - 1e-9 for a, b in pairs))
+
+
+def table(summaries: list[Summary], campaigns: list[Campaign], reference: str = "ucbx") -> str:
+    """Markdown: per task and searcher, best and iterations to converged, and ucbx against each peer."""
+    budget = campaigns[0].budget
     lines = ["| task | searcher | best reward: median [q25, q75] | iters to converged: median [q25, q75] "
-             "| converged seeds | ucbx/peer best | ucbx/peer iters | s/campaign |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| converged seeds | ucbx/peer best | ucbx/peer iters | ucbx best: wins/ties/losses | s/campaign |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     refs = {s.task: s for s in summaries if s.searcher == reference}
     for s in summaries:
         ref = refs.get(s.task)
-        best_ratio = f"{ratio(ref.best[1], s.best[1]):.2f}" if ref and s is not ref else "-"
-        iter_ratio = f"{ratio(ref.converged_at[1], s.converged_at[1]):.2f}" if ref and s is not ref else "-"
+        peer = ref is not None and s is not ref
+        converged = "never" if s.converged_at[1] > budget else f"{s.converged_at[1]:.0f}"
         lines.append(f"| {s.task} | {s.searcher} | {s.best[1]:.3f} [{s.best[0]:.3f}, {s.best[2]:.3f}] | "
-                     f"{s.converged_at[1]:.0f} [{s.converged_at[0]:.0f}, {s.converged_at[2]:.0f}] | "
-                     f"{s.reached}/{s.seeds} | {best_ratio} | {iter_ratio} | {s.seconds:.1f} |")
+                     f"{converged} [{s.converged_at[0]:.0f}, {s.converged_at[2]:.0f}] | {s.reached}/{s.seeds} | "
+                     f"{best_ratio(ref, s) if peer else '-'} | {iterations_ratio(ref, s, budget) if peer else '-'} | "
+                     f"{'/'.join(map(str, paired_wins(campaigns, s.task, s.searcher, reference))) if peer else '-'} | "
+                     f"{s.seconds:.1f} |")
     return "\n".join(lines)
 
 
 def as_json(campaigns: list[Campaign]) -> list[dict[str, Any]]:
     return [asdict(c) for c in campaigns]
+
+
+def from_json(data: list[dict[str, Any]]) -> list[Campaign]:
+    return [Campaign(**item) for item in data]

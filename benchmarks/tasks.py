@@ -9,13 +9,15 @@ A task is an exploration spec (`agent.spec.Spec`: search space, slots, objective
   learning rate depends on the slot's fixed time_step), ``synthetic-noisy`` (the cliff
   task plus seed noise: only repeats tell luck from quality), ``synthetic-strategy``
   (a categorical code strategy of which one unlocks a higher plateau, with its own
-  learning-rate optimum). Each landscape is drawn from the run's seed. Seeds below
+  learning-rate optimum), and ``synthetic-lr-cliff-near`` (the cliff task started from a
+  tuned default: base learning rate half a decade below the best; every other task starts
+  at lr 1e-4, one to three decades below). Each landscape is drawn from the run's seed. Seeds below
   `HELD_OUT_FROM` are development seeds (anyone tuning the policy may look at them);
   seeds from `HELD_OUT_FROM` on are held out and are the ones BENCHMARKS.md reports.
 - trainer (real PyTorch training, seconds): the built-in trainers' demo specs
   (configs/demo.yaml, causal_demo.yaml, gflownet_demo.yaml) on their tiny presets, with
   the bounds of the parameters that set the cost narrowed so a trial stays in seconds.
-  Trainings run in this process through the trainer's own ``run(config, run_dir)``.
+  Trainings run in worker processes through the trainer's own ``run(config, run_dir)``.
 
 `durations` gives each slot's simulated duration: the harness uses it to decide which
 slot frees next, so the asynchronous order is the one real slots would produce.
@@ -29,6 +31,7 @@ import importlib
 import math
 import random
 import tempfile
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -43,6 +46,7 @@ from ucb.rewards import Band, Objective, RewardTerm
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT_FROM = 1000
 LR_WIDTH = 0.8                   # decades: how wide the learning-rate optimum is
+NEAR_START = -0.5                # decades from the best learning rate to the base one in "-near" tasks
 TIME_STEPS = (4, 16, 32, 64)
 SEED_KEY = "training.seed"
 
@@ -64,6 +68,7 @@ class Task:
     spec: Spec
     durations: tuple[float, ...]
     evaluate: Callable[[dict[str, Any], int, int | None], Evaluation]
+    start: Callable[[dict[str, Any], int, int | None], Any] | None = None    # begin a trial early (trainers)
     note: str = ""
 
     def converged(self, metrics: dict[str, float]) -> bool:
@@ -83,11 +88,11 @@ ACCURACY = Objective(primary="val_acc", terms=(RewardTerm("val_acc", kind="maxim
                      bands=(Band("converged", 0.85, 1.01), Band("partial", 0.5, 0.85)))
 
 
-def synthetic_spec(name: str, parameters: tuple[Parameter, ...]) -> Spec:
+def synthetic_spec(name: str, parameters: tuple[Parameter, ...], start: dict[str, Any]) -> Spec:
     """A spec for a pure-function task: four slots (time_step 4/16/32/64), one seed replicate."""
     base: dict[str, Any] = {"training": {"seed": 0, "time_step": TIME_STEPS[0]}}
     for parameter in parameters:
-        base = set_path(base, parameter.key, BASE_VALUES[parameter.key])
+        base = set_path(base, parameter.key, start.get(parameter.key, BASE_VALUES[parameter.key]))
     return Spec(path=Path(f"<{name}>"), name=name.replace("-", "_"),
                 trainer=TrainerSpec(command=("<pure function>",), base_config=Path(f"<{name}>"), seed_key=SEED_KEY),
                 slots=SlotSet("training.time_step", TIME_STEPS), space=SearchSpace(parameters), frozen=(),
@@ -159,8 +164,10 @@ def seed_noise(landscape: Landscape, params: dict[str, Any], slot: int, seed: in
 
 
 def synthetic_task(name: str, function: Callable, parameters: tuple[Parameter, ...], seed: int,
-                   noise: float = 0.0, note: str = "") -> Task:
+                   noise: float = 0.0, near_start: bool = False, note: str = "") -> Task:
+    """``near_start``: the base learning rate is `NEAR_START` decades below this landscape's best one."""
     landscape = Landscape.draw(seed)
+    start = {LR.key: float(f"{10 ** (landscape.log_lr + NEAR_START):.3g}")} if near_start else {}
 
     def evaluate(params: dict[str, Any], slot: int, trial_seed: int | None) -> Evaluation:
         true = function(landscape, params, slot)
@@ -168,7 +175,7 @@ def synthetic_task(name: str, function: Callable, parameters: tuple[Parameter, .
         return Evaluation({"val_acc": observed}, {"val_acc": true})
 
     durations = tuple(float(t) for t in TIME_STEPS)
-    return Task(name, "synthetic", synthetic_spec(name, parameters), durations, evaluate, note)
+    return Task(name, "synthetic", synthetic_spec(name, parameters, start), durations, evaluate, note=note)
 
 
 SYNTHETIC = {
@@ -181,6 +188,9 @@ SYNTHETIC = {
     "synthetic-noisy": lambda seed: synthetic_task(
         "synthetic-noisy", lr_cliff, (LR, WEIGHT_DECAY, BATCH), seed, noise=0.05,
         note="lr-cliff plus seed noise (sd 0.05); reported values are noise-free"),
+    "synthetic-lr-cliff-near": lambda seed: synthetic_task(
+        "synthetic-lr-cliff-near", lr_cliff, (LR, WEIGHT_DECAY, BATCH), seed, near_start=True,
+        note="lr-cliff with the base lr half a decade below the best (a tuned default); sensitivity task"),
     "synthetic-strategy": lambda seed: synthetic_task(
         "synthetic-strategy", strategy_plateau, (STRATEGY, LR, AUX), seed,
         note="one of 4 code strategies unlocks 0.97 (baseline tops at 0.6); a code strategy"),
@@ -202,7 +212,7 @@ class TrainerSetup:
 
 TRAINERS = {
     "metabolism": TrainerSetup("metabolism", "demo.yaml", "metabolism/tiny.yaml",
-                               {"training.data_augmentation_loop": 200, "training.batch_size": 16},
+                               {"training.data_augmentation_loop": 100, "training.batch_size": 16},
                                tuple(float(t) for t in TIME_STEPS)),
     "causal": TrainerSetup("causal", "causal_demo.yaml", "causal/tiny.yaml",
                            {"model.latent_dim": 32, "model.hidden_dim": 64}, (1.0, 1.0)),
@@ -231,27 +241,36 @@ def metrics_failure(metrics: dict[str, float]) -> str:
     return ""
 
 
-def trainer_task(name: str, folder: Path) -> Task:
-    """A built-in trainer as a task; identical configs are trained once (the trainers are seeded)."""
+def trainer_task(name: str, folder: Path, pool: Executor) -> Task:
+    """A built-in trainer as a task; identical configs are trained once (the trainers are seeded).
+
+    A trial starts training in ``pool`` when it is launched (`Task.start`) and is waited
+    for when its slot frees on the simulated clock, so up to one training per slot runs at once.
+    """
     setup = TRAINERS[name]
     spec = trainer_spec(setup, folder)
-    run = importlib.import_module(f"trainers.{setup.module}.train").run
-    results: dict[str, dict[str, float]] = {}
+    runs: dict[str, Future] = {}
 
-    def evaluate(params: dict[str, Any], slot: int, seed: int | None) -> Evaluation:
+    def start(params: dict[str, Any], slot: int, seed: int | None) -> str:
         base = set_path(spec.base, spec.trainer.seed_key, seed) if seed is not None else spec.base
         config = build_slot_config(base, spec.slots, slot, params, spec.space, spec.frozen)
         key = config_hash(config)
-        if key not in results:
-            results[key] = train(run, config, Path(tempfile.mkdtemp(prefix=f"{name}_", dir=folder)))
-        return Evaluation(results[key], results[key])
+        if key not in runs:
+            run_dir = Path(tempfile.mkdtemp(prefix=f"{name}_", dir=folder))
+            runs[key] = pool.submit(train, setup.module, config, run_dir)
+        return key
 
-    return Task(f"trainer-{name}", "trainer", spec, setup.durations, evaluate,
+    def evaluate(params: dict[str, Any], slot: int, seed: int | None) -> Evaluation:
+        metrics = runs[start(params, slot, seed)].result()
+        return Evaluation(metrics, metrics)
+
+    return Task(f"trainer-{name}", "trainer", spec, setup.durations, evaluate, start=start,
                 note=f"configs/{setup.spec} on configs/{setup.preset}, highs {setup.highs}")
 
 
-def train(run: Callable, config: dict, run_dir: Path) -> dict[str, float]:
-    """One real training in this process; its output goes to files; a crash gives no metrics."""
+def train(module: str, config: dict, run_dir: Path) -> dict[str, float]:
+    """One real training (trainers.<module>.train.run); its output goes to files; a crash gives no metrics."""
+    run = importlib.import_module(f"trainers.{module}.train").run
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -263,11 +282,11 @@ def train(run: Callable, config: dict, run_dir: Path) -> dict[str, float]:
             return {}
 
 
-def make_task(name: str, seed: int, folder: Path) -> Task:
-    """The task ``name`` for the run seeded ``seed`` (synthetic landscapes depend on it)."""
+def make_task(name: str, seed: int, folder: Path, pool: Executor | None = None) -> Task:
+    """The task ``name`` for the run seeded ``seed`` (synthetic landscapes depend on it; trainers need a pool)."""
     if name in SYNTHETIC:
         return SYNTHETIC[name](seed)
-    return trainer_task(name.removeprefix("trainer-"), folder)
+    return trainer_task(name.removeprefix("trainer-"), folder, pool)
 
 
 TASK_NAMES = tuple(SYNTHETIC) + tuple(f"trainer-{name}" for name in TRAINERS)

@@ -49,7 +49,5 @@ def append_text_durable(path: str | os.PathLike, text: str) -> None:
 
 def _write_error(path: Path, error: OSError) -> WriteError:
     reason = error.strerror or str(error)
-    failure = WriteError(f"{path}: cannot write it ({reason}); nothing after this was written: "
-                         "free the space or move what is in the way, then start ucbx again")
-    failure.errno, failure.filename = error.errno, str(path)
-    return failure
+    return WriteError(f"{path}: cannot write it ({reason}); nothing after this was written: "
+                      "free the space or move what is in the way, then start ucbx again")

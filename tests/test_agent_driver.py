@@ -180,9 +180,7 @@ def test_a_directive_added_after_a_proposal_is_obeyed_at_launch(tmp_path, capsys
     memory = folder / "unit_memory.md"
     memory.write_text(memory.read_text().replace("## Directives\n", "## Directives\n- pin lr_node_homeo = 0.02\n"))
     assert main(["step", str(spec), "--workdir", str(folder)]) == 0
-    assert Journal(folder).jobs() == []
-    assert "breaks a directive" in capsys.readouterr().out
-    assert main(["step", str(spec), "--workdir", str(folder)]) == 0
+    assert "breaks a directive" in capsys.readouterr().out             # dropped, proposed again, launched
     jobs = Journal(folder).jobs()
     assert len(jobs) == 4
     assert all(job.payload["params"]["training.learning_rate_node_homeostasis"] == 0.02 for job in jobs)

@@ -1,4 +1,4 @@
-"""A fast, real trainer for the reliability suites: `python fake_trainer.py --config F --run-dir D [extra...]`.
+"""A fast, real trainer for the reliability suites: `python fake_trainer.py --config F --run-dir D [anything...]`.
 
 It knows nothing of ucbx. It reads its YAML config, sleeps ``fault.sleep`` seconds,
 and writes ``D/analysis.log`` (``score``, ``loss``) from the searched values, so the
@@ -26,11 +26,10 @@ from pathlib import Path
 
 import yaml
 
-parser = argparse.ArgumentParser()
+parser = argparse.ArgumentParser(allow_abbrev=False)
 parser.add_argument("--config", required=True)
 parser.add_argument("--run-dir", required=True)
-parser.add_argument("extra", nargs="*")
-arguments = parser.parse_args()
+arguments, _ = parser.parse_known_args()     # anything else is kept in argv.json, untouched
 run_dir = Path(arguments.run_dir)
 run_dir.mkdir(parents=True, exist_ok=True)
 with open(run_dir / "starts.txt", "a") as starts:
