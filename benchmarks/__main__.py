@@ -91,7 +91,7 @@ def utilisation_command(options, argv: list[str]) -> None:
 def overhead_command(options, argv: list[str]) -> None:
     top = header(argv)
     with tempfile.TemporaryDirectory(prefix="ucbx-overhead-") as work:
-        decisions = overhead.run_overhead(options.sizes, Path(work) / "log", options.policy_max)
+        decisions = overhead.run_overhead(options.sizes, Path(work) / "log", options.policy_max, options.repeat)
         share = overhead.demo_fraction(Path(work) / "demo", options.demo_budget) if options.demo_budget else None
     text = f"{top}\n\n{overhead.table(decisions)}"
     if share:
@@ -104,10 +104,10 @@ def overhead_command(options, argv: list[str]) -> None:
 
 def smoke(options, argv: list[str]) -> None:
     """Every searcher on one synthetic task, one seed, a tiny budget; the other two at toy size."""
-    for name, args in (("search", ["search", "--tasks", "synthetic-lr-cliff", "--first-seed", "0", "--n-seeds", "1", "--budget", "8",
-                                   "--label", "smoke"]),
-                       ("utilisation", ["utilisation", "--unit", "0.02", "--rounds", "1"]),
-                       ("overhead", ["overhead", "--sizes", "30", "--demo-budget", "0"])):
+    for args in (["search", "--tasks", "synthetic-lr-cliff", "--first-seed", "0", "--n-seeds", "1", "--budget", "8",
+                  "--label", "smoke"],
+                 ["utilisation", "--unit", "0.02", "--rounds", "1"],
+                 ["overhead", "--sizes", "30", "--repeat", "1", "--demo-budget", "0"]):
         main(args + ["--results", str(options.results), "--figures", str(options.figures)])
 
 
@@ -130,7 +130,8 @@ def parser() -> argparse.ArgumentParser:
     cost = commands.add_parser("overhead", help="seconds per decision vs log size")
     cost.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 10_000, 100_000])
     cost.add_argument("--policy-max", type=int, default=1000, help="largest log the policy step is run on")
-    cost.add_argument("--demo-budget", type=int, default=8, help="entries of the demo exploration (0: skip)")
+    cost.add_argument("--repeat", type=int, default=3, help="best of this many timings per step")
+    cost.add_argument("--demo-budget", type=int, default=24, help="entries of the demo exploration (0: skip)")
     cost.set_defaults(action=overhead_command)
     commands.add_parser("smoke", help="all of it at toy size").set_defaults(action=smoke)
     again = commands.add_parser("rerender", help="table and figure again from results/search_<label>.json")

@@ -20,10 +20,11 @@ import contextlib
 import heapq
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchmarks.searchers import SEARCHERS, available
 from benchmarks.tasks import SYNTHETIC, Task, make_task

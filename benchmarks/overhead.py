@@ -17,6 +17,7 @@ share of the wall time: time inside `step` / total wall time.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from agent.policy import Policy, PolicyState
 from agent.spec import Spec, load_spec
 from benchmarks.searchers import base_params, random_value
 from benchmarks.tasks import REPO
-from benchmarks.ucb_scaling import synthetic_log
+from benchmarks.ucb_scaling import best_of, synthetic_log
 from memory.notebook import append_entry, format_entry, parse_notebook
 from slots.config import build_slot_config, write_config
 from ucb.scores import puct, scores_header, total_visits, write_scores
@@ -45,8 +46,9 @@ class Decision:
     seconds: dict[str, float | None]               # per step; None = not run
 
     @property
-    def total(self) -> float:
-        return sum(s for s in self.seconds.values() if s is not None)
+    def total(self) -> float | None:
+        """The whole decision; None when a step was not run."""
+        return None if None in self.seconds.values() else sum(self.seconds.values())
 
 
 def campaign_log(n: int, spec: Spec) -> str:
@@ -71,21 +73,22 @@ def timed(action):
     return time.perf_counter() - start, result
 
 
-def decide(spec: Spec, text: str, folder: Path, run_policy: bool) -> dict[str, float | None]:
-    """One decision on ``text`` (the whole log), each step timed."""
+def decide(spec: Spec, text: str, folder: Path, run_policy: bool, repeat: int) -> dict[str, float | None]:
+    """One decision on ``text`` (the whole log), each step timed (best of ``repeat``)."""
+    measure = functools.partial(best_of, repeat)
     log_path, seconds = folder / "bench_analysis.md", {}
     log_path.write_text(text, encoding="utf-8")
-    seconds["parse"], parsed = timed(lambda: parse_notebook(log_path.read_text(encoding="utf-8"), str(log_path)))
+    seconds["parse"], parsed = measure(lambda: parse_notebook(log_path.read_text(encoding="utf-8"), str(log_path)))
     entries = parsed.entries
     last = entries[-1].node_id
     flying = [(last + slot + 1, last - slot) for slot in range(3)]
-    seconds["tree"], tree = timed(lambda: Tree.from_entries(entries, spec.objective, in_flight=flying))
+    seconds["tree"], tree = measure(lambda: Tree.from_entries(entries, spec.objective, in_flight=flying))
 
     def scores():
         ranking = puct(tree, spec.exploration.ucb_c)
         write_scores(folder / "bench_ucb_scores.txt", ranking, tree, scores_header(total_visits(tree), 1.414))
         return ranking
-    seconds["scores"], ranking = timed(scores)
+    seconds["scores"], ranking = measure(scores)
 
     def policy():
         records = [record_from_entry(e, spec.space, score_entry(e, spec.objective, None)[0]) for e in entries]
@@ -93,22 +96,23 @@ def decide(spec: Spec, text: str, folder: Path, run_policy: bool) -> dict[str, f
         state = PolicyState(records=records, ranking=[(s.node_id, s.ucb) for s in ranking], pooled=pooled,
                             entries_written=len(entries))
         return Policy(spec, load_playbook(spec.exploration.playbook)).propose(state, 0)
-    seconds["policy"], proposal = timed(policy) if run_policy else (None, None)
+    seconds["policy"], proposal = measure(policy) if run_policy else (None, None)
 
     def writes():
         append_entry(log_path, entries[-1])
         params = proposal.params if proposal else base_params(spec)
-        write_config(folder / "slot_00.yaml", build_slot_config(spec.base, spec.slots, 0, params, spec.space, spec.frozen))
-    seconds["writes"], _ = timed(writes)
+        config = build_slot_config(spec.base, spec.slots, 0, params, spec.space, spec.frozen)
+        write_config(folder / "slot_00.yaml", config)
+    seconds["writes"], _ = measure(writes)
     return seconds
 
 
-def run_overhead(sizes: list[int], folder: Path, policy_max: int, progress=print) -> list[Decision]:
+def run_overhead(sizes: list[int], folder: Path, policy_max: int, repeat: int = 3, progress=print) -> list[Decision]:
     spec = load_spec(DEMO_SPEC)
     folder.mkdir(parents=True, exist_ok=True)
     decisions = []
     for n in sizes:
-        decision = Decision(n, decide(spec, campaign_log(n, spec), folder, n <= policy_max))
+        decision = Decision(n, decide(spec, campaign_log(n, spec), folder, n <= policy_max, repeat))
         decisions.append(decision)
         progress(f"overhead {n} nodes: " + ", ".join(f"{k} {v:.3f}" for k, v in decision.seconds.items()
                                                        if v is not None))
@@ -120,7 +124,8 @@ def table(decisions: list[Decision]) -> str:
              "| ---: | " + " | ".join("---:" for _ in STEPS) + " | ---: |"]
     for d in decisions:
         cells = ["not run" if d.seconds[s] is None else f"{d.seconds[s]:.3f}" for s in STEPS]
-        lines.append(f"| {d.nodes:,} | " + " | ".join(cells) + f" | {d.total:.3f} |")
+        total = "-" if d.total is None else f"{d.total:.3f}"
+        lines.append(f"| {d.nodes:,} | " + " | ".join(cells) + f" | {total} |")
     return "\n".join(lines)
 
 

@@ -32,13 +32,12 @@ from agent.history import NodeRecord
 from agent.playbook import load_playbook
 from agent.policy import Policy, PolicyState
 from agent.spec import Spec
+from benchmarks.tasks import Task, metrics_failure
 from memory.notebook import Entry
 from slots.config import get_path
 from slots.space import Parameter
 from ucb.scores import choose_parent, puct
 from ucb.tree import Tree
-
-from benchmarks.tasks import Task, metrics_failure
 
 GRID_MAX_PARAMETERS = 3
 PUBLIC_C = 1.414
@@ -204,7 +203,9 @@ def grid_levels(parameter: Parameter, k: int) -> list[Any]:
         return list(parameter.choices)
     if parameter.kind == "bool":
         return [False, True]
-    low, high = (math.log10(parameter.low), math.log10(parameter.high)) if parameter.log else (parameter.low, parameter.high)
+    low, high = parameter.low, parameter.high
+    if parameter.log:
+        low, high = math.log10(low), math.log10(high)
     points = [low + (high - low) * (i + 0.5) / k for i in range(k)]          # cell centres, never the bounds
     values = [10 ** p if parameter.log else p for p in points]
     return sorted({int(round(v)) for v in values}) if parameter.kind == "int" else values
@@ -236,7 +237,7 @@ class TpeSearcher(Searcher):
 
     def __init__(self, task: Task, seed: int, budget: int):
         super().__init__(task, seed, budget)
-        import optuna                                   # optional: the `bench` extra
+        import optuna  # optional: the `bench` extra
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
         self.study = optuna.create_study(direction="maximize", sampler=sampler)

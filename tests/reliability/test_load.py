@@ -1,0 +1,167 @@
+"""Load: a 100,000-entry log and tree; 32 slots of tiny jobs (no fd, process or memory leak).
+
+1. The layers every decision runs through (parse the log, build the tree, PUCT, write
+   the scores, choose the parent) on a log of 100,000 entries (CI: 20,000): one entry is
+   appended per decision, and the time and the memory of the late decisions must stay
+   those of the early ones (no growth across decisions).
+2. The driver itself deciding on the 100,000-entry exploration (long profile only):
+   recorded as a defect (xfail): the policy's surrogate fits a Gaussian process on every
+   finished node, O(N^2) memory and O(N^3) time.
+3. A real `ucbx run` with 32 slots of tiny jobs (CI: 150 iterations, long: 1,000):
+   the daemon's open files, threads, zombie children and resident memory are sampled
+   from /proc while it runs; late samples must equal early ones (files, threads,
+   zombies) or stay within a bound (memory), and no job process is left at the end.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.spec import load_spec
+from memory.notebook import Entry, append_entry, format_entry, parse_notebook
+from ucb.scores import choose_parent, puct, scores_header, total_visits, write_scores
+from ucb.tree import Tree
+
+from .harness import LONG, check_exploration, kill_group, record_figures, start_ucbx, ucbx, write_spec
+
+BIG = 100_000 if LONG else 20_000
+DECISIONS = 30 if LONG else 12
+SLOTS32_BUDGET = 1000 if LONG else 150
+
+
+def synthetic_entry(i: int, rng: random.Random) -> Entry:
+    parent = None if i <= 2 else rng.randint(max(1, i - 500), i - 1)
+    return Entry(iteration=i, status="partial", node_id=i, parent=parent, mode="exploit", slot=i % 2,
+                 slot_label=f"width={8 * (1 + i % 2)}",
+                 config={"lr": f"{rng.uniform(1e-4, 1):.3g}", "mom": "0.5", "batch": "16", "opt": "sgd", "seed": "0"},
+                 metrics={"score": rng.random(), "loss": rng.random()}, visual="none",
+                 mutation="lr: 0.05 -> 0.02", strategy="hyperparameter-only", observation="score 0.4 -> 0.5",
+                 next_parent=i)
+
+
+def write_big_log(path: Path, count: int) -> None:
+    rng = random.Random(0)
+    path.write_text("".join(format_entry(synthetic_entry(i, rng)) for i in range(1, count + 1)))
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_decisions_on_a_huge_log_stay_flat_in_time_and_memory(tmp_path):
+    spec = load_spec(write_spec(tmp_path))
+    log = tmp_path / "rel_analysis.md"
+    write_big_log(log, BIG)
+    rng = random.Random(1)
+    times, memory = [], []
+    for decision in range(DECISIONS):
+        started = time.perf_counter()
+        entries = parse_notebook(log.read_text(), str(log)).entries
+        tree = Tree.from_entries(entries, spec.objective)
+        ranking = puct(tree, spec.exploration.ucb_c)
+        write_scores(tmp_path / "rel_ucb_scores.txt", ranking, tree,
+                     scores_header(total_visits(tree), spec.exploration.ucb_c, (1, len(entries), 0)))
+        parent = choose_parent(ranking)
+        append_entry(log, synthetic_entry(len(entries) + 1, rng))
+        times.append(time.perf_counter() - started)
+        del entries, tree, ranking
+        gc.collect()
+        memory.append(rss_mb())
+        assert parent is not None
+    third = max(1, DECISIONS // 3)
+    early, late = statistics.median(times[:third]), statistics.median(times[-third:])
+    record_figures("load-log", entries=BIG, decisions=DECISIONS, early_s=round(early, 3), late_s=round(late, 3),
+                   rss_early_mb=round(memory[third - 1], 1), rss_late_mb=round(memory[-1], 1))
+    assert late <= 1.5 * early + 0.5, times                          # flat: no growth across decisions
+    assert memory[-1] - memory[third - 1] <= 64, memory               # no leak per decision
+    assert len(parse_notebook(log.read_text()).entries) == BIG + DECISIONS
+
+
+@pytest.mark.skipif(not LONG, reason="long profile only (UCBX_RELIABILITY=long): minutes on a 100,000-entry log")
+@pytest.mark.xfail(strict=True, reason="agent/surrogate.py Surrogate.fit (called by agent/policy.py Policy._surrogate "
+                   "on every new entry) fits a Gaussian process on every finished node: a 100,000-node exploration "
+                   "asks for a 100000 x 100000 kernel (74.5 GiB) and the daemon dies with a traceback; ~2,000 nodes "
+                   "already take ~50 s per decision here")
+def test_the_driver_decides_on_a_100k_entry_exploration(tmp_path):
+    spec = write_spec(tmp_path, budget=BIG + 10)
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    write_big_log(folder / "rel_analysis.md", 100_000)
+    started = time.monotonic()
+    result = ucbx("step", str(spec), "--workdir", str(folder), "--no-launch", timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert time.monotonic() - started < 300
+
+
+def process_table() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, command line) of every process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), fields[0], cmdline)
+    return table
+
+
+def sample(pid: int) -> dict:
+    table = process_table()
+    status = Path(f"/proc/{pid}/status").read_text()
+    threads = int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+    return {"fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": threads, "rss_mb": rss_mb(pid),
+            "zombies": sum(1 for ppid, state, _ in table.values() if ppid == pid and state == "Z"),
+            "children": sum(1 for ppid, _, _ in table.values() if ppid == pid)}
+
+
+def test_32_slots_of_tiny_jobs_leak_no_files_processes_or_memory(tmp_path):
+    spec = write_spec(tmp_path, slots=32, budget=SLOTS32_BUDGET, sleep=0.0, poll=0.2)
+    folder = tmp_path / "runs"
+    daemon = start_ucbx("run", str(spec), "--workdir", str(folder))
+    log = folder / "rel_analysis.md"
+    samples = []
+    try:
+        while daemon.poll() is None:
+            try:
+                written = log.read_text().count("\n## Iter ") + log.read_text().startswith("## Iter") \
+                    if log.exists() else 0
+                samples.append((written, sample(daemon.pid)))
+            except (OSError, StopIteration):
+                pass
+            time.sleep(1.0)
+    finally:
+        if daemon.poll() is None:
+            kill_group(daemon)
+    output = daemon.stdout.read()
+    assert daemon.returncode == 0, output[-3000:]
+    counts = check_exploration(folder, SLOTS32_BUDGET)
+    running = [cmd for _, _, cmd in process_table().values() if str(folder) in cmd]
+    assert not running, running                                           # no job process left behind
+    steady = [s for written, s in samples if SLOTS32_BUDGET * 0.2 <= written <= SLOTS32_BUDGET * 0.95]
+    assert len(steady) >= 4, samples
+    early, late = steady[: len(steady) // 3], steady[-(len(steady) // 3):]
+    peak = {key: max(s[key] for s in late) - max(s[key] for s in early) for key in ("fds", "threads", "rss_mb")}
+    record_figures("load-32-slots", iterations=counts["entries"], slots=32, samples=len(samples),
+                   fds_early=max(s["fds"] for s in early), fds_late=max(s["fds"] for s in late),
+                   threads_early=max(s["threads"] for s in early), threads_late=max(s["threads"] for s in late),
+                   rss_early_mb=round(max(s["rss_mb"] for s in early), 1),
+                   rss_late_mb=round(max(s["rss_mb"] for s in late), 1),
+                   zombies_max=max(s["zombies"] for _, s in samples))
+    assert peak["fds"] <= 4, (early, late)
+    assert peak["threads"] <= 2, (early, late)
+    assert peak["rss_mb"] <= 40, (early, late)
+    assert max(s["zombies"] for _, s in samples) <= 32, samples       # reaped: never more than the slots
