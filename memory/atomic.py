@@ -22,6 +22,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     except OSError as error:
         raise _write_error(path, error) from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())       # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -45,6 +46,12 @@ def append_text_durable(path: str | os.PathLike, text: str) -> None:
             os.fsync(handle.fileno())
     except OSError as error:
         raise _write_error(path, error) from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_error(path: Path, error: OSError) -> WriteError:

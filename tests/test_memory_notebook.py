@@ -200,3 +200,19 @@ def test_parse_mutation():
     assert parse_mutation("strategy: rollout → residual") == Mutation("strategy", "rollout", "residual")
     assert parse_mutation("None (baseline)") is None
     assert parse_mutation("replicate of node 3 (seed 1 -> 2)") is None
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    """Files ucbx rewrites stay readable by the group and others, as the umask allows."""
+    import os
+    import stat
+
+    from memory.atomic import write_text_atomic
+
+    target = tmp_path / "memory.md"
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(target, "x\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
