@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from memory.notebook import Entry
+from memory.notebook import Entry, parse_mutation
 from slots.space import Parameter, SearchSpace
 
 SEED_ALIAS = "seed"
@@ -105,14 +105,12 @@ def config_line(space: SearchSpace, params: dict[str, Any], seed: int | None) ->
 
 def parse_change(space: SearchSpace, text: str) -> Change | None:
     """``short: old -> new`` as a typed Change; None for baselines, replicates and free text."""
-    name, sep, rest = text.partition(":")
-    old, arrow, new = rest.partition("->")
-    parameter = space.get(name.strip())
-    new_words = new.split()                       # "0.03 (why...)": the value is the first word
-    if not sep or not arrow or parameter is None or not new_words:
+    mutation = parse_mutation(text)
+    parameter = space.get(mutation.param) if mutation else None
+    if parameter is None:
         return None
     try:
-        return Change(parameter.key, parse_value(parameter, old), parse_value(parameter, new_words[0]))
+        return Change(parameter.key, parse_value(parameter, mutation.old), parse_value(parameter, mutation.new))
     except ValueError:
         return None
 

@@ -12,7 +12,6 @@ what it tried and survived to FILE as JSON lines (scripts/reliability.sh sums th
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -179,10 +178,11 @@ def check_exploration(folder: Path, expected: int | None = None, *, final: bool 
 
     journal = Journal(folder)
     try:
-        rows = {job.node_id: job for job in journal.jobs()}
+        jobs = journal.jobs()
     finally:
         journal.close()
-    assert len(rows) == len(journal_ids := [*rows]), journal_ids
+    rows = {job.node_id: job for job in jobs}
+    assert len(rows) == len(jobs), f"a node id in two journal rows: {sorted(job.node_id for job in jobs)}"
     relaunched = 0
     for entry in entries:
         job = rows.get(entry.node_id)
@@ -225,10 +225,8 @@ def check_exploration(folder: Path, expected: int | None = None, *, final: bool 
     if final:
         assert listed == originals, (listed, originals)
         header = scores.splitlines()[0]
-        assert f"N={n}," in header or f"N={n})" in header or final is False, header
+        assert f"N={n}," in header, header                                 # every entry is one visit
     failed = [e for e in entries if e.status == "failed"]
-    for entry in failed:
-        assert all(not math.isfinite(v) or True for v in entry.metrics.values())
     return {"entries": n, "failed": len(failed), "relaunched": relaunched, "commits": len(commits)}
 
 

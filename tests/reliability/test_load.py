@@ -7,7 +7,7 @@
 2. The driver itself deciding on the 100,000-entry exploration (long profile only):
    recorded as a defect (xfail): the policy's surrogate fits a Gaussian process on every
    finished node, O(N^2) memory and O(N^3) time.
-3. A real `ucbx run` with 32 slots of tiny jobs (CI: 150 iterations, long: 1,000):
+3. A real `ucbx run` with 32 slots of tiny jobs (CI: 150 iterations, long: 400):
    the daemon's open files, threads, zombie children and resident memory are sampled
    from /proc while it runs; late samples must equal early ones (files, threads,
    zombies) or stay within a bound (memory), and no job process is left at the end.
@@ -32,8 +32,8 @@ from ucb.tree import Tree
 from .harness import LONG, check_exploration, kill_group, record_figures, start_ucbx, ucbx, write_spec
 
 BIG = 100_000 if LONG else 20_000
-DECISIONS = 30 if LONG else 12
-SLOTS32_BUDGET = 1000 if LONG else 150
+DECISIONS = 20 if LONG else 12
+SLOTS32_BUDGET = 400 if LONG else 150
 
 
 def synthetic_entry(i: int, rng: random.Random) -> Entry:
@@ -70,7 +70,7 @@ def test_decisions_on_a_huge_log_stay_flat_in_time_and_memory(tmp_path):
         tree = Tree.from_entries(entries, spec.objective)
         ranking = puct(tree, spec.exploration.ucb_c)
         write_scores(tmp_path / "rel_ucb_scores.txt", ranking, tree,
-                     scores_header(total_visits(tree), spec.exploration.ucb_c, (1, len(entries), 0)))
+                     scores_header(total_visits(tree), spec.exploration.ucb_c, (0, 1, len(entries))))
         parent = choose_parent(ranking)
         append_entry(log, synthetic_entry(len(entries) + 1, rng))
         times.append(time.perf_counter() - started)

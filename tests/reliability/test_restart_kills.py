@@ -11,8 +11,8 @@ each with its journal row and its git commit, no job launched twice, memory and 
 consistent with the log, the log parseable.
 
 CI: 2 slots, budget 24, every crash point once plus 6 random kills (22 kills).
-Long (UCBX_RELIABILITY=long): 4 slots, budget 120, every crash point 3 times (at its
-1st to 3rd call) plus 60 random kills.
+Long (UCBX_RELIABILITY=long): 4 slots, budget 90, every crash point twice (at its
+1st and 2nd call) plus 30 random kills (62 kills).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .crashing_ucbx import EXIT, POINTS
 from .harness import LONG, check_exploration, entries_of, kill_group, record_figures, start_ucbx, ucbx, write_spec
 
 CRASHING = Path(__file__).with_name("crashing_ucbx.py")
-SLOTS, BUDGET, ROUNDS, RANDOM_KILLS = (4, 120, 3, 60) if LONG else (2, 24, 1, 6)
+SLOTS, BUDGET, ROUNDS, RANDOM_KILLS = (4, 90, 2, 30) if LONG else (2, 24, 1, 6)
 
 
 def written(folder: Path) -> int:
