@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent.cli import main
 from agent.spec import load_spec
-from memory.notebook import Entry, parse_notebook
+from memory.notebook import Entry, parse_mutation, parse_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_LOG = "simulation_oscillatory_rank_50_Claude_analysis.md"
@@ -66,16 +66,16 @@ def metric_rewards(log: Path, metric: str) -> tuple[list[Entry], dict[int, float
     return entries, rewards
 
 
-SINGLE_MUTATION = re.compile(r"^([A-Za-z_]\w*): (\S+) -> (\S+)(?:\s|$)")
-
-
-def single_mutation(text: str) -> tuple[str, float, float] | None:
-    """``param: old -> new`` where both values are numbers as Python reads them (so ``77.`` is one and
-    ``0.007.`` or ``1.0,`` are not: the agent's ledger does not count those), else None."""
-    match = SINGLE_MUTATION.match(text)
-    if not match:
+def single_mutation(text: str) -> tuple[str, object, object] | None:
+    """``param: old -> new`` as the ledger reads it: numbers as floats, other values as text."""
+    mutation = parse_mutation(text)
+    if mutation is None:
         return None
+    return mutation.param, _number_or_text(mutation.old), _number_or_text(mutation.new)
+
+
+def _number_or_text(text: str) -> object:
     try:
-        return match.group(1), float(match.group(2)), float(match.group(3))
+        return float(text)
     except ValueError:
-        return None
+        return text.lower()

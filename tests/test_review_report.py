@@ -97,8 +97,14 @@ def direct_effects(entries, rewards) -> dict[tuple[str, str], list[float]]:
             continue
         name, old, new = change
         child = rewards[entry.node_id] or 0.0
-        effects[(name, "up" if new > old else "down")].append(child - statistics.fmean(pooled[entry.parent]))
+        effects[(name, _direction(old, new))].append(child - statistics.fmean(pooled[entry.parent]))
     return effects
+
+
+def _direction(old, new) -> str:
+    if isinstance(old, float) and isinstance(new, float):
+        return "up" if new > old else "down"
+    return f"={new}"
 
 
 def check_effects_table(text: str, effects: dict[tuple[str, str], list[float]], slot_column: str) -> None:
