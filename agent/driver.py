@@ -395,8 +395,11 @@ def launcher_options(spec: Spec) -> dict[str, Any]:
     """The spec's launcher section as the launcher reads it."""
     launcher = spec.launcher
     gpus = list(launcher.gpus) if isinstance(launcher.gpus, tuple) else launcher.gpus
-    return {"timeout_s": launcher.timeout_s, "threads_per_job": launcher.threads_per_job, "gpus": gpus,
-            "grace_s": launcher.grace_s, "max_retries": launcher.max_retries, **launcher.slurm}
+    options = {"timeout_s": launcher.timeout_s, "gpus": gpus, "grace_s": launcher.grace_s,
+               "max_retries": launcher.max_retries, **launcher.slurm}
+    if launcher.threads_per_job is not None:
+        options["threads_per_job"] = launcher.threads_per_job
+    return options
 
 
 def default_folder(spec: Spec) -> Path:

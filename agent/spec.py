@@ -24,7 +24,8 @@ from ucb.rewards import OPERATORS, TERM_KINDS, Band, Guard, Objective, RewardTer
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent / "playbooks"
 LAUNCHER_KINDS = ("local", "slurm")
-SLURM_KEYS = ("partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_min", "extra_args", "poll_s", "poll_max_s")
+SLURM_KEYS = ("partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_min", "extra_args", "poll_s", "poll_max_s",
+              "accounting")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class ExplorationSettings:
 class LauncherSpec:
     kind: str = "local"
     timeout_s: float = 3600.0
-    threads_per_job: int = 1
+    threads_per_job: int | None = None    # None: 1 locally, cpus_per_job under SLURM
     gpus: str | tuple[int, ...] = "auto"
     grace_s: float = 10.0             # SIGTERM to SIGKILL when a job is stopped
     max_retries: int = 2              # resubmissions of infrastructure failures
@@ -373,6 +374,12 @@ def _exploration(reader: _Reader, value: Any) -> ExplorationSettings:
     )
 
 
+def _optional_threads(reader: _Reader, value: Any) -> int | None:
+    if value is None:
+        return None
+    return reader.number("launcher.threads_per_job", value, integer=True, minimum=1)
+
+
 def _launcher(reader: _Reader, value: Any) -> LauncherSpec:
     section = reader.mapping("launcher", value, (),
                              ("kind", "timeout_s", "threads_per_job", "gpus", "grace_s", "max_retries") + SLURM_KEYS)
@@ -390,8 +397,7 @@ def _launcher(reader: _Reader, value: Any) -> LauncherSpec:
     return LauncherSpec(
         kind=kind,
         timeout_s=float(reader.number("launcher.timeout_s", section.get("timeout_s", 3600), above=0)),
-        threads_per_job=reader.number("launcher.threads_per_job", section.get("threads_per_job", 1),
-                                      integer=True, minimum=1),
+        threads_per_job=_optional_threads(reader, section.get("threads_per_job")),
         gpus=gpus, slurm=slurm,
         grace_s=float(reader.number("launcher.grace_s", section.get("grace_s", 10.0), minimum=0)),
         max_retries=reader.number("launcher.max_retries", section.get("max_retries", 2), integer=True, minimum=0),
