@@ -119,6 +119,7 @@ class Exploration:
         """`spec.yaml` and `base_config.yaml` in the folder: the spec as run, loadable from there."""
         write_config(self.folder / BASE_COPY, self.spec.base)
         raw = set_path(self.spec.raw, "trainer.base_config", BASE_COPY)
+        raw = set_path(raw, "trainer.command", list(self.spec.trainer.command))      # {spec_dir} resolved
         if self.spec.trainer.source is not None:
             raw = set_path(raw, "trainer.source", str(self.spec.trainer.source.resolve()))
         write_text_atomic(self.folder / SPEC_COPY, yaml.safe_dump(raw, sort_keys=False))

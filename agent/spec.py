@@ -30,7 +30,7 @@ SLURM_KEYS = ("partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_min",
 
 @dataclass(frozen=True)
 class TrainerSpec:
-    command: tuple[str, ...]          # with {python}, {config}, {run_dir} placeholders
+    command: tuple[str, ...]          # {python}, {config}, {run_dir} left for each job; {spec_dir} resolved
     base_config: Path
     metrics_file: str = "analysis.log"
     describe: str = ""                # trainers/<describe>/describe.py builds the Visual line
@@ -195,8 +195,9 @@ def _trainer(reader: _Reader, value: Any) -> TrainerSpec:
         source = reader.path.parent / reader.text("trainer.source", section["source"])
         if not source.exists():
             raise reader.fail("trainer.source", f"not found: {source}")
+    spec_dir = str(reader.path.parent.resolve())
     return TrainerSpec(
-        command=tuple(command), base_config=base_config,
+        command=tuple(argument.replace("{spec_dir}", spec_dir) for argument in command), base_config=base_config,
         metrics_file=reader.text("trainer.metrics_file", section.get("metrics_file", "analysis.log")),
         describe=describe,
         seed_key=reader.text("trainer.seed_key", section["seed_key"]) if "seed_key" in section else "",

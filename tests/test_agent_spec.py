@@ -25,10 +25,15 @@ def test_the_demo_spec_loads():
 
 def test_the_seed_scale_spec_loads():
     path = REPO / "configs" / "phase2_homeostasis.yaml"
-    if not (REPO / "configs" / "metabolism" / "seed_scale.yaml").exists():
-        pytest.skip("the trainer's seed_scale preset is not there yet")
     spec = load_spec(path)
     assert spec.exploration.n_iter_block == 8 and spec.exploration.replicates == 2
+
+
+def test_spec_dir_in_the_command_is_the_spec_files_folder():
+    """A user's script next to its spec runs whatever folder ucbx is started from."""
+    spec = load_spec(REPO / "examples" / "my_train_spec.yaml")
+    assert spec.trainer.command[1] == str(REPO / "examples" / "my_train.py")
+    assert "{config}" in spec.trainer.command and "{run_dir}" in spec.trainer.command
 
 
 def test_playbook_code_strategies_are_choices_of_the_shipped_specs():

@@ -29,7 +29,7 @@ def my_train(config: Path, out: Path, *extra: str) -> subprocess.CompletedProces
 
 def ucbx_run(spec: Path, workdir: Path, iterations: int) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "agent.cli", "run", str(spec), "--workdir", str(workdir),
-                           "--iterations", str(iterations)], cwd=REPO, capture_output=True, text=True, timeout=300)
+                           "--iterations", str(iterations)], cwd=workdir.parent, capture_output=True, text=True, timeout=300)
 
 
 def test_the_script_knows_nothing_of_ucbx():
@@ -67,7 +67,7 @@ def test_analysis_log_metrics_and_a_blow_up_classified_as_diverged(tmp_path):
 
 def test_specs_are_valid():
     for spec in (EXAMPLES / "my_train_spec.yaml", REPO / "configs" / "command_demo.yaml"):
-        assert load_spec(spec).trainer.command[1] == "examples/my_train.py"
+        assert Path(load_spec(spec).trainer.command[1]).resolve() == EXAMPLES / "my_train.py"
 
 
 def test_ucbx_run_explores_the_script_end_to_end(tmp_path):
