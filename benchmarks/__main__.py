@@ -55,10 +55,11 @@ def search(options, argv: list[str]) -> None:
     top, started = header(argv), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ucbx-bench-") as work:
         campaigns = harness.run_search(options.tasks, options.searchers, seeds, options.budget, Path(work),
-                                       options.workers)
+                                       options.workers, not options.no_failed_band)
     held = "held out" if min(seeds) >= HELD_OUT_FROM else "development"
+    bands = " Synthetic tasks without a failed band (--no-failed-band)." if options.no_failed_band else ""
     intro = f"{top}\nSeeds {seeds[0]}-{seeds[-1]} ({held}), budget {options.budget}, " \
-            f"{time.perf_counter() - started:.0f} s in all."
+            f"{time.perf_counter() - started:.0f} s in all.{bands}"
     report_search(options, intro, campaigns)
 
 
@@ -122,6 +123,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", type=int, default=48, help="finished trials per campaign")
     run.add_argument("--workers", type=int, default=2, help="processes training trainer tasks")
     run.add_argument("--label", default="synthetic", help="names the result files and figure")
+    run.add_argument("--no-failed-band", action="store_true",
+                     help="synthetic tasks: val_acc below 0.5 is partial, not failed (only nan fails)")
     run.set_defaults(action=search)
     util = commands.add_parser("utilisation", help="busy fraction, asynchronous vs synchronous")
     util.add_argument("--unit", type=float, default=0.25, help="seconds per time_step unit (4/16/32/64)")

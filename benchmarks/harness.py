@@ -67,29 +67,36 @@ class Recommendation:
 
 
 def run_campaign(task: Task, searcher_name: str, seed: int, budget: int) -> Campaign:
-    """``budget`` trials of one searcher, slots refilled as soon as they free."""
+    """``budget`` trials of one searcher, slots refilled as soon as they free.
+
+    A slot the searcher has nothing for stays idle and is asked again after every result,
+    as the driver's next pass would.
+    """
     started = time.perf_counter()
     searcher = SEARCHERS[searcher_name](task, seed, budget)
     campaign = Campaign(task.name, searcher_name, seed, budget)
-    recommendation, clock, launched = Recommendation(), [], 0
+    recommendation, clock, idle, launched = Recommendation(), [], set(range(task.spec.n_slots)), 0
 
     def launch(slot: int, now: float) -> None:
         nonlocal launched
         trial = searcher.ask(slot) if launched < budget else None
         if trial is not None:
             launched += 1
+            idle.discard(slot)
             if task.start is not None:
                 task.start(trial.params, slot, trial.seed)
             heapq.heappush(clock, (now + task.durations[slot], slot, launched, trial))
 
-    for slot in range(task.spec.n_slots):
+    for slot in sorted(idle):
         launch(slot, 0.0)
     while clock:
         now, slot, _, trial = heapq.heappop(clock)
         evaluation = task.evaluate(trial.params, slot, trial.seed)
         searcher.tell(trial, evaluation.metrics)
         record(campaign, task, recommendation, trial, evaluation)
-        launch(slot, now)
+        idle.add(slot)
+        for free in sorted(idle):
+            launch(free, now)
     campaign.seconds = time.perf_counter() - started
     return campaign
 
@@ -106,23 +113,23 @@ def record(campaign: Campaign, task: Task, recommendation: Recommendation, trial
         campaign.first_converged = len(campaign.rewards)
 
 
-def tasks_by_seed(name: str, folder: Path, pool: Executor | None) -> Callable[[int], Task]:
+def tasks_by_seed(name: str, folder: Path, pool: Executor | None, failed_band: bool) -> Callable[[int], Task]:
     """Synthetic landscapes are drawn per seed; a trainer task is built once (its results are reused)."""
     if name in SYNTHETIC:
-        return lambda seed: make_task(name, seed, folder)
+        return lambda seed: make_task(name, seed, folder, failed_band=failed_band)
     task = make_task(name, 0, folder, pool)
     return lambda seed: task
 
 
 def run_search(task_names: list[str], searcher_names: list[str], seeds: list[int], budget: int, folder: Path,
-               workers: int = 2, progress: Callable[[str], None] = print) -> list[Campaign]:
+               workers: int = 2, failed_band: bool = True, progress: Callable[[str], None] = print) -> list[Campaign]:
     """Every (task, seed, searcher) campaign, seeds outermost within a task; trainings in ``workers`` processes."""
     folder.mkdir(parents=True, exist_ok=True)
     trainers = any(name not in SYNTHETIC for name in task_names)
     with ProcessPoolExecutor(workers) if trainers else contextlib.nullcontext() as pool:
         return [campaign for name in task_names
-                for campaign in task_campaigns(name, searcher_names, seeds, budget, tasks_by_seed(name, folder, pool),
-                                               progress)]
+                for campaign in task_campaigns(name, searcher_names, seeds, budget,
+                                               tasks_by_seed(name, folder, pool, failed_band), progress)]
 
 
 def task_campaigns(name: str, searcher_names: list[str], seeds: list[int], budget: int,

@@ -18,6 +18,12 @@ COLOURS = {"ucbx": "tab:red", "random": "tab:gray", "tpe": "tab:blue", "public-r
            "grid": "tab:purple"}
 
 
+def padded(campaign: Campaign) -> list[float]:
+    """The best-so-far curve to the full budget: a searcher that stopped early keeps its best."""
+    curve = campaign.best_so_far or [0.0]
+    return curve + [curve[-1]] * (campaign.budget - len(curve))
+
+
 def search_curves(campaigns: list[Campaign], path: Path, title: str) -> None:
     """One panel per task: median best-so-far reward per searcher, band = quartiles over seeds."""
     tasks = list(dict.fromkeys(c.task for c in campaigns))
@@ -26,7 +32,7 @@ def search_curves(campaigns: list[Campaign], path: Path, title: str) -> None:
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
     for axis, task in zip(axes.flat, tasks):
         for searcher in dict.fromkeys(c.searcher for c in campaigns if c.task == task):
-            curves = np.array([c.best_so_far for c in campaigns if c.task == task and c.searcher == searcher])
+            curves = np.array([padded(c) for c in campaigns if c.task == task and c.searcher == searcher])
             x = np.arange(1, curves.shape[1] + 1)
             low, median, high = np.percentile(curves, [25, 50, 75], axis=0)
             colour = COLOURS.get(searcher)

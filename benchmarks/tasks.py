@@ -33,7 +33,7 @@ import random
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,8 @@ STRATEGIES = ("baseline", "residual", "amplification", "contrastive", "curriculu
 STRATEGY = Parameter("training.strategy", "choice", "strategy", choices=STRATEGIES, priority=3, code_strategy=True)
 BASE_VALUES = {LR.key: 1e-4, WEIGHT_DECAY.key: 1e-4, BATCH.key: 32, AUX.key: 0.1, STRATEGY.key: "baseline"}
 ACCURACY = Objective(primary="val_acc", terms=(RewardTerm("val_acc", kind="maximize", low=0.0, high=1.0),),
-                     bands=(Band("converged", 0.85, 1.01), Band("partial", 0.5, 0.85)))
+                     bands=(Band("converged", 0.85, 1.01), Band("partial", 0.5, 0.85)))   # below 0.5: failed
+NO_FAILED_BAND = replace(ACCURACY, bands=(Band("converged", 0.85, 1.01), Band("partial", 0.0, 0.85)))
 
 
 def synthetic_spec(name: str, parameters: tuple[Parameter, ...], start: dict[str, Any]) -> Spec:
@@ -283,11 +284,18 @@ def train(module: str, config: dict, run_dir: Path) -> dict[str, float]:
             return {}
 
 
-def make_task(name: str, seed: int, folder: Path, pool: Executor | None = None) -> Task:
-    """The task ``name`` for the run seeded ``seed`` (synthetic landscapes depend on it; trainers need a pool)."""
-    if name in SYNTHETIC:
-        return SYNTHETIC[name](seed)
-    return trainer_task(name.removeprefix("trainer-"), folder, pool)
+def make_task(name: str, seed: int, folder: Path, pool: Executor | None = None, failed_band: bool = True) -> Task:
+    """The task ``name`` for the run seeded ``seed`` (synthetic landscapes depend on it; trainers need a pool).
+
+    ``failed_band=False`` (synthetic tasks): every finite val_acc below 0.85 is classified
+    partial instead of failed below 0.5, so only nan runs are failures.
+    """
+    if name not in SYNTHETIC:
+        return trainer_task(name.removeprefix("trainer-"), folder, pool)
+    task = SYNTHETIC[name](seed)
+    if not failed_band:
+        task.spec = replace(task.spec, objective=NO_FAILED_BAND)
+    return task
 
 
 TASK_NAMES = tuple(SYNTHETIC) + tuple(f"trainer-{name}" for name in TRAINERS)
