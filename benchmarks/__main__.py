@@ -46,7 +46,7 @@ def header(argv: list[str]) -> str:
 def save(results: Path, name: str, text: str, data) -> None:
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{name}.md").write_text(text + "\n", encoding="utf-8")
-    (results / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    (results / f"{name}.json").write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
     print(text)
 
 

@@ -3,15 +3,18 @@
 One campaign = one searcher, one task, one seed, ``budget`` trials through the task's
 slots on a simulated clock: each slot is asked for a trial when it frees, a trial
 occupies its slot for the slot's duration (`Task.durations`, e.g. 4/16/32/64), and the
-slot that frees first reports first. The trainings themselves run one after another,
-so the asynchronous order (and the in-flight nodes each decision sees) is the one real
-slots would produce while the full run stays affordable on 2 cores.
+slot that frees first reports first. Results reach the searcher in simulated-clock
+order, whatever the real training times, so the asynchronous order (and the in-flight
+nodes each decision sees) is the one real slots would produce while the full run stays
+affordable on 2 cores. Trainer tasks start a training in a worker pool when its trial is
+launched and wait for it when the trial's slot frees on the simulated clock.
 
-Per campaign: the best-so-far curve and the iterations to the first converged trial.
-"Best" is the noise-free reward of the config the searcher would hand over: the one
-with the highest mean observed reward (seed replicates pooled); for deterministic tasks
-that is simply the best observed reward. Per task and searcher: median and quartiles
-over seeds, and the ratio ucbx / peer of the medians.
+Per campaign: the best-so-far curve and the iterations to the first converged trial
+(first trial whose noise-free metrics fall in the spec's converged band). "Best" is the
+mean noise-free reward of the config the searcher would hand over: the one with the
+highest mean observed reward (seed replicates pooled); for deterministic tasks that is
+simply the best observed reward. Per task and searcher: median and quartiles over
+seeds, the ratio ucbx / peer of the medians, and ucbx's wins/ties/losses seed by seed.
 """
 
 from __future__ import annotations
@@ -50,20 +53,24 @@ class Campaign:
 
 
 class Recommendation:
-    """The config a searcher would hand over: highest mean observed reward over its runs."""
+    """The config a searcher would hand over: highest mean observed reward over its runs (seeds pooled).
+
+    Its reported value is the mean over those runs of the noise-free reward (the observed
+    one where the task has no noise-free value, as for the trainers).
+    """
 
     def __init__(self) -> None:
         self.observed: dict[tuple, list[float]] = {}
-        self.true: dict[tuple, float] = {}
+        self.true: dict[tuple, list[float]] = {}
 
     def add(self, key: tuple, observed: float | None, true: float | None) -> float:
         if observed is not None and true is not None:
             self.observed.setdefault(key, []).append(observed)
-            self.true[key] = true
+            self.true.setdefault(key, []).append(true)
         if not self.observed:
             return 0.0
         best = max(self.observed, key=lambda k: statistics.fmean(self.observed[k]))
-        return self.true[best]
+        return statistics.fmean(self.true[best])
 
 
 def run_campaign(task: Task, searcher_name: str, seed: int, budget: int) -> Campaign:
@@ -226,7 +233,10 @@ def table(summaries: list[Summary], campaigns: list[Campaign], reference: str = 
 
 
 def as_json(campaigns: list[Campaign]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in campaigns]
+    """Campaigns as JSON-ready dicts, rewards to 6 decimals."""
+    def rounded(values: list[float | None]) -> list[float | None]:
+        return [None if v is None else round(v, 6) for v in values]
+    return [{**asdict(c), "rewards": rounded(c.rewards), "best_so_far": rounded(c.best_so_far)} for c in campaigns]
 
 
 def from_json(data: list[dict[str, Any]]) -> list[Campaign]:

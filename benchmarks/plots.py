@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.harness import Campaign  # noqa: E402
 from benchmarks.overhead import STEPS, Decision  # noqa: E402
-from benchmarks.utilisation import Utilisation  # noqa: E402
+from benchmarks.utilisation import TIME_STEPS, Utilisation  # noqa: E402
 
 COLOURS = {"ucbx": "tab:red", "random": "tab:gray", "tpe": "tab:blue", "public-rule": "tab:green",
            "grid": "tab:purple"}
@@ -76,7 +76,7 @@ def utilisation(results: list[Utilisation], path: Path) -> None:
         x = np.arange(len(result.per_slot)) + index * width
         axis.bar(x, result.per_slot, width, label=f"{result.loop} ({result.busy_fraction:.0%} overall)")
     axis.set_xticks(np.arange(len(results[0].per_slot)) + width * (len(results) - 1) / 2,
-                    [f"slot {i} (time_step {t})" for i, t in enumerate((4, 16, 32, 64))], fontsize=8)
+                    [f"slot {i} (time_step {t})" for i, t in enumerate(TIME_STEPS)], fontsize=8)
     axis.set_ylabel("busy fraction of the window")
     axis.set_ylim(0, 1.05)
     axis.legend(fontsize=8)

@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.tasks import TIME_STEPS
 from slots.config import write_config
 from slots.journal import Journal
 from slots.launcher import JobRequest, make_launcher
 
-TIME_STEPS = (4, 16, 32, 64)
 JOB = "import sys, time; time.sleep(float(sys.argv[1])); open(sys.argv[2] + '/analysis.log', 'w').write('loss: 1\\n')"
 
 

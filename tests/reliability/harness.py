@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -120,8 +121,15 @@ def ucbx(*arguments: str, timeout: float = 600, env: dict | None = None) -> subp
 def start_ucbx(*arguments: str, env: dict | None = None, program: list[str] | None = None) -> subprocess.Popen:
     """`ucbx ARGUMENTS` started in its own session (so a test can SIGKILL its whole process group)."""
     program = program or [sys.executable, "-m", "agent.cli"]
-    return subprocess.Popen([*program, *arguments], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env or environment(), start_new_session=True)
+    output = tempfile.NamedTemporaryFile("w+", prefix="ucbx-output-", suffix=".txt", delete=False)
+    process = subprocess.Popen([*program, *arguments], cwd=REPO, stdout=output, stderr=subprocess.STDOUT,
+                               text=True, env=env or environment(), start_new_session=True)
+    output.close()
+    # the output goes to a file, never a pipe: a daemon that writes more than a pipe holds
+    # while nobody reads would block; `process.stdout.read()` reads the file from its start
+    process.stdout = open(output.name, encoding="utf-8", errors="replace")
+    os.unlink(output.name)
+    return process
 
 
 def kill_group(process: subprocess.Popen) -> None:

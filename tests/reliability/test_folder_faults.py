@@ -101,7 +101,7 @@ def test_a_log_torn_by_a_short_write_is_set_aside_before_the_next_append(tmp_pat
     """Regression: the next entry used to be glued to the torn line and both were misread."""
     log = tmp_path / "x_analysis.md"
     append_entry(log, entry(1))
-    torn = log.read_text()
+    before = log.read_text()
     text = format_entry(entry(2))
     assert cut < len(text) and text[cut - 1] != "\n"
     with open(log, "a") as handle:
@@ -110,7 +110,7 @@ def test_a_log_torn_by_a_short_write_is_set_aside_before_the_next_append(tmp_pat
     parsed = parse_notebook(log.read_text())
     assert not parsed.problems, parsed.problems
     assert [e.iteration for e in parsed.entries] == [1, 2]
-    assert log.read_text() == torn + text
+    assert log.read_text() == before + text
     assert (tmp_path / "x_analysis.md.torn").read_text() == text[:cut] + "\n"
     assert set_aside_torn_tail(log) == ""                            # a clean log is left alone
 
