@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from agent.history import NodeRecord
-from memory.errors import SpecError
+from agent.validation import Reader
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent / "playbooks"
 STEPS = ("small", "normal", "big")
@@ -132,32 +132,8 @@ def load_playbook(name: str) -> Playbook:
                     strategies=strategies, primary_target=float(data.get("primary_target", 1.0)))
 
 
-class _Parser:
-    """Validation of a playbook file; every error names the file and key."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, key: str, reason: str) -> SpecError:
-        return SpecError(f"{self.path}: {key or 'top level'}: {reason}")
-
-    def mapping(self, key: str, value: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
-        """``value`` checked as a mapping; with no keys named, any keys are allowed."""
-        if not isinstance(value, dict):
-            raise self.fail(key, "must be a mapping")
-        for name in required:
-            if name not in value:
-                raise self.fail(f"{key}.{name}" if key else name, "missing")
-        if required + optional:
-            for name in value:
-                if name not in required + optional:
-                    raise self.fail(f"{key}.{name}" if key else name, "unknown key")
-        return value
-
-    def listing(self, key: str, value: Any) -> list:
-        if not isinstance(value, list):
-            raise self.fail(key, "must be a list")
-        return value
+class _Parser(Reader):
+    """Validation of a playbook file: rules, conditions and actions; every error names the file and key."""
 
     def rule(self, key: str, value: Any) -> Rule:
         data = self.mapping(key, value, ("name", "when", "mode"),

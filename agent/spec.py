@@ -10,13 +10,13 @@ refused, so a typo is never silently ignored. Paths inside a spec are relative t
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from agent.validation import Reader, show
 from memory.errors import ConfigError, SpecError
 from slots.config import get_path, set_path
 from slots.space import PARAMETER_KINDS, Parameter, SearchSpace, SlotSet
@@ -79,57 +79,6 @@ class Spec:
         return len(self.slots.values)
 
 
-class _Reader:
-    """Validation helpers that know the file name, so every error names file and key."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, key: str, reason: str) -> SpecError:
-        return SpecError(f"{self.path}: {key or 'top level'}: {reason}")
-
-    def mapping(self, key: str, value: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"must be a mapping, got {_show(value)}")
-        prefix = f"{key}." if key else ""
-        for name in value:
-            if name not in required + optional:
-                raise self.fail(f"{prefix}{name}", f"unknown key (known: {', '.join(required + optional)})")
-        for name in required:
-            if name not in value:
-                raise self.fail(f"{prefix}{name}", "missing")
-        return value
-
-    def number(self, key: str, value: Any, *, integer: bool = False, minimum: float | None = None,
-               above: float | None = None) -> float | int:
-        kind = "an integer" if integer else "a number"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-            raise self.fail(key, f"must be {kind}, got {_show(value)}")
-        if not math.isfinite(value):
-            raise self.fail(key, f"must be finite, got {value}")
-        if minimum is not None and value < minimum:
-            raise self.fail(key, f"must be >= {minimum}, got {value}")
-        if above is not None and value <= above:
-            raise self.fail(key, f"must be > {above}, got {value}")
-        return value
-
-    def text(self, key: str, value: Any, choices: tuple[str, ...] = ()) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(key, f"must be a non-empty string, got {_show(value)}")
-        if choices and value not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def boolean(self, key: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(key, f"must be true or false, got {_show(value)}")
-        return value
-
-
-def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else f"{value!r} ({type(value).__name__})"
-
-
 def apply_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
     """The raw spec with dotted keys set (`--set trainer.base_config=metabolism/tiny.yaml`)."""
     for dotted, value in overrides.items():
@@ -149,7 +98,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
         raise SpecError(f"{path}: cannot read spec ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise SpecError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
-    reader = _Reader(path)
+    reader = Reader(path)
     if isinstance(raw, dict):
         raw = apply_overrides(raw, overrides or {})
     top = reader.mapping("", raw, ("name", "trainer", "slots", "search_space", "objective"),
@@ -174,7 +123,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
     )
 
 
-def _trainer(reader: _Reader, value: Any) -> TrainerSpec:
+def _trainer(reader: Reader, value: Any) -> TrainerSpec:
     section = reader.mapping("trainer", value, ("command", "base_config"),
                              ("metrics_file", "describe", "seed_key", "source"))
     command = section["command"]
@@ -212,7 +161,7 @@ def _module_exists(name: str) -> bool:
         return False
 
 
-def _base_config(reader: _Reader, path: Path) -> dict:
+def _base_config(reader: Reader, path: Path) -> dict:
     try:
         base = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -222,7 +171,7 @@ def _base_config(reader: _Reader, path: Path) -> dict:
     return base
 
 
-def _slots(reader: _Reader, value: Any, base: dict) -> SlotSet:
+def _slots(reader: Reader, value: Any, base: dict) -> SlotSet:
     section = reader.mapping("slots", value, ("key", "values"))
     key = reader.text("slots.key", section["key"])
     values = section["values"]
@@ -234,14 +183,14 @@ def _slots(reader: _Reader, value: Any, base: dict) -> SlotSet:
     return SlotSet(key=key, values=tuple(values))
 
 
-def _require_in_base(reader: _Reader, key: str, dotted: str, base: dict) -> Any:
+def _require_in_base(reader: Reader, key: str, dotted: str, base: dict) -> Any:
     try:
         return get_path(base, dotted)
     except KeyError:
         raise reader.fail(key, f"'{dotted}' is not set in the base config (the agent needs its starting value)") from None
 
 
-def _space(reader: _Reader, value: Any, base: dict, slots: SlotSet) -> SearchSpace:
+def _space(reader: Reader, value: Any, base: dict, slots: SlotSet) -> SearchSpace:
     if not isinstance(value, dict) or not value:
         raise reader.fail("search_space", "must be a non-empty mapping of dotted config keys")
     parameters = []
@@ -261,7 +210,7 @@ def _space(reader: _Reader, value: Any, base: dict, slots: SlotSet) -> SearchSpa
     return SearchSpace(tuple(parameters))
 
 
-def _parameter(reader: _Reader, key: str, dotted: str, entry: Any) -> Parameter:
+def _parameter(reader: Reader, key: str, dotted: str, entry: Any) -> Parameter:
     entry = reader.mapping(key, entry, ("kind", "short"),
                            ("low", "high", "log", "choices", "priority", "code_strategy"))
     kind = reader.text(f"{key}.kind", entry["kind"], PARAMETER_KINDS)
@@ -293,7 +242,7 @@ def _parameter(reader: _Reader, key: str, dotted: str, entry: Any) -> Parameter:
     )
 
 
-def _frozen(reader: _Reader, value: Any, space: SearchSpace) -> tuple[str, ...]:
+def _frozen(reader: Reader, value: Any, space: SearchSpace) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
         raise reader.fail("frozen", "must be a list of dotted config keys")
     for frozen_key in value:
@@ -303,7 +252,7 @@ def _frozen(reader: _Reader, value: Any, space: SearchSpace) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _objective(reader: _Reader, value: Any) -> Objective:
+def _objective(reader: Reader, value: Any) -> Objective:
     section = reader.mapping("objective", value, ("primary", "terms"), ("guards", "bands"))
     primary = reader.text("objective.primary", section["primary"])
     terms_raw = section["terms"]
@@ -315,14 +264,14 @@ def _objective(reader: _Reader, value: Any) -> Objective:
     return Objective(primary=primary, terms=terms, guards=guards, bands=bands)
 
 
-def _list(reader: _Reader, section: dict, name: str) -> list:
+def _list(reader: Reader, section: dict, name: str) -> list:
     value = section.get(name, [])
     if not isinstance(value, list):
         raise reader.fail(f"objective.{name}", "must be a list")
     return value
 
 
-def _term(reader: _Reader, key: str, value: Any) -> RewardTerm:
+def _term(reader: Reader, key: str, value: Any) -> RewardTerm:
     entry = reader.mapping(key, value, ("metric", "kind"), ("target", "tolerance", "low", "high", "weight"))
     kind = reader.text(f"{key}.kind", entry["kind"], TERM_KINDS)
     numbers = {name: reader.number(f"{key}.{name}", entry[name]) for name in
@@ -338,21 +287,21 @@ def _term(reader: _Reader, key: str, value: Any) -> RewardTerm:
     return RewardTerm(metric=reader.text(f"{key}.metric", entry["metric"]), kind=kind, **numbers)
 
 
-def _guard(reader: _Reader, key: str, value: Any) -> Guard:
+def _guard(reader: Reader, key: str, value: Any) -> Guard:
     entry = reader.mapping(key, value, ("metric", "op", "value"))
     return Guard(metric=reader.text(f"{key}.metric", entry["metric"]),
                  op=reader.text(f"{key}.op", entry["op"], tuple(OPERATORS)),
                  value=float(reader.number(f"{key}.value", entry["value"])))
 
 
-def _band(reader: _Reader, key: str, value: Any) -> Band:
+def _band(reader: Reader, key: str, value: Any) -> Band:
     entry = reader.mapping(key, value, ("label", "low", "high"))
     low = reader.number(f"{key}.low", entry["low"])
     return Band(label=reader.text(f"{key}.label", entry["label"]), low=float(low),
                 high=float(reader.number(f"{key}.high", entry["high"], above=low)))
 
 
-def _exploration(reader: _Reader, value: Any) -> ExplorationSettings:
+def _exploration(reader: Reader, value: Any) -> ExplorationSettings:
     section = reader.mapping("exploration", value, (),
                              ("ucb_c", "n_iter_block", "budget", "replicates", "seed", "playbook", "poll_s"))
     playbook = ""
@@ -375,13 +324,13 @@ def _exploration(reader: _Reader, value: Any) -> ExplorationSettings:
     )
 
 
-def _optional_threads(reader: _Reader, value: Any) -> int | None:
+def _optional_threads(reader: Reader, value: Any) -> int | None:
     if value is None:
         return None
     return reader.number("launcher.threads_per_job", value, integer=True, minimum=1)
 
 
-def _launcher(reader: _Reader, value: Any) -> LauncherSpec:
+def _launcher(reader: Reader, value: Any) -> LauncherSpec:
     section = reader.mapping("launcher", value, (),
                              ("kind", "timeout_s", "threads_per_job", "gpus", "grace_s", "max_retries") + SLURM_KEYS)
     kind = reader.text("launcher.kind", section.get("kind", "local"), LAUNCHER_KINDS)
@@ -391,7 +340,7 @@ def _launcher(reader: _Reader, value: Any) -> LauncherSpec:
             raise reader.fail("launcher.gpus", f"must be auto, none or a list of GPU indices, got {gpus!r}")
         gpus = tuple(gpus)
     elif gpus not in ("auto", "none"):
-        raise reader.fail("launcher.gpus", f"must be auto, none or a list of GPU indices, got {_show(gpus)}")
+        raise reader.fail("launcher.gpus", f"must be auto, none or a list of GPU indices, got {show(gpus)}")
     slurm = {key: section[key] for key in SLURM_KEYS if key in section}
     if slurm and kind != "slurm":
         raise reader.fail(f"launcher.{next(iter(slurm))}", "is a SLURM setting but launcher.kind is local")

@@ -4,7 +4,6 @@ and compute rewards straight from a log (independently of agent/review)."""
 from __future__ import annotations
 
 import math
-import re
 import shutil
 from pathlib import Path
 
