@@ -38,17 +38,26 @@ class Outcome:
     guard_failed: str = ""
 
 
+def outcome_of(spec: Spec, metrics: dict[str, float], failure: str = "") -> Outcome:
+    """The outcome of a run's metrics: a job ``failure`` ("kind: reason") stays a failure with no
+    reward; otherwise the objective's classification and reward (by `judge`, and by the benchmarks)."""
+    if failure:
+        return Outcome(metrics, "failed", None, failure)
+    score: Score = spec.objective.score(metrics)
+    return Outcome(metrics, score.classification, score.reward, score.failure, score.guard_failed)
+
+
 def judge(spec: Spec, job: JobRecord) -> Outcome:
     """Metrics, classification and reward of a finished job; job failures keep their kind."""
     try:
         metrics = read_metrics(Path(job.run_dir) / spec.trainer.metrics_file)
     except ParseError:
         metrics = {}
+    failure = ""
     if job.status == "failed":
         kind = job.failure_kind or "crash"
-        return Outcome(metrics, "failed", None, f"{kind}: {job.reason}" if job.reason else kind)
-    score: Score = spec.objective.score(metrics)
-    return Outcome(metrics, score.classification, score.reward, score.failure, score.guard_failed)
+        failure = f"{kind}: {job.reason}" if job.reason else kind
+    return outcome_of(spec, metrics, failure)
 
 
 def visual_line(spec: Spec, run_dir: Path) -> str:

@@ -85,6 +85,28 @@ class Pending:
     path: Path
 
 
+def node_tree(spec: Spec, entries: list[Entry], in_flight: list[NodeRecord]) -> Tree:
+    """The UCB tree of the log entries, nodes in flight counted as virtual visits."""
+    return Tree.from_entries(entries, spec.objective, in_flight=[(r.node_id, r.parent) for r in in_flight])
+
+
+def ranking(spec: Spec, tree: Tree, directives=()) -> list:
+    """PUCT scores of ``tree``, highest first; nodes under a `freeze` directive marked frozen."""
+    frozen = [d.node for d in directives if d.kind == "freeze"]
+    return puct(tree, spec.exploration.ucb_c, frozen=frozen)
+
+
+def policy_state(spec: Spec, entries: list[Entry], in_flight: list[NodeRecord], directives=()) -> PolicyState:
+    """What the policy sees when a slot frees (the driver's, the benchmarks'): node records from the
+    log entries and the in-flight nodes, the PUCT ranking with in-flight virtual visits, pooled rewards."""
+    tree = node_tree(spec, entries, in_flight)
+    pooled = {node_id: node.mean for node_id, node in tree.nodes.items() if not node.in_flight}
+    records = [record_from_entry(e, spec.space, score_entry(e, spec.objective, None)[0]) for e in entries]
+    return PolicyState(records=records + list(in_flight), pooled=pooled, directives=list(directives),
+                       ranking=[(score.node_id, score.ucb) for score in ranking(spec, tree, directives)],
+                       entries_written=len(entries))
+
+
 class Exploration:
     """An exploration folder and everything that acts on it; one per process."""
 
@@ -156,27 +178,18 @@ class Exploration:
         return [str(problem) for problem in memory.directives()[1]]
 
     def tree(self, entries: list[Entry]) -> Tree:
-        flying = [(job.node_id, job.parent) for job in self.in_flight()]
-        flying += [(p.node_id, p.proposal.parent) for p in self.pending()]
-        return Tree.from_entries(entries, self.spec.objective, in_flight=flying)
+        return node_tree(self.spec, entries, self.in_flight_records())
 
     def ranking(self, tree: Tree) -> list:
-        frozen = [d.node for d in self.directives() if d.kind == "freeze"]
-        return puct(tree, self.spec.exploration.ucb_c, frozen=frozen)
+        return ranking(self.spec, tree, self.directives())
 
-    def records(self, entries: list[Entry]) -> list[NodeRecord]:
-        """Finished nodes from the log, in-flight ones from the journal and pending proposals."""
-        records = [record_from_entry(e, self.spec.space, score_entry(e, self.spec.objective, None)[0]) for e in entries]
-        records += [Proposal.from_payload(job.slot, job.payload).as_record(job.node_id) for job in self.in_flight()]
-        records += [p.proposal.as_record(p.node_id) for p in self.pending()]
-        return records
+    def in_flight_records(self) -> list[NodeRecord]:
+        """Nodes launched (the journal) or proposed (pending) whose entry is not written yet."""
+        records = [Proposal.from_payload(job.slot, job.payload).as_record(job.node_id) for job in self.in_flight()]
+        return records + [p.proposal.as_record(p.node_id) for p in self.pending()]
 
     def policy_state(self, entries: list[Entry]) -> PolicyState:
-        tree = self.tree(entries)
-        pooled = {node_id: node.mean for node_id, node in tree.nodes.items() if not node.in_flight}
-        ranking = [(score.node_id, score.ucb) for score in self.ranking(tree)]
-        return PolicyState(records=self.records(entries), ranking=ranking, pooled=pooled,
-                           directives=self.directives(), entries_written=len(entries))
+        return policy_state(self.spec, entries, self.in_flight_records(), self.directives())
 
     def next_node_id(self, entries: list[Entry]) -> int:
         seen = [self.journal.max_node_id()] + [e.node_id for e in entries] + [p.node_id for p in self.pending()]

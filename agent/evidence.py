@@ -4,6 +4,10 @@ Each finished child with a one-parameter change and a parent with a reward gives
 `Effect` (reward after minus the parent's pooled reward). The policy reads the mean
 effect of a (parameter, direction, slot) to rank candidate mutations; the working memory
 turns consistent effects into Established Principles with their evidence.
+
+The ledger also remembers every value that diverged (`diverged`): a one-parameter step
+whose run diverged, keyed by the slot and every other setting, so the policy never
+proposes that value, or one beyond it, again from a parent with the same other settings.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from statistics import mean
+from typing import Any
 
 from agent.history import NodeRecord
 
 MIN_PRINCIPLE_EVIDENCE = 2       # effects needed before a direction becomes a principle
 PRINCIPLE_AGREEMENT = 0.75       # share of effects with the same sign
 NEGLIGIBLE = 0.01                # |mean effect| below this is "no effect"
+DIVERGED = "diverged"            # the failure text of a run that diverged starts with this
 
 
 @dataclass(frozen=True)
@@ -53,17 +59,29 @@ class Ledger:
 
     def __init__(self, records: list[NodeRecord], pooled: dict[int, float | None]):
         self.effects: list[Effect] = []
+        self._by_pair: dict[tuple[str, str], list[Effect]] = defaultdict(list)
+        self._diverged: dict[tuple, list[Any]] = defaultdict(list)
         for record in records:
+            if not record.finished or record.change is None:
+                continue
+            if record.failure.startswith(DIVERGED) and record.change.direction in ("up", "down"):
+                self._diverged[_setting(record.slot, record.change.key, record.params)].append(record.change.new)
             parent_reward = pooled.get(record.parent) if record.parent is not None else None
-            if not record.finished or record.change is None or parent_reward is None:
+            if parent_reward is None:
                 continue
             child = 0.0 if record.reward is None else record.reward
-            self.effects.append(Effect(record.change.key, record.change.direction, record.slot,
-                                       child - parent_reward, record.iteration, record.node_id, record.failed))
+            effect = Effect(record.change.key, record.change.direction, record.slot,
+                            child - parent_reward, record.iteration, record.node_id, record.failed)
+            self.effects.append(effect)
+            self._by_pair[(effect.key, effect.direction)].append(effect)
 
     def matching(self, key: str, direction: str | None = None, slot: int | None = None) -> list[Effect]:
-        return [e for e in self.effects if e.key == key and direction in (None, e.direction)
-                and slot in (None, e.slot)]
+        pool = self.effects if direction is None else self._by_pair.get((key, direction), [])
+        return [e for e in pool if e.key == key and slot in (None, e.slot)]
+
+    def diverged(self, key: str, params: dict[str, Any], slot: int) -> list[Any]:
+        """Values of ``key`` that diverged on ``slot`` with every other setting as in ``params``."""
+        return self._diverged.get(_setting(slot, key, params), [])
 
     def mean_effect(self, key: str, direction: str, slot: int) -> tuple[float, int] | None:
         """Mean effect and count on this slot, else over all slots at half weight; None if never tried."""
@@ -103,3 +121,8 @@ class Ledger:
             groups[(effect.key, effect.direction)].append(effect.delta)
         return [pair for pair, deltas in groups.items() if pair not in settled
                 and len(deltas) >= MIN_PRINCIPLE_EVIDENCE and min(deltas) < -NEGLIGIBLE and max(deltas) > NEGLIGIBLE]
+
+
+def _setting(slot: int, key: str, params: dict[str, Any]) -> tuple:
+    """The slot and every searched value but ``key``'s: what a diverged value is remembered under."""
+    return slot, key, tuple(sorted((k, repr(v)) for k, v in params.items() if k != key))

@@ -7,15 +7,22 @@ the same parent). One decision, in this order:
 1. replicate: the best node gets `exploration.replicates` seed replicates on its own
    slot before it is reported best (its UCB then uses the pooled mean);
 2. baseline: a slot that has never run starts from the base config (seed 003's initial spread);
-3. parent: a `prefer-parent` directive, else the highest UCB node that is finished, not
-   failed and not under a `freeze`; root when there is none;
-4. mode: generic rules that serve any trainer (a diverged child: learning rate down or
-   clipping tighter), then the playbook's table (agent/playbooks/), then a generic
-   "flat metric: bigger step", then the playbook's default;
+3. parent: a `prefer-parent` directive, else the highest UCB node that is finished, has a
+   reward and is not under a `freeze`; root last. A run the bands classify `failed` but
+   that has a reward is a scored result and may be a parent (UCB ranks it); only a run
+   without a reward (crash, timeout, diverged, nan, lost) never is;
+4. mode: generic rules that serve any trainer (a diverged child: back off toward its
+   parent in the same direction, half-way in log space; a diverged child with no numeric
+   change: learning rate down or clipping tighter), then the playbook's table
+   (agent/playbooks/), then a generic "flat metric: bigger step", then the playbook's default;
 5. change: one parameter, ranked by the mode's preferences, the spec's priority, the
    evidence ledger (per slot) and a surrogate fitted on the history; log-scaled values
    move by a factor; code strategies change only at a block boundary; a config that
-   already ran or is in flight, or that breaks a directive, is never proposed.
+   already ran or is in flight, or that breaks a directive, is never proposed, nor a
+   value at or beyond one that diverged from the same other settings (`Ledger.diverged`);
+6. fallback: when every single step of every parent already ran or is in flight, one
+   parameter of the best parent takes a value drawn at random in its range, so a slot is
+   never left idle while the budget lasts.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from __future__ import annotations
 import math
 import operator
 import random
+from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from agent.evidence import Ledger
+from agent.evidence import DIVERGED, Ledger
 from agent.history import Change, NodeRecord, format_value, signature
 from agent.playbook import Action, Playbook, Preference
 from agent.spec import Spec
@@ -46,11 +55,18 @@ FLAT_TOLERANCE = 0.01
 PREFERRED, PREFERRED_OTHER_DIRECTION, PRIORITY_STEP = 0.5, 0.1, 0.05
 EVIDENCE_WEIGHT, UNTRIED_BONUS, OTHER_STEP_PENALTY = 2.0, 0.05, 0.2
 CODE_STRATEGY_PREFERRED, TRY_DIRECTIVE, SURROGATE_WEIGHT = 1.0, 10.0, 1.0
+BACKOFF = "backoff"              # the step of a diverged child's half-way value
+RANDOM = "random"                # the step of a fallback's random value
+FALLBACK_DRAWS = 20              # random values tried per number parameter when every step ran
+BACKOFF_PREFERRED = 0.5          # bonus of the half-way value right after a divergence
 
 
 @dataclass
 class PolicyState:
-    """What the policy sees when a slot frees: built by the driver, or by hand in tests."""
+    """What the policy sees when a slot frees: built by `agent.driver.policy_state`, or by hand in tests.
+
+    The indexes below are computed once per state: build a new state when records change.
+    """
 
     records: list[NodeRecord]                     # finished and in flight (including this pass's proposals)
     ranking: list[tuple[int, float]]              # (node id, UCB), highest first
@@ -58,12 +74,30 @@ class PolicyState:
     directives: list[Directive] = field(default_factory=list)
     entries_written: int = 0
 
-    @property
+    @cached_property
     def finished(self) -> list[NodeRecord]:
         return sorted((r for r in self.records if r.finished), key=lambda r: r.iteration)
 
+    @cached_property
+    def by_id(self) -> dict[int, NodeRecord]:
+        return {r.node_id: r for r in self.records}
+
+    @cached_property
+    def children(self) -> dict[int | None, list[NodeRecord]]:
+        """Finished originals (not replicates) by parent id, in log order."""
+        found: dict[int | None, list[NodeRecord]] = defaultdict(list)
+        for record in self.finished:
+            if record.replicate_of is None:
+                found[record.parent].append(record)
+        return found
+
+    @cached_property
+    def in_flight_changes(self) -> set[tuple[int | None, Change]]:
+        """(parent id, change) of every mutation in flight."""
+        return {(r.parent, r.change) for r in self.records if not r.finished and r.change is not None}
+
     def get(self, node_id: int | None) -> NodeRecord | None:
-        return next((r for r in self.records if r.node_id == node_id), None)
+        return self.by_id.get(node_id)
 
 
 @dataclass(frozen=True)
@@ -121,6 +155,16 @@ class _Candidate:
     bonus: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What one decision computes once and every parent shares."""
+
+    taken: set                    # signatures of every run done or in flight
+    ledger: Ledger
+    surrogate: Surrogate | None
+    tries: list[tuple[Parameter, Any]]
+
+
 class Policy:
     """One `propose` per free slot; exact ties between candidates are broken by a generator seeded with `exploration.seed`."""
 
@@ -128,13 +172,13 @@ class Policy:
         self.spec = spec
         self.playbook = playbook
         self.rng = random.Random(spec.exploration.seed)
-        self._surrogate_key: tuple = ()
+        self._surrogate_key = -1                  # finished records the cached surrogate was fitted on
         self._surrogate_fit: Surrogate | None = None
 
     # ------------------------------------------------------------------ decisions
 
     def propose(self, state: PolicyState, slot: int) -> Proposal | None:
-        """The next run for ``slot``; None when every allowed change already ran or is in flight."""
+        """The next run for ``slot``; None only when no allowed config is left to run."""
         taken = {signature(self.spec.slots.values[r.slot], r.params, r.seed)
                  for r in state.records if 0 <= r.slot < self.spec.n_slots}
         replicate = self._replicate(state, slot, taken)
@@ -144,50 +188,64 @@ class Policy:
             baseline = self._baseline(state, slot, taken)
             if baseline is not None:
                 return baseline
-        ledger = Ledger(state.finished, state.pooled)
-        surrogate = self._surrogate(state.finished)
-        for parent in self.parent_candidates(state):
-            proposal = self._mutate(state, slot, parent, taken, ledger, surrogate)
-            if proposal is not None:
-                return proposal
+        context = _Context(taken, Ledger(state.finished, state.pooled), self._surrogate(state.finished),
+                           self._open_tries(state))
+        parents = self.parent_candidates(state)
+        for fallback in (False, True):
+            for parent in parents:
+                proposal = self._mutate(state, slot, parent, context, fallback)
+                if proposal is not None:
+                    return proposal
         return None
 
     def _surrogate(self, finished: list[NodeRecord]) -> Surrogate | None:
-        """The surrogate of these finished nodes, refitted only when they change."""
-        key = tuple((r.node_id, r.reward) for r in finished)
-        if key != self._surrogate_key:
-            self._surrogate_key = key
+        """The surrogate of these finished nodes, refitted only when a node has finished since the last fit."""
+        if len(finished) != self._surrogate_key:
+            self._surrogate_key = len(finished)
             self._surrogate_fit = Surrogate.fit(self.spec.space, self.spec.n_slots, finished, self.spec.exploration.seed)
         return self._surrogate_fit
 
     def parent_candidates(self, state: PolicyState) -> list[NodeRecord | None]:
-        """Parents to try in order: a prefer-parent directive, then UCB order; root last."""
+        """Parents to try in order: a prefer-parent directive, then UCB order; root last.
+
+        A node is a parent when it is a finished original with a reward: a run the bands
+        classify `failed` is one (UCB ranks it low); a crash, timeout or divergence is not.
+        """
         frozen = {d.node for d in state.directives if d.kind == "freeze"}
         preferred = [d.node for d in state.directives if d.kind == "prefer-parent"]
         order = preferred + [node_id for node_id, _ in state.ranking]
-        parents: list[NodeRecord | None] = []
+        parents: dict[int, NodeRecord] = {}
         for node_id in order:
             record = state.get(node_id)
-            if (record is None or not record.finished or record.failed or record.replicate_of is not None
-                    or record in parents or self._under_freeze(state, record, frozen)):
+            if (record is None or not record.finished or record.reward is None or record.replicate_of is not None
+                    or record.node_id in parents or self._under_freeze(state, record, frozen)):
                 continue
-            parents.append(record)
-        return parents + [None]
+            parents[record.node_id] = record
+        return [*parents.values(), None]
 
     def decide_mode(self, state: PolicyState, parent: NodeRecord | None) -> Action:
         """The action for branching from ``parent``: generic diverged rule, playbook, generic flat rule."""
-        children = [r for r in state.finished if r.parent == (parent.node_id if parent else None)
-                    and r.replicate_of is None]
-        if children and children[-1].failure.startswith("diverged"):
-            prefer = tuple(Preference(p.key, direction) for p in self.spec.space
-                           for word, direction in DIVERGED_PARAMS if word in p.key.lower().split(".")[-1])
-            return Action(mode="exploit", step="normal", prefer=prefer,
-                          rule=f"child {children[-1].node_id} diverged: learning rate down, clipping tighter")
+        children = state.children.get(parent.node_id if parent else None, [])
+        if children and children[-1].failure.startswith(DIVERGED):
+            return self._after_divergence(children[-1])
         action = self.playbook.decide(parent, state.finished)
         if action is self.playbook.default and parent is not None and self._flat(parent, children):
             return Action(mode="explore", step="big", prefer=action.prefer,
                           rule=f"{self.spec.objective.primary} flat over {len(children)} children: bigger step")
         return action
+
+    def _after_divergence(self, child: NodeRecord) -> Action:
+        """A diverged numeric step: back off half-way in its direction; otherwise learning rate down, clipping tighter."""
+        change = child.change
+        if change is not None and change.direction in ("up", "down"):
+            short = self.spec.space.get(change.key).short
+            return Action(mode="exploit", step=BACKOFF, prefer=(Preference(change.key, change.direction),),
+                          rule=f"child {child.node_id} diverged at {short}={format_value(change.new)}: "
+                               f"back off half-way")
+        prefer = tuple(Preference(p.key, direction) for p in self.spec.space
+                       for word, direction in DIVERGED_PARAMS if word in p.key.lower().split(".")[-1])
+        return Action(mode="exploit", step="normal", prefer=prefer,
+                      rule=f"child {child.node_id} diverged: learning rate down, clipping tighter")
 
     def at_block_boundary(self, state: PolicyState) -> bool:
         """True between the last entry of a block and the first of the next (seed 003's code review)."""
@@ -226,28 +284,31 @@ class Policy:
                         change=Change(self.spec.trainer.seed_key, best.seed, seed), replicate_of=best.node_id,
                         rationale=f"best node {best.node_id} has {count} of {wanted} replicates")
 
-    def _mutate(self, state: PolicyState, slot: int, parent: NodeRecord | None, taken: set,
-                ledger: Ledger, surrogate: Surrogate | None) -> Proposal | None:
+    def _mutate(self, state: PolicyState, slot: int, parent: NodeRecord | None, context: _Context,
+                fallback: bool) -> Proposal | None:
+        """The best new single change of ``parent`` (a step, or with ``fallback`` a random value); None if none is new."""
         action = self.decide_mode(state, parent)
         boundary = self.at_block_boundary(state)
         if action.code_only and not boundary:
             action = action.fallback or self.playbook.default
+        if fallback:
+            action = Action(mode="explore", step=RANDOM, prefer=action.prefer,
+                            rule="every step of every parent already ran or is in flight: a random value")
         raw = {**self.root_params(), **(parent.params if parent else {})}     # a key added to the spec later: base value
         base = self.enforce(raw, state.directives)
         seed = parent.seed if parent else self.root_seed()
-        in_flight = {(r.parent, r.change) for r in state.records if not r.finished and r.change is not None}
         parent_id = parent.node_id if parent else None
         scored = []
-        for candidate in self._candidates(raw, base, action, boundary, self._open_tries(state)):
+        for candidate in self._candidates(raw, base, slot, action, boundary, context):
             params = {**base, candidate.parameter.key: candidate.value}
             change = Change(candidate.parameter.key, candidate.old, candidate.value)
-            if (signature(self.spec.slots.values[slot], params, seed) in taken or (parent_id, change) in in_flight
-                    or not self.allowed(params, state.directives)):
+            if (signature(self.spec.slots.values[slot], params, seed) in context.taken
+                    or (parent_id, change) in state.in_flight_changes or not self.allowed(params, state.directives)):
                 continue
             scored.append((candidate, params, change))
         if not scored:
             return None
-        scores = self._score([(c, p) for c, p, _ in scored], base, slot, parent, action, ledger, surrogate)
+        scores = self._score([(c, p) for c, p, _ in scored], base, slot, parent, action, context)
         (candidate, params, change), _ = max(zip(scored, scores), key=lambda pair: pair[1])
         strategy = (self.playbook.strategy_text(candidate.value) if candidate.parameter.code_strategy
                     else "hyperparameter-only")
@@ -267,28 +328,39 @@ class Policy:
                 tries.append((parameter, directive.value))
         return tries
 
-    def _candidates(self, raw: dict[str, Any], base: dict[str, Any], action: Action, boundary: bool,
-                    tries: list[tuple[Parameter, Any]]) -> list[_Candidate]:
+    def _candidates(self, raw: dict[str, Any], base: dict[str, Any], slot: int, action: Action, boundary: bool,
+                    context: _Context) -> list[_Candidate]:
         """Single changes of ``base`` (the parent with pins and bounds applied), and the directives' own."""
         found = [_Candidate(self.spec.space.get(key), raw[key], base[key], "directive", action.step, TRY_DIRECTIVE)
                  for key in base if base[key] != raw[key]]
         found += [_Candidate(parameter, base[parameter.key], value, "directive", action.step, TRY_DIRECTIVE)
-                  for parameter, value in tries if value != base[parameter.key]]
+                  for parameter, value in context.tries if value != base[parameter.key]]
         for parameter in self.spec.space:
             if parameter.code_strategy and not boundary:
                 continue
             if action.code_only and not parameter.code_strategy:
                 continue
-            found.extend(self._values(parameter, base[parameter.key], action))
+            if parameter.kind in ("choice", "bool"):
+                found.extend(self._options(parameter, base[parameter.key], action))
+            else:
+                diverged = context.ledger.diverged(parameter.key, base, slot)
+                found.extend(c for c in self._numbers(parameter, base[parameter.key], action, diverged)
+                             if not _beyond(c.value, c.old, diverged))
         return found
 
-    def _values(self, parameter: Parameter, value: Any, action: Action) -> list[_Candidate]:
-        if parameter.kind in ("choice", "bool"):
-            options = parameter.choices if parameter.kind == "choice" else (True, False)
-            wanted = list(action.code_strategies) if parameter.code_strategy else []
-            return [_Candidate(parameter, value, option, f"={format_value(option)}", action.step,
-                               CODE_STRATEGY_PREFERRED - 0.02 * wanted.index(option) if option in wanted else 0.0)
-                    for option in options if option != value]
+    def _options(self, parameter: Parameter, value: Any, action: Action) -> list[_Candidate]:
+        """Every other value of a choice or bool; the action's code strategies first."""
+        options = parameter.choices if parameter.kind == "choice" else (True, False)
+        wanted = list(action.code_strategies) if parameter.code_strategy else []
+        return [_Candidate(parameter, value, option, f"={format_value(option)}", action.step,
+                           CODE_STRATEGY_PREFERRED - 0.02 * wanted.index(option) if option in wanted else 0.0)
+                for option in options if option != value]
+
+    def _numbers(self, parameter: Parameter, value: Any, action: Action, diverged: list[Any]) -> list[_Candidate]:
+        """New values of a number: random draws in fallback, else every step and the half-way back-offs."""
+        if action.step == RANDOM:
+            draws = {_typed(parameter, _draw(parameter, self.rng)) for _ in range(FALLBACK_DRAWS)} - {value}
+            return [_Candidate(parameter, value, new, "up" if new > value else "down", RANDOM) for new in draws]
         found = []
         for step in LOG_FACTORS:
             for direction in ("up", "down"):
@@ -296,10 +368,15 @@ class Policy:
                 if new is not None:
                     penalty = 0.0 if step == action.step else -OTHER_STEP_PENALTY
                     found.append(_Candidate(parameter, value, new, direction, step, penalty))
+        bonus = BACKOFF_PREFERRED if action.step == BACKOFF else -OTHER_STEP_PENALTY
+        for limit in _nearest(value, diverged):
+            new = _halfway(parameter, value, limit)
+            if new not in (value, limit):
+                found.append(_Candidate(parameter, value, new, "up" if limit > value else "down", BACKOFF, bonus))
         return found
 
     def _score(self, scored: list[tuple[_Candidate, dict]], base: dict[str, Any], slot: int,
-               parent: NodeRecord | None, action: Action, ledger: Ledger, surrogate: Surrogate | None) -> list[float]:
+               parent: NodeRecord | None, action: Action, context: _Context) -> list[float]:
         priority = {p.key: rank for rank, p in enumerate(self.spec.space.by_priority())}
         primary = parent.metrics.get(self.spec.objective.primary, math.nan) if parent else math.nan
         scores = []
@@ -307,11 +384,11 @@ class Policy:
             key = candidate.parameter.key
             score = candidate.bonus - PRIORITY_STEP * priority[key]
             score += self._preference(candidate, action.prefer, primary)
-            effect = ledger.mean_effect(key, candidate.direction, slot)
+            effect = context.ledger.mean_effect(key, candidate.direction, slot)
             score += UNTRIED_BONUS if effect is None else max(-0.5, min(0.5, EVIDENCE_WEIGHT * effect[0]))
             scores.append(score + self.rng.random() * 1e-6)
-        if surrogate is not None:
-            values = surrogate.acquisition([(params, slot) for _, params in scored] + [(base, slot)])
+        if context.surrogate is not None:
+            values = context.surrogate.acquisition([(params, slot) for _, params in scored] + [(base, slot)])
             scores = [s + SURROGATE_WEIGHT * (v - values[-1]) for s, v in zip(scores, values[:-1])]
         return scores
 
@@ -391,6 +468,32 @@ def _avoided(value: Any, directive: Directive) -> bool:
         return AVOID_OPS[directive.op](value, directive.value)
     except TypeError:
         return False
+
+
+def _beyond(value: Any, start: Any, diverged: list[Any]) -> bool:
+    """True when moving from ``start`` to ``value`` reaches or passes a value that diverged."""
+    return any(start < limit <= value or value <= limit < start for limit in diverged)
+
+
+def _nearest(value: Any, diverged: list[Any]) -> list[Any]:
+    """The diverged values closest to ``value`` above and below it (at most one each)."""
+    above = [limit for limit in diverged if limit > value]
+    below = [limit for limit in diverged if limit < value]
+    return ([min(above)] if above else []) + ([max(below)] if below else [])
+
+
+def _halfway(parameter: Parameter, value: Any, limit: Any) -> Any:
+    """The midpoint of ``value`` and ``limit``: geometric for a log-scaled parameter, else arithmetic."""
+    if parameter.log and value > 0 and limit > 0:
+        return _typed(parameter, math.sqrt(value * limit))
+    return _typed(parameter, (value + limit) / 2)
+
+
+def _draw(parameter: Parameter, rng: random.Random) -> float:
+    """A value drawn uniformly in the parameter's range (in log space when log-scaled)."""
+    if parameter.log and parameter.low > 0:
+        return 10 ** rng.uniform(math.log10(parameter.low), math.log10(parameter.high))
+    return rng.uniform(parameter.low, parameter.high)
 
 
 def _typed(parameter: Parameter, value: float) -> Any:

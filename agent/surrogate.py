@@ -5,6 +5,12 @@ A Gaussian process (scikit-learn) on the searched values, each scaled to [0, 1]
 policy uses it to rank candidate mutations by mean + `KAPPA` x std. With fewer than
 `MIN_POINTS` successful runs there is no surrogate and ranking falls back to evidence
 and priority alone.
+
+The fit is bounded whatever the log's length: it uses at most `MAX_POINTS` runs, the
+`BEST_POINTS` best rewards and the most recent of the others (log order), so a fit costs
+the same at 300 entries and at 100,000. Fit and prediction run with one BLAS/OpenMP
+thread (threadpoolctl): the agent shares the machine with the trainers, and a GP this
+small is slower, not faster, with many threads.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from threadpoolctl import threadpool_limits
 
 from agent.history import NodeRecord
 from slots.space import Parameter, SearchSpace
 
 MIN_POINTS = 5
+MAX_POINTS = 256                 # runs a fit uses at most ...
+BEST_POINTS = 64                 # ... of which the best rewards; the rest are the most recent
 KAPPA = 1.0
 
 
@@ -37,6 +46,15 @@ def _encode(parameter: Parameter, value: Any) -> list[float]:
     return [(float(value) - low) / (high - low)]
 
 
+def training_set(points: list[NodeRecord]) -> list[NodeRecord]:
+    """``points`` (in log order) cut to `MAX_POINTS`: the `BEST_POINTS` best rewards, then the most recent."""
+    if len(points) <= MAX_POINTS:
+        return points
+    best = set(sorted(range(len(points)), key=lambda i: -points[i].reward)[:BEST_POINTS])
+    recent = [i for i in range(len(points)) if i not in best][-(MAX_POINTS - BEST_POINTS):]
+    return [points[i] for i in sorted(best.union(recent))]
+
+
 class Surrogate:
     """Reward predictions for configs; `fit` returns None when there is too little data."""
 
@@ -47,15 +65,15 @@ class Surrogate:
 
     @classmethod
     def fit(cls, space: SearchSpace, n_slots: int, records: list[NodeRecord], seed: int = 0) -> Surrogate | None:
-        points = [r for r in records if r.finished and r.reward is not None
-                  and all(p.key in r.params for p in space)]
+        points = training_set([r for r in records if r.finished and r.reward is not None
+                               and all(p.key in r.params for p in space)])
         if len(points) < MIN_POINTS:
             return None
         kernel = ConstantKernel(1.0) * Matern(length_scale=0.5, nu=2.5) + WhiteKernel(0.01)
         model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
         surrogate = cls(space, n_slots, model)
         features = np.array([surrogate.features(r.params, r.slot) for r in points])
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(features, np.array([r.reward for r in points]))
         return surrogate
@@ -67,5 +85,6 @@ class Surrogate:
     def acquisition(self, candidates: list[tuple[dict[str, Any], int]]) -> list[float]:
         """mean + KAPPA x std of the predicted reward, one per (params, slot)."""
         features = np.array([self.features(params, slot) for params, slot in candidates])
-        mean, std = self.model.predict(features, return_std=True)
+        with threadpool_limits(1):
+            mean, std = self.model.predict(features, return_std=True)
         return list(mean + KAPPA * std)

@@ -132,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
     util.set_defaults(action=utilisation_command)
     cost = commands.add_parser("overhead", help="seconds per decision vs log size")
     cost.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 10_000, 100_000])
-    cost.add_argument("--policy-max", type=int, default=1000, help="largest log the policy step is run on")
+    cost.add_argument("--policy-max", type=int, default=100_000, help="largest log the policy step is run on")
     cost.add_argument("--repeat", type=int, default=3, help="best of this many timings per step")
     cost.add_argument("--demo-budget", type=int, default=24, help="entries of the demo exploration (0: skip)")
     cost.set_defaults(action=overhead_command)

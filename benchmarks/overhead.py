@@ -3,12 +3,13 @@
 One decision is what the driver does when a slot frees, timed step by step on a log of
 n entries (benchmarks/ucb_scaling.py's generator, bushy shape, its entries completed
 with every searched value and reward metric of configs/demo.yaml so the policy's
-surrogate has data): parse the log, build the tree (4 nodes in flight), PUCT scores and
-the scores file, the policy (node records and `Policy.propose` for one slot), and the
-writes (the new entry appended, the slot config written).
+surrogate has data): parse the log, build the tree (3 nodes in flight), PUCT scores and
+the scores file, the policy (`agent.driver.policy_state`, which builds the tree and PUCT
+ranking again as the driver does, then `Policy.propose` for one slot, surrogate fit
+included), and the writes (the new entry appended, the slot config written).
 
-The policy fits a Gaussian process on every finished node: O(n^3) time and O(n^2) memory
-per fit, so it is only run up to ``policy_max`` nodes; larger logs report the other steps.
+The surrogate's fit is bounded (agent/surrogate.py `MAX_POINTS`), so the policy step grows
+linearly with the log; it is run up to ``policy_max`` nodes.
 
 `demo_fraction` runs a real exploration (configs/demo.yaml on the tiny metabolism preset,
 local launcher, 4 slots) through `agent.driver.Exploration.step` and reports the agent's
@@ -23,10 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.driver import Exploration
-from agent.history import config_line, record_from_entry
+from agent.driver import Exploration, node_tree, policy_state
+from agent.history import NodeRecord, config_line
 from agent.playbook import load_playbook
-from agent.policy import Policy, PolicyState
+from agent.policy import Policy
 from agent.spec import Spec, load_spec
 from benchmarks.searchers import base_params, random_value
 from benchmarks.tasks import REPO
@@ -34,7 +35,6 @@ from benchmarks.ucb_scaling import best_of, synthetic_log
 from memory.notebook import append_entry, format_entry, parse_notebook
 from slots.config import build_slot_config, write_config
 from ucb.scores import puct, scores_header, total_visits, write_scores
-from ucb.tree import Tree, score_entry
 
 DEMO_SPEC = REPO / "configs" / "demo.yaml"
 STEPS = ("parse", "tree", "scores", "policy", "writes")
@@ -81,20 +81,18 @@ def decide(spec: Spec, text: str, folder: Path, run_policy: bool, repeat: int) -
     seconds["parse"], parsed = measure(lambda: parse_notebook(log_path.read_text(encoding="utf-8"), str(log_path)))
     entries = parsed.entries
     last = entries[-1].node_id
-    flying = [(last + slot + 1, last - slot) for slot in range(3)]
-    seconds["tree"], tree = measure(lambda: Tree.from_entries(entries, spec.objective, in_flight=flying))
+    flying = [NodeRecord(node_id=last + slot + 1, parent=last - slot, slot=slot + 1, params=base_params(spec))
+              for slot in range(3)]
+    seconds["tree"], tree = measure(lambda: node_tree(spec, entries, flying))
 
     def scores():
         ranking = puct(tree, spec.exploration.ucb_c)
         write_scores(folder / "bench_ucb_scores.txt", ranking, tree, scores_header(total_visits(tree), 1.414))
         return ranking
-    seconds["scores"], ranking = measure(scores)
+    seconds["scores"], _ = measure(scores)
 
     def policy():
-        records = [record_from_entry(e, spec.space, score_entry(e, spec.objective, None)[0]) for e in entries]
-        pooled = {node_id: node.mean for node_id, node in tree.nodes.items() if not node.in_flight}
-        state = PolicyState(records=records, ranking=[(s.node_id, s.ucb) for s in ranking], pooled=pooled,
-                            entries_written=len(entries))
+        state = policy_state(spec, entries, flying)
         return Policy(spec, load_playbook(spec.exploration.playbook)).propose(state, 0)
     seconds["policy"], proposal = measure(policy) if run_policy else (None, None)
 

@@ -1,8 +1,9 @@
 """The searchers compared on every task, behind one ask/tell interface.
 
-- ``ucbx``: agent/policy.py's `Policy.propose`, fed the same `PolicyState` the driver
-  builds (agent/driver.py `Exploration.policy_state`): the tree from the log entries with
-  in-flight nodes as virtual visits, PUCT ranking (ucb/scores.py), pooled rewards.
+- ``ucbx``: agent/policy.py's `Policy.propose`, fed the `PolicyState` the driver builds
+  (agent/driver.py `policy_state`) from the entries the driver would write (agent/analysis.py
+  `outcome_of`): the tree from the log entries with in-flight nodes as virtual visits,
+  PUCT ranking (ucb/scores.py), pooled rewards.
 - ``public-rule``: the public implementation's rule. Each slot's first run is the base
   config (seed 003's initial spread); after that the parent is the highest PUCT node
   (`ucb.scores.puct` with c=1.414, `choose_parent`, same tree and virtual visits as
@@ -28,7 +29,9 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.history import NodeRecord
+from agent.analysis import outcome_of
+from agent.driver import node_tree, policy_state
+from agent.history import NodeRecord, config_line
 from agent.playbook import load_playbook
 from agent.policy import Policy, PolicyState
 from agent.spec import Spec
@@ -80,44 +83,41 @@ class Searcher:
 # ---------------------------------------------------------------------- tree-based searchers
 
 class Book:
-    """The exploration as the driver sees it: log entries, node records, in-flight nodes."""
+    """The exploration as the driver sees it: log entries, and every node asked for (finished or in flight)."""
 
     def __init__(self, spec: Spec):
         self.spec = spec
         self.entries: list[Entry] = []
         self.records: dict[int, NodeRecord] = {}
+        self.mutations: dict[int, str] = {}
 
-    def add(self, record: NodeRecord) -> None:
+    def add(self, record: NodeRecord, mutation: str = "") -> None:
+        """A node in flight, with its Mutation line's text."""
         self.records[record.node_id] = record
+        self.mutations[record.node_id] = mutation
 
     def next_id(self) -> int:
         return len(self.records) + 1
 
+    def in_flight(self) -> list[NodeRecord]:
+        return [r for r in self.records.values() if not r.finished]
+
     def finish(self, node_id: int, metrics: dict[str, float]) -> None:
-        """The entry and record fields a finished job gets (agent/analysis.py `judge`)."""
+        """The entry the driver writes for a finished job (agent/analysis.py `outcome_of`)."""
         record = self.records[node_id]
-        failure = metrics_failure(metrics)
-        score = self.spec.objective.score(metrics)
+        outcome = outcome_of(self.spec, metrics, metrics_failure(metrics))
         record.iteration = len(self.entries) + 1
-        record.metrics = dict(metrics)
-        record.status = "failed" if failure else score.classification
-        record.reward = None if failure else score.reward
-        record.failure = failure or score.failure
-        parent = record.replicate_of if record.replicate_of is not None else record.parent
-        self.entries.append(Entry(iteration=record.iteration, status=record.status, node_id=node_id, parent=parent,
-                                  mode=record.mode, slot=record.slot, metrics=dict(metrics), failure=failure))
+        self.entries.append(Entry(iteration=record.iteration, status=outcome.status, node_id=node_id,
+                                  parent=record.parent, mode=record.mode, slot=record.slot,
+                                  config=config_line(self.spec.space, record.params, record.seed),
+                                  metrics=dict(metrics), mutation=self.mutations.pop(node_id),
+                                  failure=outcome.failure))
 
     def tree(self) -> Tree:
-        flying = [(r.node_id, r.parent) for r in self.records.values() if not r.finished]
-        return Tree.from_entries(self.entries, self.spec.objective, in_flight=flying)
+        return node_tree(self.spec, self.entries, self.in_flight())
 
     def state(self) -> PolicyState:
-        """What `Exploration.policy_state` builds, without the folder."""
-        tree = self.tree()
-        pooled = {node_id: node.mean for node_id, node in tree.nodes.items() if not node.in_flight}
-        ranking = [(score.node_id, score.ucb) for score in puct(tree, self.spec.exploration.ucb_c)]
-        return PolicyState(records=list(self.records.values()), ranking=ranking, pooled=pooled,
-                           entries_written=len(self.entries))
+        return policy_state(self.spec, self.entries, self.in_flight())
 
 
 class UcbxSearcher(Searcher):
@@ -134,7 +134,7 @@ class UcbxSearcher(Searcher):
         if proposal is None:
             return None
         node_id = self.book.next_id()
-        self.book.add(proposal.as_record(node_id))
+        self.book.add(proposal.as_record(node_id), proposal.mutation_text(self.spec))
         return Trial(slot, dict(proposal.params), proposal.seed, node_id)
 
     def tell(self, trial: Trial, metrics: dict[str, float]) -> None:

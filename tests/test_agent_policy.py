@@ -3,11 +3,14 @@ block boundaries, replicates, no duplicates across slots."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from agent_helpers import SPEC, LR_EMB, LR_NODE, STRATEGY, every_slot_started, make_policy, make_spec, node, root_params, state_of
 
-from agent.history import signature
+from agent.history import Change, signature
 from agent.policy import best_node
+from agent.surrogate import BEST_POINTS, MAX_POINTS, Surrogate, training_set
 from memory.directives import parse_directive
 
 FLAT = {"avg_slope_ratio": 0.01, "embedding_cluster_acc": 0.5}
@@ -202,6 +205,76 @@ def test_prefer_parent_and_freeze(policy):
 def test_failed_nodes_are_never_parents_while_others_exist(policy):
     records = [node(1, None, reward=0.2), node(2, 1, status="failed", failure="crash: exit 1")]
     assert propose(policy, records).parent == 1
+
+
+def test_a_band_failed_node_with_a_reward_may_be_a_parent_and_a_crashed_one_may_not(policy):
+    scored = replace(node(2, None, reward=0.2), status="failed")          # below the partial band, reward real
+    crashed = node(3, None, status="failed", failure="crash: exit 1")
+    parents = policy.parent_candidates(state_of(every_slot_started([scored, crashed])))
+    assert scored in parents and crashed not in parents
+    assert propose(policy, [scored, crashed]).parent == 2
+
+
+def test_no_slot_is_left_idle_when_every_single_step_is_in_flight(policy):
+    records = [node(1, None, reward=0.2)]
+    seen = set()
+    for node_id in range(200, 240):
+        proposal = policy.propose(state_of(every_slot_started(records)), 0)
+        assert proposal is not None
+        seen.add(signature(4, proposal.params, proposal.seed))
+        records.append(proposal.as_record(node_id))
+    assert len(seen) == 40
+    assert "random value" in proposal.rationale and proposal.mode == "explore"
+
+
+# ---------------------------------------------------------------- divergence
+
+
+def diverged_child(node_id: int, parent: int, old: float, new: float):
+    """A finished child of ``parent`` whose step lr_node old -> new diverged."""
+    return replace(node(node_id, parent, status="failed", failure="diverged: nan in phase2_loss",
+                        params=root_params(learning_rate_node_homeostasis=new)), change=Change(LR_NODE, old, new))
+
+
+def test_after_a_diverged_x10_step_the_next_step_that_way_is_half_way_back(policy):
+    proposal = propose(policy, [node(1, None, reward=0.6), diverged_child(2, 1, 0.01, 0.1)])
+    assert proposal.parent == 1 and "back off" in proposal.rationale
+    assert proposal.change == Change(LR_NODE, 0.01, pytest.approx(0.0316))
+
+
+def test_a_diverged_value_is_never_proposed_again_from_the_same_other_settings(policy):
+    sibling = replace(node(3, 1, reward=0.7, params=root_params(learning_rate_node_homeostasis=0.02)),
+                      change=Change(LR_NODE, 0.01, 0.02))
+    records = [node(1, None, reward=0.6), diverged_child(2, 1, 0.01, 0.1), sibling]
+    up = []
+    for node_id in range(200, 260):
+        proposal = propose(policy, records)
+        records.append(proposal.as_record(node_id))
+        others = {k: v for k, v in proposal.params.items() if k != LR_NODE}
+        if others == {k: v for k, v in root_params().items() if k != LR_NODE}:
+            up.append(proposal.params[LR_NODE])
+    assert up and max(up) < 0.1 and any(0.02 < value < 0.1 for value in up)
+
+
+# ---------------------------------------------------------------- surrogate
+
+
+def test_the_surrogate_fits_at_most_max_points_the_best_and_the_most_recent(policy):
+    records = [node(i, None, reward=(i * 37 % 1000) / 1000,
+                    params=root_params(learning_rate_node_homeostasis=1e-4 * (1 + i % 97))) for i in range(1, 1001)]
+    chosen = training_set(records)
+    best = sorted(records, key=lambda r: -r.reward)[:BEST_POINTS]
+    assert len(chosen) == MAX_POINTS and all(r in chosen for r in best) and chosen[-1] is records[-1]
+    assert [r.node_id for r in chosen] == sorted(r.node_id for r in chosen)
+    surrogate = Surrogate.fit(policy.spec.space, policy.spec.n_slots, records)
+    assert surrogate.model.X_train_.shape[0] == MAX_POINTS
+
+
+def test_the_surrogate_is_refitted_only_when_a_node_has_finished(policy):
+    records = [node(i, None, reward=0.1 * i, params=root_params(batch_size=2 + i)) for i in range(1, 8)]
+    first = policy._surrogate(records)
+    assert first is not None and policy._surrogate(list(records)) is first
+    assert policy._surrogate(records + [node(9, None, reward=0.3)]) is not first
 
 
 # ---------------------------------------------------------------- replicates
