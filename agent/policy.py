@@ -11,18 +11,21 @@ the same parent). One decision, in this order:
    reward and is not under a `freeze`; root last. A run the bands classify `failed` but
    that has a reward is a scored result and may be a parent (UCB ranks it); only a run
    without a reward (crash, timeout, diverged, nan, lost) never is;
-4. mode: generic rules that serve any trainer (a diverged child: back off toward its
-   parent in the same direction, half-way in log space; a diverged child with no numeric
-   change: learning rate down or clipping tighter), then the playbook's table
-   (agent/playbooks/), then a generic "flat metric: bigger step", then the playbook's default;
+4. mode: generic rules that serve any trainer (a diverged child: learning rate down or
+   clipping tighter), then the playbook's table (agent/playbooks/), then a generic
+   "flat metric: bigger step", then the playbook's default;
 5. change: one parameter, ranked by the mode's preferences, the spec's priority, the
    evidence ledger (per slot) and a surrogate fitted on the history; log-scaled values
    move by a factor; code strategies change only at a block boundary; a config that
    already ran or is in flight, or that breaks a directive, is never proposed, nor a
-   value at or beyond one that diverged from the same other settings (`Ledger.diverged`);
+   value at or beyond one that diverged from the same other settings (`Ledger.diverged`).
+   A diverged step does not close its direction: the half-way value between the parent
+   and the diverged one (geometric for log-scaled parameters) is a candidate like the
+   other steps. (Making it the next proposal right after the divergence was measured
+   worse on all five synthetic tasks: BENCHMARKS.md);
 6. fallback: when every single step of every parent already ran or is in flight, one
-   parameter of the best parent takes a value drawn at random in its range, so a slot is
-   never left idle while the budget lasts.
+   parameter of the first parent in that order takes a value drawn at random in its
+   range, so a slot is never left idle while the budget lasts.
 """
 
 from __future__ import annotations
@@ -55,10 +58,9 @@ FLAT_TOLERANCE = 0.01
 PREFERRED, PREFERRED_OTHER_DIRECTION, PRIORITY_STEP = 0.5, 0.1, 0.05
 EVIDENCE_WEIGHT, UNTRIED_BONUS, OTHER_STEP_PENALTY = 2.0, 0.05, 0.2
 CODE_STRATEGY_PREFERRED, TRY_DIRECTIVE, SURROGATE_WEIGHT = 1.0, 10.0, 1.0
-BACKOFF = "backoff"              # the step of a diverged child's half-way value
+BACKOFF = "backoff"              # the step of the half-way value toward a diverged one
 RANDOM = "random"                # the step of a fallback's random value
 FALLBACK_DRAWS = 20              # random values tried per number parameter when every step ran
-BACKOFF_PREFERRED = 0.5          # bonus of the half-way value right after a divergence
 
 
 @dataclass
@@ -215,10 +217,11 @@ class Policy:
         preferred = [d.node for d in state.directives if d.kind == "prefer-parent"]
         order = preferred + [node_id for node_id, _ in state.ranking]
         parents: dict[int, NodeRecord] = {}
+        seen: dict[int, bool] = {}
         for node_id in order:
             record = state.get(node_id)
             if (record is None or not record.finished or record.reward is None or record.replicate_of is not None
-                    or record.node_id in parents or self._under_freeze(state, record, frozen)):
+                    or record.node_id in parents or (frozen and self._under_freeze(state, record, frozen, seen))):
                 continue
             parents[record.node_id] = record
         return [*parents.values(), None]
@@ -235,13 +238,7 @@ class Policy:
         return action
 
     def _after_divergence(self, child: NodeRecord) -> Action:
-        """A diverged numeric step: back off half-way in its direction; otherwise learning rate down, clipping tighter."""
-        change = child.change
-        if change is not None and change.direction in ("up", "down"):
-            short = self.spec.space.get(change.key).short
-            return Action(mode="exploit", step=BACKOFF, prefer=(Preference(change.key, change.direction),),
-                          rule=f"child {child.node_id} diverged at {short}={format_value(change.new)}: "
-                               f"back off half-way")
+        """A diverged child: learning rate down, clipping tighter (the diverged value stays barred, see `_candidates`)."""
         prefer = tuple(Preference(p.key, direction) for p in self.spec.space
                        for word, direction in DIVERGED_PARAMS if word in p.key.lower().split(".")[-1])
         return Action(mode="exploit", step="normal", prefer=prefer,
@@ -368,11 +365,11 @@ class Policy:
                 if new is not None:
                     penalty = 0.0 if step == action.step else -OTHER_STEP_PENALTY
                     found.append(_Candidate(parameter, value, new, direction, step, penalty))
-        bonus = BACKOFF_PREFERRED if action.step == BACKOFF else -OTHER_STEP_PENALTY
         for limit in _nearest(value, diverged):
             new = _halfway(parameter, value, limit)
             if new not in (value, limit):
-                found.append(_Candidate(parameter, value, new, "up" if limit > value else "down", BACKOFF, bonus))
+                found.append(_Candidate(parameter, value, new, "up" if limit > value else "down", BACKOFF,
+                                        -OTHER_STEP_PENALTY))
         return found
 
     def _score(self, scored: list[tuple[_Candidate, dict]], base: dict[str, Any], slot: int,
@@ -436,13 +433,20 @@ class Policy:
                 params[parameter.key] = _typed(parameter, clipped) if clipped != params[parameter.key] else clipped
         return params
 
-    def _under_freeze(self, state: PolicyState, record: NodeRecord, frozen: set[int]) -> bool:
-        node: NodeRecord | None = record
+    def _under_freeze(self, state: PolicyState, record: NodeRecord, frozen: set[int], seen: dict[int, bool]) -> bool:
+        """True when ``record`` or an ancestor is frozen; ``seen`` keeps every answer, so a pass over all nodes is O(n)."""
+        path, node, answer = [], record, False
         while node is not None:
+            if node.node_id in seen:
+                answer = seen[node.node_id]
+                break
             if node.node_id in frozen:
-                return True
+                answer = True
+                break
+            path.append(node.node_id)
             node = state.get(node.parent)
-        return False
+        seen.update(dict.fromkeys(path, answer))
+        return answer
 
     def _flat(self, parent: NodeRecord, children: list[NodeRecord]) -> bool:
         primary = self.spec.objective.primary

@@ -115,19 +115,19 @@ def environment(**extra: str) -> dict[str, str]:
 def ucbx(*arguments: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """`ucbx ARGUMENTS` as its own process, to the end."""
     return subprocess.run([sys.executable, "-m", "agent.cli", *arguments], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env=env or environment())
+                          text=True, timeout=timeout, env=env or environment(), check=False)
 
 
 def start_ucbx(*arguments: str, env: dict | None = None, program: list[str] | None = None) -> subprocess.Popen:
     """`ucbx ARGUMENTS` started in its own session (so a test can SIGKILL its whole process group)."""
     program = program or [sys.executable, "-m", "agent.cli"]
-    output = tempfile.NamedTemporaryFile("w+", prefix="ucbx-output-", suffix=".txt", delete=False)
+    output = tempfile.NamedTemporaryFile("w+", prefix="ucbx-output-", suffix=".txt", delete=False)  # noqa: SIM115
     process = subprocess.Popen([*program, *arguments], cwd=REPO, stdout=output, stderr=subprocess.STDOUT,
                                text=True, env=env or environment(), start_new_session=True)
     output.close()
     # the output goes to a file, never a pipe: a daemon that writes more than a pipe holds
     # while nobody reads would block; `process.stdout.read()` reads the file from its start
-    process.stdout = open(output.name, encoding="utf-8", errors="replace")
+    process.stdout = open(output.name, encoding="utf-8", errors="replace")  # noqa: SIM115
     os.unlink(output.name)
     return process
 

@@ -20,8 +20,6 @@ import copy
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -38,7 +36,16 @@ from slots.config import load_config
 from slots.journal import Journal
 from slots.launcher import JobRequest, make_launcher
 
-from .harness import LONG, SLURM, TRAINER, check_exploration, environment, record_figures, ucbx, write_spec
+from .harness import (
+    LONG,
+    SLURM,
+    TRAINER,
+    check_exploration,
+    environment,
+    record_figures,
+    ucbx,
+    write_spec,
+)
 
 EXAMPLES = 1000 if LONG else 40
 JOB_EXAMPLES = 150 if LONG else 15
@@ -124,7 +131,7 @@ def test_any_malformed_spec_is_one_line_naming_file_and_key(tmp_path_factory, ch
         check_refusal(error, spec_path, touched[-1])
         sections = {str(path[0]) for path in touched}
         named = str(error).split(": ", 2)[1]
-        assert any(named == s or named.startswith(s + ".") or named.startswith(s + "[") for s in sections) \
+        assert any(named == s or named.startswith((s + ".", s + "[")) for s in sections) \
             or named in ("top level",) or "--set" in named or named.split(".")[0] in \
             ("trainer", "slots", "search_space", "frozen", "objective", "exploration", "launcher", "name"), str(error)
     stderr = io.StringIO()
@@ -135,7 +142,7 @@ def test_any_malformed_spec_is_one_line_naming_file_and_key(tmp_path_factory, ch
     assert len(lines) == 1 and lines[0].startswith("ucbx: error: "), lines
 
 
-@pytest.mark.xfail(strict=True, reason="agent/spec.py _Reader.fail/mapping: an unknown key is written into the "
+@pytest.mark.xfail(strict=True, reason="agent/validation.py Reader.mapping (load_spec's reader): an unknown key is written into the "
                    "message as it is, so a key holding a line break (\\r, \\n, \\u2028) splits the one-line error "
                    "in two; show it with repr() as values are")
 @pytest.mark.parametrize("key", ["\r", "a\nb", "x\u2028y", " \x85"])

@@ -19,12 +19,22 @@ from __future__ import annotations
 
 import collections
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from .crashing_ucbx import EXIT, POINTS
-from .harness import LONG, check_exploration, entries_of, kill_group, record_figures, start_ucbx, ucbx, write_spec
+from .harness import (
+    LONG,
+    check_exploration,
+    entries_of,
+    kill_group,
+    record_figures,
+    start_ucbx,
+    ucbx,
+    write_spec,
+)
 
 CRASHING = Path(__file__).with_name("crashing_ucbx.py")
 SLOTS, BUDGET, ROUNDS, RANDOM_KILLS = (4, 90, 2, 30) if LONG else (2, 24, 1, 6)
@@ -56,7 +66,7 @@ def test_daemon_killed_at_every_phase_and_at_random_moments_loses_nothing(tmp_pa
             daemon = start_ucbx(*arguments, program=[sys.executable, str(CRASHING), point, str(count)])
             try:
                 code = daemon.wait(timeout=180)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 kill_group(daemon)
                 code = None
             output = daemon.stdout.read()

@@ -27,8 +27,17 @@ from slots.journal import Journal
 from slots.runner import RUNNER_INFO
 from ucb.tree import Tree, score_entry
 
-from .harness import (SLURM, check_exploration, entries_of, environment, kill_group, record_figures, start_ucbx,
-                      wait_for, write_spec)
+from .harness import (
+    SLURM,
+    check_exploration,
+    entries_of,
+    environment,
+    kill_group,
+    record_figures,
+    start_ucbx,
+    wait_for,
+    write_spec,
+)
 
 PLAN = {2: "crash", 3: "hang", 4: "nan", 5: "diverged", 6: "no-metrics", 7: "truncated", 8: "garbage",
         9: "garbage-ok", 10: "oom", 11: "sigkill", 12: "vanish", 13: "vanish"}
