@@ -60,7 +60,10 @@ def _overrides(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UcbxError(f"--set {pair}: expected KEY=VALUE")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise UcbxError(f"--set {key.strip()}: the value is not valid YAML ({' '.join(str(error).split())})") from None
     return overrides
 
 

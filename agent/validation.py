@@ -18,6 +18,10 @@ def show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else f"{value!r} ({type(value).__name__})"
 
 
+def _one_line(key: str) -> str:
+    return key if not key or key.splitlines() == [key] else repr(key)
+
+
 class Reader:
     """Validation helpers that know the file name, so every error names file and key."""
 
@@ -25,7 +29,8 @@ class Reader:
         self.path = path
 
     def fail(self, key: str, reason: str) -> SpecError:
-        return SpecError(f"{self.path}: {key or 'top level'}: {reason}")
+        """The error for ``key``; a key typed with a line break in it still gives one line."""
+        return SpecError(f"{self.path}: {_one_line(key) or 'top level'}: {reason}")
 
     def mapping(self, key: str, value: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
         """``value`` checked as a mapping with these keys; with no keys named, any keys are allowed."""

@@ -142,9 +142,6 @@ def test_any_malformed_spec_is_one_line_naming_file_and_key(tmp_path_factory, ch
     assert len(lines) == 1 and lines[0].startswith("ucbx: error: "), lines
 
 
-@pytest.mark.xfail(strict=True, reason="agent/validation.py Reader.mapping (load_spec's reader): an unknown key is written into the "
-                   "message as it is, so a key holding a line break (\\r, \\n, \\u2028) splits the one-line error "
-                   "in two; show it with repr() as values are")
 @pytest.mark.parametrize("key", ["\r", "a\nb", "x\u2028y", " \x85"])
 def test_an_unknown_key_with_a_line_break_is_still_one_line(tmp_path, key):
     spec = valid_spec(tmp_path)
@@ -210,9 +207,6 @@ def test_yaml_object_tags_are_refused_everywhere_and_never_run(tmp_path, tag):
     TRIED["object tags"] = TRIED.get("object tags", 0) + 5
 
 
-@pytest.mark.xfail(strict=True, reason="agent/cli.py _overrides: yaml.safe_load of a --set value is not guarded; "
-                   "a value that is not YAML (an object tag, an unclosed bracket) ends in a YAMLError traceback "
-                   "instead of one `ucbx: error: --set KEY=VALUE: ...` line")
 @pytest.mark.parametrize("value", ["!!python/object/apply:os.system ['true']", "[unclosed", "a: b: c"])
 def test_a_set_value_that_is_not_yaml_is_one_line(tmp_path, value):
     spec_path = write_spec(tmp_path)
