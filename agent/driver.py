@@ -42,7 +42,8 @@ from agent.policy import Policy, PolicyState, Proposal
 from agent.provenance import Provenance, trainer_version
 from agent.spec import Spec
 from memory.atomic import write_text_atomic
-from memory.errors import ConfigError
+from memory.directives import Directive
+from memory.errors import ConfigError, Problem
 from memory.notebook import Entry, append_entry, parse_notebook
 from memory.working_memory import DIRECTIVES, read_memory, write_memory
 from slots.config import build_slot_config, get_path, load_config, set_path, validate_config, write_config
@@ -165,17 +166,29 @@ class Exploration:
         """Jobs launched whose entry is not written yet."""
         return self.journal.jobs(status=IN_FLIGHT) + self.journal.jobs(status=("done", "failed"), collected=False)
 
-    def directives(self) -> list:
-        return read_memory(self.memory_path).directives()[0]
+    def read_directives(self) -> tuple[list[Directive], list[Problem]]:
+        """The person's directives that apply to this spec, and the problems of the others (ignored)."""
+        directives, problems = read_memory(self.memory_path).directives()
+        usable = []
+        for directive in directives:
+            reason = self.policy.directive_problem(directive)
+            if reason:
+                problems.append(Problem(directive.line, f"directive {directive.kind} {directive.key} ignored: {reason}",
+                                        str(self.memory_path)))
+            else:
+                usable.append(directive)
+        return usable, problems
+
+    def directives(self) -> list[Directive]:
+        return self.read_directives()[0]
 
     def directive_problems(self) -> list[str]:
-        """Malformed directives, said once per version of the Directives section (its lines move as memory grows)."""
-        memory = read_memory(self.memory_path)
-        section = memory.get(DIRECTIVES)
+        """Directives ignored, said once per version of the Directives section (its lines move as memory grows)."""
+        section = read_memory(self.memory_path).get(DIRECTIVES)
         if section == self._directives_seen:
             return []
         self._directives_seen = section
-        return [str(problem) for problem in memory.directives()[1]]
+        return [str(problem) for problem in self.read_directives()[1]]
 
     def tree(self, entries: list[Entry]) -> Tree:
         return node_tree(self.spec, entries, self.in_flight_records())

@@ -30,7 +30,7 @@ class Change:
     @property
     def direction(self) -> str:
         """up | down for numbers, the new value's text for choices and booleans."""
-        if _is_number(self.old) and _is_number(self.new):
+        if is_number(self.old) and is_number(self.new):
             return "up" if self.new > self.old else "down"
         return f"={format_value(self.new)}"
 
@@ -62,7 +62,8 @@ class NodeRecord:
         return self.status == FAILED
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A real number (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -39,11 +39,12 @@ from functools import cached_property
 from typing import Any
 
 from agent.evidence import DIVERGED, Ledger
-from agent.history import Change, NodeRecord, format_value, signature
+from agent.history import Change, NodeRecord, format_value, is_number, signature
 from agent.playbook import Action, Playbook, Preference
 from agent.spec import Spec
 from agent.surrogate import Surrogate
 from memory.directives import Directive
+from memory.errors import ConfigError
 from slots.config import get_path
 from slots.space import Parameter
 
@@ -403,6 +404,28 @@ class Policy:
         return 0.0
 
     # ------------------------------------------------------------------ directives and helpers
+
+    def directive_problem(self, directive: Directive) -> str:
+        """Why a well-formed directive cannot apply to this spec's search space ('' when it can).
+
+        Called when the directives are read: such a directive is reported and ignored like a
+        malformed one, so a value the space refuses never leaves a slot idle or stops the daemon.
+        """
+        if directive.kind not in ("pin", "try", "bound", "avoid"):
+            return ""
+        parameter = self.spec.space.get(directive.key or "")
+        if parameter is None:
+            return f"{directive.key} is not in the search space"
+        values = {"pin": [directive.value], "try": [directive.value], "bound": [directive.low, directive.high]}
+        try:
+            for value in values.get(directive.kind, []):
+                parameter.validate(value)
+        except ConfigError as error:
+            return str(error)
+        numeric = parameter.kind in ("float", "int")
+        if directive.kind == "avoid" and numeric and directive.op != "==" and not is_number(directive.value):
+            return f"{parameter.key}: {directive.value!r} is not a number"
+        return ""
 
     def allowed(self, params: dict[str, Any], directives: list[Directive]) -> bool:
         """True when ``params`` obeys every pin, avoid and bound directive on a searched key."""

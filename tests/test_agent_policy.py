@@ -303,3 +303,21 @@ def test_best_node_is_an_original_with_the_highest_pooled_reward():
     records = [node(1, None, reward=0.9), node(2, None, reward=0.5), node(3, 1, reward=0.1, replicate_of=1)]
     pooled = {1: 0.5, 2: 0.6}
     assert best_node(records, pooled).node_id == 2
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("pin lr_node_homeo = banana", "is not a number"),
+    ("bound lr_node_homeo 1e-9 0.1", "below the lower bound"),
+    ("try strategy = dance", "is not one of"),
+    ("avoid lr_node_homeo > fast", "is not a number"),
+    ("pin no_such_key = 1", "not in the search space"),
+])
+def test_directives_the_space_refuses_are_named_not_applied(tmp_path, text, problem):
+    policy = make_policy(make_spec(tmp_path))
+    assert problem in policy.directive_problem(parse_directive(text))
+
+
+def test_directives_the_space_accepts_have_no_problem(tmp_path):
+    policy = make_policy(make_spec(tmp_path))
+    for text in ("pin lr_node_homeo = 0.01", "bound lr_emb_homeo 1e-4 1e-2", "avoid data_aug > 3000", "freeze 3"):
+        assert policy.directive_problem(parse_directive(text)) == ""

@@ -204,11 +204,6 @@ def test_malformed_directives_are_reported_and_the_valid_ones_obeyed(tmp_path):
     record_figures("folder-faults", fault="malformed directives", tried=MALFORMED_DIRECTIVES.count("\n") - 1)
 
 
-@pytest.mark.xfail(strict=True, reason="agent/ (Exploration.directives / Policy): a directive whose value the "
-                   "search space refuses (pin lr = banana) is not reported and ignored like a malformed one: with the "
-                   "committed code of 06:35 every slot was left idle and the daemon stopped with 0 entries; with the "
-                   "code of 07:15 the daemon stops at once (exit 2, `ucbx: error: train.lr: 'banana' is not a number`, "
-                   "naming neither the memory file nor the line)")
 def test_a_directive_the_search_space_refuses_is_reported_not_obeyed_into_idleness(tmp_path):
     spec, folder = fresh(tmp_path, budget=4)
     assert ucbx("step", str(spec), "--workdir", str(folder), "--no-launch").returncode == 0
