@@ -233,8 +233,8 @@ class Exploration:
         for job in sorted(self.journal.jobs(status=("done", "failed"), collected=False),
                           key=lambda j: (j.finished_at or 0, j.id)):
             entries = self.entries()
-            if any(e.node_id == job.node_id for e in entries):
-                self.journal.update(job.id, collected=True)     # written before a crash
+            if any(e.node_id == job.node_id and e.slot == job.slot for e in entries):
+                self.journal.update(job.id, collected=True)     # written before a crash (a hand note has no Slot)
                 continue
             entry = self._entry(job, entries)
             append_entry(self.log_path, entry)

@@ -163,9 +163,6 @@ def test_broken_entries_added_by_hand_are_reported_and_the_loop_goes_on(tmp_path
     record_figures("folder-faults", fault="broken hand entries", tried=len(BROKEN_ENTRIES))
 
 
-@pytest.mark.xfail(strict=True, reason="agent/driver.py Exploration.collect takes any entry with the job's node id "
-                   "(an entry without a Node: line gets id = its iteration) for the job's own entry, marks the job "
-                   "collected and never writes its result")
 def test_a_hand_written_note_does_not_swallow_the_result_of_a_running_job(tmp_path):
     spec, folder = fresh(tmp_path, budget=6, sleep=3.0)
     assert ucbx("step", str(spec), "--workdir", str(folder)).returncode == 0     # nodes 1 and 2 running
