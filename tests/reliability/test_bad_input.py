@@ -55,7 +55,7 @@ JOBS = settings(max_examples=JOB_EXAMPLES, deadline=None, derandomize=not LONG,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 TRIED: dict[str, int] = {}
 
-# keys without line breaks: a key holding one is the xfail test below
+# keys without line breaks: a key holding one has its own test below
 keys = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=8)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
                     st.text(max_size=12), st.sampled_from(["", "local", "slurm", "float", "choice", "maximize",
@@ -202,7 +202,7 @@ def test_yaml_object_tags_are_refused_everywhere_and_never_run(tmp_path, tag):
     with pytest.raises(ValueError):
         parse_directive(f"pin lr = {payload}")
     result = ucbx("status", str(spec_path), "--workdir", str(tmp_path / "runs"), "--set", f"train.lr={payload}")
-    assert result.returncode != 0                                     # refused (one line: see the xfail below)
+    assert result.returncode != 0                                     # refused (one line: see the test below)
     assert not marker.exists(), f"{tag} ran"
     TRIED["object tags"] = TRIED.get("object tags", 0) + 5
 
