@@ -44,7 +44,7 @@ from agent.spec import Spec
 from memory.atomic import write_text_atomic
 from memory.directives import Directive
 from memory.errors import ConfigError, Problem
-from memory.notebook import Entry, append_entry, parse_notebook
+from memory.notebook import Entry, append_entry, parse_notebook, set_aside_from
 from memory.working_memory import DIRECTIVES, read_memory, write_memory
 from slots.config import build_slot_config, get_path, load_config, set_path, validate_config, write_config
 from slots.journal import JobRecord, Journal
@@ -56,6 +56,7 @@ from ucb.tree import Tree, score_entry
 IN_FLIGHT = ("queued", "running")
 PENDING_SUFFIX = ".pending.json"
 SPEC_COPY, BASE_COPY = "spec.yaml", "base_config.yaml"
+LOG_OFFSET = "log_offset"          # journal payload: where this job's entry append began in the log
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LOCAL_STOP_WAIT_S = 30.0
 
@@ -135,7 +136,7 @@ class Exploration:
         if not self.memory_path.exists():           # so a person can write directives before the first entry
             write_memory(self.memory_path, read_memory(self.memory_path), log_name=self.log_path.name)
         entries = self.entries()
-        if entries and self.git.iteration_commits() < len(entries):      # a crash after the append
+        if entries and entries[-1].has_next and self.git.iteration_commits() < len(entries):  # a crash after a whole append
             self._after_entry(entries, entries[-1])
 
     def _write_spec_copy(self) -> None:
@@ -232,15 +233,31 @@ class Exploration:
         """Write the entry of every finished job not yet in the log, oldest first."""
         for job in sorted(self.journal.jobs(status=("done", "failed"), collected=False),
                           key=lambda j: (j.finished_at or 0, j.id)):
-            entries = self.entries()
+            entries = self._entries_without_unfinished_append(job)
             if any(e.node_id == job.node_id and e.slot == job.slot for e in entries):
                 self.journal.update(job.id, collected=True)     # written before a crash (a hand note has no Slot)
                 continue
             entry = self._entry(job, entries)
+            start = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self.journal.update(job.id, payload={**job.payload, LOG_OFFSET: start})
             append_entry(self.log_path, entry)
             self.journal.update(job.id, collected=True)
             self._after_entry(entries + [entry], entry)
             report.written.append(entry)
+
+    def _entries_without_unfinished_append(self, job: JobRecord) -> list[Entry]:
+        """The log's entries, after setting aside what a crash left of this job's own append.
+
+        The journal holds where the append began (``log_offset``); if what follows is not
+        this job's whole entry (its Next line included), it is an unfinished write, cut
+        anywhere, and goes to ``<log>.torn`` before the entry is written again.
+        """
+        offset = job.payload.get(LOG_OFFSET)
+        if offset is not None and self.log_path.exists() and self.log_path.stat().st_size > offset:
+            appended = parse_notebook(self.log_path.read_bytes()[offset:].decode("utf-8", errors="replace")).entries
+            if not any(e.node_id == job.node_id and e.slot == job.slot and e.has_next for e in appended):
+                set_aside_from(self.log_path, offset)
+        return self.entries()
 
     def _entry(self, job: JobRecord, entries: list[Entry]) -> Entry:
         proposal = Proposal.from_payload(job.slot, job.payload)

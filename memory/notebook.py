@@ -204,6 +204,23 @@ def set_aside_torn_tail(path: str | os.PathLike) -> str:
     if torn:
         lines = data.splitlines(keepends=True)
         cut = len(b"".join(lines[: torn[-1].line - 1]))
+    return _move_to_torn(path, data, cut)
+
+
+def set_aside_from(path: str | os.PathLike, offset: int) -> str:
+    """Move everything after byte ``offset`` of the log to ``<log>.torn``; returns the text moved.
+
+    For a writer that knows where its append began: what lies beyond that point after a
+    crash is the unfinished append (cut anywhere, even on a line boundary), never to be
+    read as an entry.
+    """
+    path = Path(path)
+    data = path.read_bytes() if path.exists() else b""
+    return _move_to_torn(path, data, offset) if len(data) > offset else ""
+
+
+def _move_to_torn(path: Path, data: bytes, cut: int) -> str:
+    """Append ``data[cut:]`` to ``<log>.torn`` and truncate the log at ``cut``."""
     tail = data[cut:].decode("utf-8", errors="replace")
     append_text_durable(path.with_name(path.name + TORN_SUFFIX), tail + "\n")
     with open(path, "r+b") as handle:

@@ -91,6 +91,29 @@ def test_a_crash_between_append_and_collected_writes_no_second_entry(tmp_path):
     check_folder(folder, "unit", 4, clean=False)
 
 
+@pytest.mark.parametrize("lines_kept", [1, 2, 6])
+def test_an_append_cut_on_a_line_boundary_is_set_aside_and_written_again(tmp_path, lines_kept):
+    """A crash mid-append whose cut falls after a newline leaves an entry with missing fields:
+    it must not count as the job's result; it goes to <log>.torn and the entry is written whole."""
+    spec = fake_spec(tmp_path)
+    folder = tmp_path / "runs"
+    assert main(["run", str(spec), "--workdir", str(folder), "--iterations", "4"]) == 0
+    log = folder / "unit_analysis.md"
+    text = log.read_text()
+    last_header = text.rindex("## Iter 4:")
+    kept = "".join(text[last_header:].splitlines(keepends=True)[:lines_kept])
+    log.write_text(text[:last_header] + kept)                          # the cut, on a line boundary
+    journal = Journal(folder)
+    node_id = parse_notebook(text).entries[-1].node_id
+    job = next(j for j in journal.jobs() if j.node_id == node_id)
+    journal.update(job.id, collected=False)
+    git.Repo(folder).git.reset("--soft", "HEAD~1")
+    assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
+    assert journal.get(job.id).collected
+    check_folder(folder, "unit", 4, clean=False)
+    assert (folder / "unit_analysis.md.torn").read_text() == kept + "\n"
+
+
 def test_a_pending_slot_already_in_the_journal_is_not_launched_twice(tmp_path):
     spec = load_spec(fake_spec(tmp_path))
     exploration = Exploration(spec, tmp_path / "runs")
