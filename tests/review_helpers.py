@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections import defaultdict
 from pathlib import Path
 
 from agent.cli import main
@@ -78,3 +79,13 @@ def _number_or_text(text: str) -> object:
         return float(text)
     except ValueError:
         return text.lower()
+
+
+def pooled_rewards(entries: list[Entry], rewards: dict[int, float | None]) -> dict[int, list[float]]:
+    """Node id -> its rewards and its seed replicates' (failures left out), from the log alone."""
+    pooled = defaultdict(list)
+    for entry in entries:
+        target = entry.parent if entry.mode.startswith("replicate") else entry.node_id
+        if rewards[entry.node_id] is not None:
+            pooled[target].append(rewards[entry.node_id])
+    return pooled

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 
 import yaml
-from review_helpers import FIXTURE_LOG, FIXTURE_METRIC, REPO, demo_rewards, metric_rewards, review
+from review_helpers import FIXTURE_LOG, FIXTURE_METRIC, REPO, demo_rewards, metric_rewards, pooled_rewards, review
 
 from agent.spec import load_spec
 from slots.config import get_path, load_config, set_path, validate_config
@@ -14,11 +13,7 @@ from slots.config import get_path, load_config, set_path, validate_config
 
 def best_demo_node(folder) -> int:
     entries, rewards = demo_rewards(folder)
-    pooled = defaultdict(list)
-    for entry in entries:
-        target = entry.parent if entry.mode.startswith("replicate") else entry.node_id
-        if rewards[entry.node_id] is not None:
-            pooled[target].append(rewards[entry.node_id])
+    pooled = pooled_rewards(entries, rewards)
     return max(pooled, key=lambda node: statistics.fmean(pooled[node]))
 
 

@@ -9,7 +9,8 @@ from collections import defaultdict
 
 import pytest
 from conftest import FIXTURES
-from review_helpers import FIXTURE_LOG, FIXTURE_METRIC, demo_rewards, metric_rewards, single_mutation, table_after
+from review_helpers import (FIXTURE_LOG, FIXTURE_METRIC, demo_rewards, metric_rewards, pooled_rewards, single_mutation,
+                            table_after)
 
 from agent.cli import main
 
@@ -45,11 +46,7 @@ def test_every_embedded_figure_exists_and_is_a_png(demo_report, fixture_report):
 def test_demo_report_shows_the_best_node_with_its_plots_and_config(finished_exploration, demo_report):
     out, text = demo_report
     entries, rewards = demo_rewards(finished_exploration)
-    pooled = defaultdict(list)
-    for entry in entries:
-        target = entry.parent if entry.mode.startswith("replicate") else entry.node_id
-        if rewards[entry.node_id] is not None:
-            pooled[target].append(rewards[entry.node_id])
+    pooled = pooled_rewards(entries, rewards)
     best = max(pooled, key=lambda node: statistics.fmean(pooled[node]))
     assert f"## Best node: {best}" in text
     assert f"reward **{statistics.fmean(pooled[best]):.3f}**" in text
@@ -85,11 +82,7 @@ def test_demo_slot_table_matches_the_log(finished_exploration, demo_report):
 
 def direct_effects(entries, rewards) -> dict[tuple[str, str], list[float]]:
     """(parameter, up|down) -> reward changes against the parent's pooled reward, from the log alone."""
-    pooled = defaultdict(list)
-    for entry in entries:
-        target = entry.parent if entry.mode.startswith("replicate") else entry.node_id
-        if rewards[entry.node_id] is not None:
-            pooled[target].append(rewards[entry.node_id])
+    pooled = pooled_rewards(entries, rewards)
     effects = defaultdict(list)
     for entry in entries:
         change = single_mutation(entry.mutation)
