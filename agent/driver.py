@@ -42,6 +42,7 @@ from agent.policy import Policy, PolicyState, Proposal
 from agent.provenance import Provenance, trainer_version
 from agent.spec import Spec
 from memory.atomic import write_text_atomic
+from memory.crash import crash_point
 from memory.directives import Directive
 from memory.errors import ConfigError, Problem
 from memory.notebook import Entry, append_entry, parse_notebook, set_aside_from
@@ -127,6 +128,7 @@ class Exploration:
         self.git: Provenance | None = None
         self.code_version = ""
         self._directives_seen: str | None = None
+        self._parsed_log: tuple[tuple[int, int, int], list[Entry]] | None = None   # (inode, size, mtime), entries
 
     def prepare(self) -> None:
         """Before a pass that writes: the git repository, the spec's copy, the memory file, the trainer's code version."""
@@ -151,9 +153,16 @@ class Exploration:
     # ------------------------------------------------------------------ reading the folder
 
     def entries(self) -> list[Entry]:
-        if not self.log_path.exists():
+        """The log's entries, parsed again only when the file changed (an append, a person's edit, a rewrite)."""
+        try:
+            stat = self.log_path.stat()
+        except FileNotFoundError:
             return []
-        return parse_notebook(self.log_path.read_text(encoding="utf-8"), str(self.log_path)).entries
+        version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if self._parsed_log is None or self._parsed_log[0] != version:
+            text = self.log_path.read_text(encoding="utf-8")
+            self._parsed_log = (version, parse_notebook(text, str(self.log_path)).entries)
+        return list(self._parsed_log[1])
 
     def pending(self) -> list[Pending]:
         """Pending proposals, by slot."""
@@ -238,10 +247,14 @@ class Exploration:
                 self.journal.update(job.id, collected=True)     # written before a crash (a hand note has no Slot)
                 continue
             entry = self._entry(job, entries)
+            crash_point("log.entry-built")
             start = self.log_path.stat().st_size if self.log_path.exists() else 0
             self.journal.update(job.id, payload={**job.payload, LOG_OFFSET: start})
+            crash_point("log.before-append")
             append_entry(self.log_path, entry)
+            crash_point("log.after-append")
             self.journal.update(job.id, collected=True)
+            crash_point("log.after-collected")
             self._after_entry(entries + [entry], entry)
             report.written.append(entry)
 
@@ -278,16 +291,21 @@ class Exploration:
         memory = read_memory(self.memory_path)
         finished = sorted((r for r in state.records if r.finished), key=lambda r: r.iteration)
         update_memory(memory, self.spec, Snapshot(finished, state.pooled, {e.node_id: e.mutation for e in entries}))
+        crash_point("memory.before-write")
         write_memory(self.memory_path, memory, log_name=self.log_path.name)
+        crash_point("memory.after-write")
         tree = self.tree(entries)
         block = block_range(entry.iteration, self.spec.exploration.n_iter_block)
         header = scores_header(total_visits(tree), self.spec.exploration.ucb_c, (block[0] + 1, block[1], block[2]))
         write_scores(self.scores_path, self.ranking(tree), tree, header,
                      columns=[(self.spec.objective.primary, self.spec.objective.primary)])
+        crash_point("scores.after-write")
         message = f"Iter {entry.iteration}: {entry.status} (node {entry.node_id}, slot_{entry.slot})\n\n{entry.mutation}\n"
         paths = [self.log_path, self.memory_path, self.scores_path, self.folder / SPEC_COPY, self.folder / BASE_COPY,
                  self.slots_dir, self.run_dir(entry.node_id)]
+        crash_point("git.before-commit")
         self.git.commit(paths, message)
+        crash_point("git.after-commit")
 
     def propose(self, report: StepReport, capacity: int) -> None:
         """A proposal for each free slot, while the capacity lasts."""
@@ -322,6 +340,7 @@ class Exploration:
         write_config(self.slot_config_path(proposal.slot), config)
         pending = {"slot": proposal.slot, "node_id": node_id, "payload": proposal.to_payload()}
         path = self.slots_dir / f"slot_{proposal.slot:02d}{PENDING_SUFFIX}"
+        crash_point("launch.between-config-and-pending")
         write_text_atomic(path, json.dumps(pending, indent=1) + "\n")
 
     def launch_pending(self, report: StepReport) -> int:
@@ -349,10 +368,12 @@ class Exploration:
             run_dir = self.run_dir(pending.node_id)
             write_config(run_dir / "config.yaml", config)
             payload = {**proposal.to_payload(), "code_version": self.code_version}
+            crash_point("launch.before-submit")
             self.launcher.submit(JobRequest(
                 iteration=pending.node_id, node_id=pending.node_id, slot=pending.slot, parent=proposal.parent,
                 config_path=run_dir / "config.yaml", run_dir=run_dir, command=list(self.spec.trainer.command),
                 payload=payload, metrics_file=self.spec.trainer.metrics_file), self.journal)
+            crash_point("launch.after-submit")
             pending.path.unlink()
             report.launched.append((pending.slot, pending.node_id))
         return dropped

@@ -15,6 +15,7 @@ from pathlib import Path
 import git
 
 from agent.spec import Spec
+from memory.crash import crash_point
 
 IGNORED = ("state.db", "state.db-wal", "state.db-shm", ".ucbx.lock", "*.tmp", "iterations/*/attempt_*/",
            "iterations/*/*.pt", "iterations/*/*.npz", "iterations/*/tmp_training/")
@@ -42,6 +43,7 @@ class Provenance:
         existing = [str(Path(p).resolve().relative_to(self.folder.resolve())) for p in paths if Path(p).exists()]
         if existing:
             self.repo.git.add("--", *existing)
+        crash_point("git.after-add")
         return self.repo.index.commit(message, author=AUTHOR, committer=AUTHOR).hexsha
 
     def iteration_commits(self) -> int:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from memory.analysis_log import NUMBER
 from memory.atomic import append_text_durable
+from memory.crash import crash, crash_due
 from memory.errors import Problem
 
 ROOT_WORDS = ("root", "none", "0")
@@ -177,7 +178,11 @@ def append_entry(path: str | os.PathLike, entry: Entry) -> None:
     be glued to the torn line and both would be misread.
     """
     set_aside_torn_tail(path)
-    append_text_durable(path, format_entry(entry))
+    text = format_entry(entry)
+    if crash_due("log.torn-append"):                  # the reliability suite's short write
+        append_text_durable(path, text[: len(text) // 2])
+        crash()
+    append_text_durable(path, text)
 
 
 def set_aside_torn_tail(path: str | os.PathLike) -> str:

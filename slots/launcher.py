@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memory.crash import crash_point
 from memory.errors import ConfigError
 from slots.config import config_hash, load_config
 from slots.journal import Journal, JobRecord
@@ -124,6 +125,7 @@ class Launcher(abc.ABC):
             config_hash=config_hash(load_config(config_path)), run_dir=str(run_dir),
             launcher=self.kind, command=format_command(request.command, config_path, run_dir),
             metrics_file=request.metrics_file, payload=request.payload))
+        crash_point("launch.after-row")
         return self._launch(record, journal)
 
     @abc.abstractmethod
@@ -214,10 +216,12 @@ class Launcher(abc.ABC):
 
     def _finish(self, record: JobRecord, journal: Journal, state: JobState) -> JobRecord:
         exit_status = read_exit_status(record.run_dir) or {}
-        return journal.update(
+        finished = journal.update(
             record.id, status=state.status, failure_kind=state.failure_kind, exit_code=state.exit_code,
             reason=state.reason, stderr_tail=stderr_tail(record.run_dir, (STDERR, SLURM_OUT)),
             finished_at=exit_status.get("finished_at") or time.time())
+        crash_point("collect.after-finish")
+        return finished
 
 
 def stored_state(record: JobRecord) -> JobState:

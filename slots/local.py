@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from memory.crash import crash_point
 from slots.journal import Journal, JobRecord
 from slots.launcher import Launcher, archive_attempt, stored_state
 from slots.outcome import JobState, outcome_from_exit_status
@@ -97,6 +98,7 @@ class LocalLauncher(Launcher):
             return journal.update(record.id, launch_failures=record.launch_failures + 1,
                                   reason=f"cannot start the runner: {error}")
         self._children[record.id] = child
+        crash_point("launch.after-start")
         return journal.update(record.id, external_id=str(child.pid), process_start=process_start(child.pid) or "",
                               status="running", attempts=attempt, launch_failures=0, started_at=time.time(),
                               failure_kind=None, exit_code=None)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memory.crash import crash_point
 from memory.errors import UcbxError
 from slots.journal import Journal, JobRecord
 from slots.launcher import Launcher, archive_attempt, stored_state
@@ -231,6 +232,7 @@ class SlurmLauncher(Launcher):
             message = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
             return journal.update(record.id, launch_failures=record.launch_failures + 1,
                                   reason=f"sbatch failed: {message}")
+        crash_point("launch.after-start")
         return journal.update(record.id, external_id=job_id, status="queued", attempts=attempt, launch_failures=0,
                               failure_kind=None, exit_code=None)
 

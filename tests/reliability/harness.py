@@ -24,6 +24,7 @@ from pathlib import Path
 import git
 import yaml
 
+from memory import crash
 from memory.notebook import parse_notebook
 from memory.working_memory import KNOWN_SECTIONS, read_memory
 from slots.journal import Journal
@@ -106,10 +107,10 @@ def write_spec(folder: Path, *, slots: int = 2, budget: int = 12, plan: dict | N
 
 
 def environment(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), **extra}
-    env.pop("UCBX_CRASH_AT", None)
-    env.update(extra)
-    return env
+    """The environment of a ucbx process: this repository importable, no crash point unless ``extra`` names one."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop(crash.ENV, None)
+    return {**env, **extra}
 
 
 def ucbx(*arguments: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -118,11 +119,10 @@ def ucbx(*arguments: str, timeout: float = 600, env: dict | None = None) -> subp
                           text=True, timeout=timeout, env=env or environment(), check=False)
 
 
-def start_ucbx(*arguments: str, env: dict | None = None, program: list[str] | None = None) -> subprocess.Popen:
+def start_ucbx(*arguments: str, env: dict | None = None) -> subprocess.Popen:
     """`ucbx ARGUMENTS` started in its own session (so a test can SIGKILL its whole process group)."""
-    program = program or [sys.executable, "-m", "agent.cli"]
     output = tempfile.NamedTemporaryFile("w+", prefix="ucbx-output-", suffix=".txt", delete=False)  # noqa: SIM115
-    process = subprocess.Popen([*program, *arguments], cwd=REPO, stdout=output, stderr=subprocess.STDOUT,
+    process = subprocess.Popen([sys.executable, "-m", "agent.cli", *arguments], cwd=REPO, stdout=output, stderr=subprocess.STDOUT,
                                text=True, env=env or environment(), start_new_session=True)
     output.close()
     # the output goes to a file, never a pipe: a daemon that writes more than a pipe holds

@@ -1,18 +1,19 @@
 """Restart: the daemon killed at every phase of an iteration and at random moments, then restarted.
 
 A real `ucbx run` of the fast fake trainer is ended again and again:
-- deterministically, at each crash point of `crashing_ucbx.POINTS` (launch, collection,
-  log writing, memory and scores writing, git commit): the process ends with
-  ``os._exit(137)`` right there, as SIGKILL would leave it;
+- deterministically, at each crash point of `memory.crash.POINTS` (launch, collection,
+  log writing, memory and scores writing, git commit): with ``UCBX_CRASH_AT=point:count``
+  the driver's own `crash_point` ends the process with ``os._exit(137)`` right there, as
+  SIGKILL would leave it;
 - at random moments, by SIGKILL to the daemon's whole process group (a git child included).
 After each death a new daemon is started on the same folder. When the budget is spent,
 `harness.check_exploration` checks the folder: entries 1..N with no gap or duplicate,
 each with its journal row and its git commit, no job launched twice, memory and scores
 consistent with the log, the log parseable.
 
-CI: 2 slots, budget 24, every crash point once plus 6 random kills (22 kills).
+CI: 2 slots, budget 24, every crash point once plus 6 random kills (23 kills).
 Long (UCBX_RELIABILITY=long): 4 slots, budget 90, every crash point twice (at its
-1st and 2nd call) plus 30 random kills (62 kills).
+1st and 2nd call) plus 30 random kills (64 kills).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from __future__ import annotations
 import collections
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from .crashing_ucbx import EXIT, POINTS
+from memory.crash import ENV, EXIT, POINTS
+
 from .harness import (
     LONG,
     check_exploration,
     entries_of,
+    environment,
     kill_group,
     record_figures,
     start_ucbx,
@@ -36,7 +38,6 @@ from .harness import (
     write_spec,
 )
 
-CRASHING = Path(__file__).with_name("crashing_ucbx.py")
 SLOTS, BUDGET, ROUNDS, RANDOM_KILLS = (4, 90, 2, 30) if LONG else (2, 24, 1, 6)
 
 
@@ -63,7 +64,7 @@ def test_daemon_killed_at_every_phase_and_at_random_moments_loses_nothing(tmp_pa
             missed.append((kind, point))
             continue
         if kind == "point":
-            daemon = start_ucbx(*arguments, program=[sys.executable, str(CRASHING), point, str(count)])
+            daemon = start_ucbx(*arguments, env=environment(**{ENV: f"{point}:{count}"}))
             try:
                 code = daemon.wait(timeout=180)
             except subprocess.TimeoutExpired:
