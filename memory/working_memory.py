@@ -4,7 +4,8 @@ Owns the file's sections and its bound. Sections are ``## Title`` blocks, kept i
 order. The agent rewrites the known sections (Established Principles, Strategy
 Outcomes, Open Questions, Previous Block Summary, Current Block); the ``## Directives``
 section belongs to the person and, like any section the agent does not know, is
-written back byte for byte. The file is rewritten atomically and kept to about 300
+written back byte for byte (the text under a second ``## Directives`` header is read
+with the first's, reported, and written back under it: never dropped). The file is rewritten atomically and kept to about 300
 lines: when longer, the oldest items (bullets, numbered items, table rows) of the
 longest known sections are folded into one count line such as
 ``- (12 older principles summarised: see analysis.md iters 1-40)`` (a table row when
@@ -61,13 +62,17 @@ class WorkingMemory:
 
     ``sections`` maps a title to its body: the raw text between its header line and
     the next ``## `` header (Directives and unknown sections are written back exactly).
-    ``header_lines`` gives the 1-based line of each header in the file read.
+    ``header_lines`` gives the 1-based line of each header in the file read. A second
+    ``## Directives`` header does not start a new section: its text joins the first's
+    (so a rewrite puts it there and nothing is lost), and ``more_directives`` holds where
+    each such part begins: (offset in the Directives body, its first line in the file).
     """
 
     preamble: str = ""
     sections: dict[str, str] = field(default_factory=dict)
     header_lines: dict[str, int] = field(default_factory=dict)
     path: str = ""
+    more_directives: list[tuple[int, int]] = field(default_factory=list)
 
     def get(self, title: str) -> str:
         """A section's body, the title matched without regard to case ("" when absent)."""
@@ -92,8 +97,17 @@ class WorkingMemory:
     def directives(self) -> tuple[list[Directive], list[Problem]]:
         """The person's directives and the problems met reading them (with file lines)."""
         body = self.sections.get(DIRECTIVES, "")
-        first_line = self.header_lines.get(DIRECTIVES, 0) + 1
-        return parse_directives(body, first_line, self.path)
+        header = self.header_lines.get(DIRECTIVES, 0)
+        parts = [(0, header + 1), *self.more_directives, (len(body), 0)]
+        directives: list[Directive] = []
+        problems = [Problem(first_line - 1, f"a second '## {DIRECTIVES}' header: its directives are read with "
+                            f"the first one's (line {header}), and the next rewrite puts them there", self.path)
+                    for _, first_line in self.more_directives]
+        for (start, first_line), (end, _) in zip(parts, parts[1:]):
+            found, trouble = parse_directives(body[start:end], first_line, self.path)
+            directives += found
+            problems += trouble
+        return directives, sorted(problems, key=lambda problem: problem.line)
 
 
 def fresh_memory(name: str = "") -> WorkingMemory:
@@ -114,7 +128,11 @@ def parse_memory(text: str, path: str = "") -> WorkingMemory:
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         header = HEADER_RE.match(line)
         title = canonical_title(header.group(1)) if header else ""
-        if header and title not in memory.sections:
+        if header and title == DIRECTIVES and title in memory.sections:      # a second Directives header
+            _store(memory, current, chunks)
+            current, chunks = title, [memory.sections[title]]
+            memory.more_directives.append((len(chunks[0]), number + 1))
+        elif header and title not in memory.sections:
             _store(memory, current, chunks)
             current, chunks = title, []
             memory.sections[title] = ""

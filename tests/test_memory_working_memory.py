@@ -54,6 +54,25 @@ def test_directives_are_read_with_file_lines(tmp_path):
         "(known: pin, avoid, bound, try, prefer-parent, freeze)"]
 
 
+def test_a_second_directives_header_is_obeyed_reported_and_kept_by_the_next_rewrite(tmp_path):
+    # the person appended a second Directives section after a section the agent rewrites:
+    # read as part of the first (its lines right), reported, and moved under the first
+    path = tmp_path / "m.md"
+    path.write_text(MEMORY + "## Open Questions\n- old question\n\n## directives\n- avoid lr > 0.5\n- nope 3\n")
+    memory = read_memory(path)
+    directives, problems = memory.directives()
+    assert [(d.kind, d.line) for d in directives] == [("pin", 13), ("freeze", 14), ("avoid", 21)]
+    assert [str(problem).split(": ", 1)[0] for problem in problems] == [f"{path}:15", f"{path}:20", f"{path}:22"]
+    assert "a second '## Directives' header" in str(problems[1]) and "(line 10)" in str(problems[1])
+    memory.set("Open Questions", "- new question")
+    write_memory(path, memory)
+    rewritten = read_memory(path)
+    assert [(d.kind, d.node or d.key) for d in rewritten.directives()[0]] == [
+        ("pin", "lr_node_homeo"), ("freeze", 7), ("avoid", "lr")]
+    assert rewritten.sections[DIRECTIVES].startswith(DIRECTIVES_BODY) and "- nope 3" in rewritten.sections[DIRECTIVES]
+    assert "old question" not in path.read_text() and path.read_text().count("## ") == 4
+
+
 def test_set_places_known_sections_and_refuses_directives():
     memory = parse_memory(MEMORY)
     memory.set("current block", "- iter 6 running")
