@@ -22,6 +22,7 @@ from ucb.tree import Node, Tree  # noqa: E402
 CLASS_COLOURS = {"converged": "#2ecc71", "partial": "#f39c12", "failed": "#e74c3c"}
 OTHER_COLOUR = "#95a5a6"
 MAX_PIXELS = 30000
+LEGEND_HEIGHT_IN = 0.45
 
 
 def _layout(tree: Tree) -> dict[int, tuple[float, float]]:
@@ -71,10 +72,10 @@ def plot_tree(tree: Tree, path: str | os.PathLike, title: str = "") -> None:
     axes.set_ylim(rows - 0.5, -0.8)
     axes.set_xlabel("depth (branching from root)")
     axes.set_yticks([])
-    axes.legend(handles=_legend(), loc="upper right", fontsize=7, framealpha=0.9)
     best_text = f"best: node {best.id}, reward {best.mean:.3f}" if best else "no finished node"
     axes.set_title(f"{title}  ({len(tree.nodes)} nodes; {best_text})".strip(), fontsize=10)
-    figure.tight_layout()
+    figure.legend(handles=_legend(), loc="lower center", ncol=4, fontsize=7, frameon=False)
+    figure.tight_layout(rect=(0, LEGEND_HEIGHT_IN / height, 1, 1))     # the legend below the axes, over no node
     figure.savefig(path, format="png")
     plt.close(figure)
 
