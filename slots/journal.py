@@ -113,6 +113,11 @@ class Journal:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            found = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if found > SCHEMA_VERSION:
+                self._db.close()
+                raise UcbxError(f"{self.path}: written by a newer ucbx (journal schema {found}, this ucbx reads "
+                                f"up to {SCHEMA_VERSION}); run the ucbx that made it, or upgrade this one")
             self._db.execute(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._db.execute("SELECT count(*) FROM jobs").fetchone()

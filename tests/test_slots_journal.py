@@ -80,6 +80,17 @@ def test_corrupted_journal_names_the_file_and_the_recovery(tmp_path):
     assert f"mv {tmp_path / 'state.db'} {tmp_path / 'state.db'}.broken" in message
 
 
+def test_a_journal_from_a_newer_ucbx_is_refused_and_left_untouched(tmp_path):
+    with Journal(tmp_path) as journal:
+        journal.add(record(1))
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("PRAGMA user_version=99")
+    before = (tmp_path / "state.db").read_bytes()
+    with pytest.raises(UcbxError, match=r"state.db: written by a newer ucbx \(journal schema 99, this ucbx reads up to 1\)"):
+        Journal(tmp_path)
+    assert (tmp_path / "state.db").read_bytes() == before
+
+
 HOLD_LOCK = """
 import sys, time
 from slots.lock import FolderLock
