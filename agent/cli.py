@@ -26,6 +26,7 @@ from agent.driver import Exploration, default_folder
 from agent.live import LiveReporter, PlainReporter, format_status, status_view
 from agent.review.commands import REVIEW_HANDLERS, add_review_commands
 from agent.spec import Spec, load_spec
+from memory.crash import check_environment as check_crash_environment
 from memory.errors import UcbxError
 from slots.journal import JOURNAL_NAME
 from slots.lock import FolderLock
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     handlers = {"run": cmd_run, "step": cmd_step, "status": cmd_status, **REVIEW_HANDLERS}
     try:
+        check_crash_environment()
         return handlers[options.command](options)
     except UcbxError as error:
         print(f"ucbx: error: {error}", file=sys.stderr)

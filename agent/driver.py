@@ -153,7 +153,12 @@ class Exploration:
     # ------------------------------------------------------------------ reading the folder
 
     def entries(self) -> list[Entry]:
-        """The log's entries, parsed again only when the file changed (an append, a person's edit, a rewrite)."""
+        """The log's entries, parsed again only when the file changed (an append, a person's edit, a rewrite).
+
+        The change is seen by inode, size and modification time (ns): a hand edit that keeps
+        the size and lands within the file system's time granularity of the daemon's last
+        write is seen at the next append.
+        """
         try:
             stat = self.log_path.stat()
         except FileNotFoundError:

@@ -41,7 +41,7 @@ POINTS = {
     "scores.after-write": "ucb_scores.txt rewritten, no commit",
     # git commit
     "git.before-commit": "the iteration's files about to be committed",
-    "git.after-add": "the files are staged (git add), the commit not written",
+    "git.after-add": "the files are staged (git add), the commit not written (the folder's first commit too)",
     "git.after-commit": "the commit is written, the pass goes on",
 }
 
@@ -57,6 +57,11 @@ def _target() -> tuple[str, int] | None:
     if point not in POINTS or not count.isdigit() or int(count) < 1:
         raise UcbxError(f"{ENV}={value!r}: expected POINT:COUNT with COUNT >= 1 and POINT one of {', '.join(POINTS)}")
     return point, int(count)
+
+
+def check_environment() -> None:
+    """Raise the one-line error of a malformed UCBX_CRASH_AT now (the CLI calls it before writing anything)."""
+    _target()
 
 
 def crash_due(point: str) -> bool:

@@ -40,6 +40,15 @@ def test_a_bad_value_is_a_one_line_error_naming_the_variable(monkeypatch, value)
     assert "\n" not in str(caught.value)
 
 
+def test_the_cli_refuses_a_bad_value_before_it_writes_anything(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "status", "no-such-spec.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, check=False,
+                            env={"PYTHONPATH": str(Path(crash.__file__).parents[1]), crash.ENV: "log.nowhere:1"})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"ucbx: error: {crash.ENV}='log.nowhere:1'") and result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_crash_ends_the_process_as_sigkill_leaves_it(tmp_path):
     script = ("import os; from memory import crash\n"
               "try:\n    crash.crash_point('git.after-add'); print('not reached')\n"
