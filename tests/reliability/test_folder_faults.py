@@ -25,6 +25,7 @@ from memory.notebook import (
     parse_notebook,
     set_aside_torn_tail,
 )
+from memory.working_memory import read_memory
 from slots.journal import Journal
 
 from .harness import (
@@ -199,6 +200,26 @@ def test_malformed_directives_are_reported_and_the_valid_ones_obeyed(tmp_path):
     assert lrs == {0.02}, lrs                                          # the one valid pin held
     assert MALFORMED_DIRECTIVES in memory.read_text()                  # the person's section kept byte for byte
     record_figures("folder-faults", fault="malformed directives", tried=MALFORMED_DIRECTIVES.count("\n") - 1)
+
+
+def test_a_second_directives_section_among_the_agents_sections_is_obeyed_and_neither_is_dropped(tmp_path):
+    # the person adds a Directives section above Current Block (the file's own is at the end): the
+    # header seen second used to join the section above it, and went when the agent rewrote that
+    spec, folder = fresh(tmp_path, budget=4)
+    assert ucbx("step", str(spec), "--workdir", str(folder), "--no-launch").returncode == 0
+    memory = folder / "rel_memory.md"
+    memory.write_text(memory.read_text().replace("## Current Block", "## Directives\n- pin lr = 0.02\n\n## Current Block"))
+    result = ucbx("run", str(spec), "--workdir", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "a second '## Directives' header" in result.stdout, result.stdout
+    entries = entries_of(folder).entries
+    lrs = {yaml.safe_load((folder / "iterations" / f"node_{e.node_id:04d}" / "config.yaml").read_text())["train"]["lr"]
+           for e in entries}
+    assert len(entries) == 4 and lrs == {0.02}, lrs                    # obeyed, though the agent rewrote around it
+    directives, problems = read_memory(memory).directives()
+    assert [(d.kind, d.key, d.value) for d in directives] == [("pin", "lr", 0.02)] and not problems  # now one section
+    assert "pin KEY = VALUE" in memory.read_text()                     # the file's own section (its help) kept too
+    record_figures("folder-faults", fault="second Directives header", tried=1)
 
 
 def test_a_directive_the_search_space_refuses_is_reported_not_obeyed_into_idleness(tmp_path):
