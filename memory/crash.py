@@ -32,7 +32,8 @@ POINTS = {
     # log writing
     "log.entry-built": "the entry is built, where its append begins not recorded",
     "log.before-append": "where the append begins is recorded, nothing appended",
-    "log.torn-append": "half the entry is appended (a short write), then the crash",
+    "log.torn-append": "half the entry is appended (a short write, cut mid-line), then the crash",
+    "log.torn-at-line": "the entry's first lines are appended (a short write cut on a line boundary), then the crash",
     "log.after-append": "the entry is appended, the job not marked collected",
     "log.after-collected": "the job is marked collected, memory not written",
     # memory writing

@@ -179,9 +179,12 @@ def append_entry(path: str | os.PathLike, entry: Entry) -> None:
     """
     set_aside_torn_tail(path)
     text = format_entry(entry)
-    if crash_due("log.torn-append"):                  # the reliability suite's short write
-        append_text_durable(path, text[: len(text) // 2])
-        crash()
+    lines = text.splitlines(keepends=True)
+    for point, written in (("log.torn-append", text[: len(text) // 2]),                # the reliability suite's
+                           ("log.torn-at-line", "".join(lines[: len(lines) // 2]))):   # short writes
+        if crash_due(point):
+            append_text_durable(path, written)
+            crash()
     append_text_durable(path, text)
 
 

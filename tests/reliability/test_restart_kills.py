@@ -11,9 +11,9 @@ After each death a new daemon is started on the same folder. When the budget is 
 each with its journal row and its git commit, no job launched twice, memory and scores
 consistent with the log, the log parseable.
 
-CI: 2 slots, budget 24, every crash point once plus 6 random kills (23 kills).
+CI: 2 slots, budget 24, every crash point once plus 6 random kills (24 kills).
 Long (UCBX_RELIABILITY=long): 4 slots, budget 90, every crash point twice (at its
-1st and 2nd call) plus 30 random kills (64 kills).
+1st and 2nd call) plus 30 random kills (66 kills).
 """
 
 from __future__ import annotations
