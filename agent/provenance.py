@@ -10,27 +10,45 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import git
 
 from agent.spec import Spec
 from memory.crash import crash_point
+from memory.errors import UcbxError
 
 IGNORED = ("state.db", "state.db-wal", "state.db-shm", ".ucbx.lock", "*.tmp", "iterations/*/attempt_*/",
            "iterations/*/*.pt", "iterations/*/*.npz", "iterations/*/tmp_training/")
 AUTHOR = git.Actor("ucbx", "ucbx@localhost")
+INIT_STAGING = ".git-init.tmp"
 
 
 class Provenance:
-    """The exploration folder's repository (created on first use)."""
+    """The exploration folder's repository (created on first use).
+
+    Opened under the folder's lock, so no other ucbx uses the repository: what a killed
+    ucbx left is mended here. The repository is made in a temporary folder and renamed
+    into place (a kill during `git init` leaves no half repository), the folder's first
+    commit is made if it is missing, and git's lock files left by a kill during a commit
+    are removed (git refuses to write while they exist).
+    """
 
     def __init__(self, folder: Path):
         self.folder = folder
-        if (folder / ".git").exists():
+        shutil.rmtree(folder / INIT_STAGING, ignore_errors=True)
+        if not (folder / ".git").exists():
+            _init_repository(folder)
+        for stale in [*(folder / ".git").glob("*.lock"), *(folder / ".git" / "refs").rglob("*.lock")]:
+            stale.unlink()
+        try:
             self.repo = git.Repo(folder)
-        else:
-            self.repo = git.Repo.init(folder)
+        except git.InvalidGitRepositoryError:
+            raise UcbxError(f"{folder / '.git'}: not a git repository ucbx can use; move it aside "
+                            f"(mv {folder / '.git'} {folder / '.git'}.broken) and start again: a new "
+                            "repository is made, the next commit holds every file") from None
+        if not self.repo.head.is_valid():
             (folder / ".gitignore").write_text("\n".join(IGNORED) + "\n", encoding="utf-8")
             self.commit([folder / ".gitignore"], "ucbx: exploration folder")
 
@@ -48,6 +66,14 @@ class Provenance:
 
     def iteration_commits(self) -> int:
         return sum(1 for c in self.repo.iter_commits() if c.message.startswith("Iter "))
+
+
+def _init_repository(folder: Path) -> None:
+    """`git init` in a temporary folder, then its `.git` renamed into ``folder`` in one step."""
+    staging = folder / INIT_STAGING
+    git.Repo.init(staging)
+    os.replace(staging / ".git", folder / ".git")
+    shutil.rmtree(staging)
 
 
 def trainer_source(spec: Spec) -> Path | None:
