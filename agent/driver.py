@@ -140,6 +140,9 @@ class Exploration:
         entries = self.entries()
         if entries and entries[-1].has_next and self.git.iteration_commits() < len(entries):  # a crash after a whole append
             self._after_entry(entries, entries[-1])
+        for pending in self.pending():          # launched just before a crash: the slot is the journal's now
+            if self.journal.by_iteration(pending.node_id) is not None:
+                pending.path.unlink()
 
     def _write_spec_copy(self) -> None:
         """`spec.yaml` and `base_config.yaml` in the folder: the spec as run, loadable from there."""
@@ -352,9 +355,6 @@ class Exploration:
         """Submit every pending slot config, as it is on disk now; the number dropped for breaking a directive."""
         dropped = 0
         for pending in self.pending():
-            if self.journal.by_iteration(pending.node_id) is not None:
-                pending.path.unlink()                    # launched before a crash
-                continue
             config_path = self.slot_config_path(pending.slot)
             try:                                   # the seed stays the agent's: a changed seed is refused
                 config = load_config(config_path)

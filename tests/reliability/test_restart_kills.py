@@ -35,6 +35,7 @@ from .harness import (
     record_figures,
     start_ucbx,
     ucbx,
+    wait_for,
     write_spec,
 )
 
@@ -95,3 +96,18 @@ def test_daemon_killed_at_every_phase_and_at_random_moments_loses_nothing(tmp_pa
                    slots=SLOTS)
     assert set(reached) == set(POINTS), f"crash points never reached: {set(POINTS) - set(reached)}; {transcripts}"
     assert sum(reached.values()) + random_kills >= 20
+
+
+def test_a_daemon_killed_after_its_last_launch_is_followed_by_one_that_goes_on(tmp_path):
+    # the kill leaves the slot's .pending.json beside a launched job; once that job is
+    # collected nothing is in flight, and the next daemon used to stop there, budget not reached
+    spec = write_spec(tmp_path, slots=1, budget=3, sleep=0.0)
+    folder = tmp_path / "runs"
+    arguments = ("run", str(spec), "--workdir", str(folder))
+    crashed = ucbx(*arguments, env=environment(**{ENV: "launch.after-submit:1"}))
+    assert crashed.returncode == EXIT, crashed.stdout + crashed.stderr
+    assert list((folder / "slots").glob("*.pending.json"))
+    assert wait_for(lambda: (folder / "iterations" / "node_0001" / "exit_status.json").exists())
+    final = ucbx(*arguments)
+    assert final.returncode == 0, final.stdout + final.stderr
+    check_exploration(folder, 3)
