@@ -12,7 +12,7 @@ each with its journal row and its git commit, no job launched twice, memory and 
 consistent with the log, the log parseable.
 
 CI: 2 slots, budget 24, every crash point once plus 6 random kills (24 kills).
-Long (UCBX_RELIABILITY=long): 4 slots, budget 90, every crash point twice (at its
+Long (UCBX_RELIABILITY=long): 4 slots, budget 160, every crash point twice (at its
 1st and 2nd call) plus 30 random kills (66 kills).
 """
 
@@ -39,7 +39,7 @@ from .harness import (
     write_spec,
 )
 
-SLOTS, BUDGET, ROUNDS, RANDOM_KILLS = (4, 90, 2, 30) if LONG else (2, 24, 1, 6)
+SLOTS, BUDGET, ROUNDS, RANDOM_KILLS = (4, 160, 2, 30) if LONG else (2, 24, 1, 6)
 
 
 def written(folder: Path) -> int:
