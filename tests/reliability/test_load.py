@@ -105,20 +105,7 @@ def test_the_driver_decides_on_a_100k_entry_exploration_in_flat_time_and_memory(
     folder.mkdir()
     write_big_log(folder / "rel_analysis.md", 100_000)
     daemon = start_ucbx("run", str(spec), "--workdir", str(folder), "--iterations", "6")
-    memory = []
-    deadline = time.monotonic() + 2400
-    try:
-        while daemon.poll() is None and time.monotonic() < deadline:
-            try:
-                memory.append(rss_mb(daemon.pid))
-            except OSError:
-                pass
-            time.sleep(1.0)
-    finally:
-        if daemon.poll() is None:
-            kill_group(daemon)
-    output = daemon.stdout.read()
-    assert daemon.returncode == 0, output[-3000:]
+    memory, output = watch(daemon, 2400, lambda: rss_mb(daemon.pid))
     stamps = [time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) for line in output.splitlines()
               if " Iter " in line[:30]]
     assert len(stamps) == 6, output[-3000:]
@@ -130,6 +117,26 @@ def test_the_driver_decides_on_a_100k_entry_exploration_in_flat_time_and_memory(
                    rss_early_mb=round(max(memory[:third]), 1), rss_late_mb=round(max(memory[-third:]), 1))
     assert max(intervals[-2:]) <= 1.5 * max(intervals[:2]) + 5, intervals
     assert max(memory[-third:]) - max(memory[:third]) <= 150, memory
+
+
+def watch(daemon, limit_s: float, probe) -> tuple[list, str]:
+    """``probe()`` every second while ``daemon`` runs (killed after ``limit_s``): what it returned, and the
+    daemon's output once it ended with exit 0. A probe that meets a file or process just gone is skipped."""
+    samples = []
+    deadline = time.monotonic() + limit_s
+    try:
+        while daemon.poll() is None and time.monotonic() < deadline:
+            try:
+                samples.append(probe())
+            except (OSError, StopIteration):
+                pass
+            time.sleep(1.0)
+    finally:
+        if daemon.poll() is None:
+            kill_group(daemon)
+    output = daemon.stdout.read()
+    assert daemon.returncode == 0, output[-3000:]
+    return samples, output
 
 
 def process_table() -> dict[int, tuple[int, str, str]]:
@@ -162,22 +169,11 @@ def test_32_slots_of_tiny_jobs_leak_no_files_processes_or_memory(tmp_path):
     folder = tmp_path / "runs"
     daemon = start_ucbx("run", str(spec), "--workdir", str(folder))
     log = folder / "rel_analysis.md"
-    samples = []
-    deadline = time.monotonic() + (7200 if LONG else 900)
-    try:
-        while daemon.poll() is None and time.monotonic() < deadline:
-            try:
-                written = log.read_text().count("\n## Iter ") + log.read_text().startswith("## Iter") \
-                    if log.exists() else 0
-                samples.append((written, sample(daemon.pid)))
-            except (OSError, StopIteration):
-                pass
-            time.sleep(1.0)
-    finally:
-        if daemon.poll() is None:
-            kill_group(daemon)
-    output = daemon.stdout.read()
-    assert daemon.returncode == 0, output[-3000:]
+
+    def probe():
+        text = log.read_text() if log.exists() else ""
+        return text.count("\n## Iter ") + text.startswith("## Iter"), sample(daemon.pid)
+    samples, _ = watch(daemon, 7200 if LONG else 900, probe)
     counts = check_exploration(folder, SLOTS32_BUDGET)
     running = [cmd for _, _, cmd in process_table().values() if str(folder) in cmd]
     assert not running, running                                           # no job process left behind
