@@ -5,9 +5,10 @@ order. The agent rewrites the known sections (Established Principles, Strategy
 Outcomes, Open Questions, Previous Block Summary, Current Block); the ``## Directives``
 section belongs to the person and, like any section the agent does not know, is
 written back byte for byte (the text under a second ``## Directives`` header is read
-with the first's, reported, and written back under it: never dropped). The file is rewritten atomically and kept to about 300
-lines: when longer, the oldest items (bullets, numbered items, table rows) of the
-longest known sections are folded into one count line such as
+with the first's, reported, and written back under it: never dropped). The file is
+rewritten atomically and kept to about 300 lines: when longer, the oldest items
+(bullets, numbered items, table rows) of the longest known sections are folded into
+one count line such as
 ``- (12 older principles summarised: see analysis.md iters 1-40)`` (a table row when
 the items are table rows); no line is cut.
 """
