@@ -84,8 +84,9 @@ def _show(value: float | None) -> str:
     return f"{value:.3g}" if math.isfinite(value) else format_number(value)
 
 
-def observation(spec: Spec, proposal: Proposal, outcome: Outcome, parent: NodeRecord | None,
-                best_before: float | None) -> str:
+def observation(
+    spec: Spec, proposal: Proposal, outcome: Outcome, parent: NodeRecord | None, best_before: float | None
+) -> str:
     """One line: what changed against the parent, and what it did to the primary metric and reward."""
     primary = spec.objective.primary
     value = outcome.metrics.get(primary, math.nan)
@@ -103,8 +104,10 @@ def observation(spec: Spec, proposal: Proposal, outcome: Outcome, parent: NodeRe
     else:
         before = parent.metrics.get(primary, math.nan)
         delta = value - before
-        text = (f"{primary} {_show(before)} -> {_show(value)} ({delta:+.3g}) after {what}; "
-                f"reward {_show(parent.reward)} -> {_show(outcome.reward)}")
+        text = (
+            f"{primary} {_show(before)} -> {_show(value)} ({delta:+.3g}) after {what}; "
+            f"reward {_show(parent.reward)} -> {_show(outcome.reward)}"
+        )
     if outcome.guard_failed:
         text += f"; guard {outcome.guard_failed} failed"
     if outcome.reward is not None and (best_before is None or outcome.reward > best_before):
@@ -112,18 +115,37 @@ def observation(spec: Spec, proposal: Proposal, outcome: Outcome, parent: NodeRe
     return text
 
 
-def build_entry(spec: Spec, job: JobRecord, proposal: Proposal, outcome: Outcome, *, iteration: int,
-                parent: NodeRecord | None, best_before: float | None, next_parent: int | None,
-                code_version: str) -> Entry:
+def build_entry(
+    spec: Spec,
+    job: JobRecord,
+    proposal: Proposal,
+    outcome: Outcome,
+    *,
+    iteration: int,
+    parent: NodeRecord | None,
+    best_before: float | None,
+    next_parent: int | None,
+    code_version: str,
+) -> Entry:
     """The `## Iter N` entry of a finished job, every line of seed 003's shape."""
     extra = {"Rationale": proposal.rationale} if proposal.rationale else {}
     if code_version:
         extra["Code"] = code_version
     return Entry(
-        iteration=iteration, status=outcome.status, node_id=job.node_id, parent=proposal.parent,
-        mode=proposal.mode, slot=proposal.slot, slot_label=spec.slots.label(proposal.slot),
-        config=config_line(spec.space, proposal.params, proposal.seed), metrics=outcome.metrics,
-        visual=visual_line(spec, Path(job.run_dir)), mutation=proposal.mutation_text(spec),
-        strategy=proposal.strategy, observation=observation(spec, proposal, outcome, parent, best_before),
-        next_parent=next_parent, failure=outcome.failure, extra=extra,
+        iteration=iteration,
+        status=outcome.status,
+        node_id=job.node_id,
+        parent=proposal.parent,
+        mode=proposal.mode,
+        slot=proposal.slot,
+        slot_label=spec.slots.label(proposal.slot),
+        config=config_line(spec.space, proposal.params, proposal.seed),
+        metrics=outcome.metrics,
+        visual=visual_line(spec, Path(job.run_dir)),
+        mutation=proposal.mutation_text(spec),
+        strategy=proposal.strategy,
+        observation=observation(spec, proposal, outcome, parent, best_before),
+        next_parent=next_parent,
+        failure=outcome.failure,
+        extra=extra,
     )

@@ -42,14 +42,22 @@ def _parser() -> argparse.ArgumentParser:
     for command in (run, step, status):
         command.add_argument("spec", type=Path, help="exploration spec (configs/*.yaml)")
         command.add_argument("--workdir", type=Path, help="exploration folder (default runs/<name>)")
-        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                             help="override a spec key, e.g. exploration.budget=12 (repeatable)")
+        command.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a spec key, e.g. exploration.budget=12 (repeatable)",
+        )
     run.add_argument("--iterations", type=int, help="stop after this many more log entries")
     run.add_argument("--fresh", action="store_true", help="delete the exploration folder first (needs --yes)")
     run.add_argument("--yes", action="store_true", help="confirm --fresh")
     step.add_argument("--wait", action="store_true", help="block until at least one running job finishes")
-    step.add_argument("--no-launch", action="store_true",
-                      help="write the next slot configs and stop, so they can be edited before `ucbx step`")
+    step.add_argument(
+        "--no-launch",
+        action="store_true",
+        help="write the next slot configs and stop, so they can be edited before `ucbx step`",
+    )
     commands.add_parser("ucb", help="UCB scores from an analysis log (ucbx ucb --help)", add_help=False)
     add_review_commands(commands)
     return parser
@@ -64,7 +72,9 @@ def _overrides(pairs: list[str]) -> dict:
         try:
             overrides[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as error:
-            raise UcbxError(f"--set {key.strip()}: the value is not valid YAML ({' '.join(str(error).split())})") from None
+            raise UcbxError(
+                f"--set {key.strip()}: the value is not valid YAML ({' '.join(str(error).split())})"
+            ) from None
     return overrides
 
 
@@ -111,8 +121,10 @@ def cmd_step(options: argparse.Namespace) -> int:
     reporter.update(exploration, report)
     if options.no_launch:
         for slot, node_id in report.proposed:
-            reporter.say(f"node {node_id} proposed for slot_{slot}: edit {exploration.slot_config_path(slot)} "
-                         "if you like, then `ucbx step` launches it")
+            reporter.say(
+                f"node {node_id} proposed for slot_{slot}: edit {exploration.slot_config_path(slot)} "
+                "if you like, then `ucbx step` launches it"
+            )
     return 0
 
 
@@ -136,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except UcbxError as error:
         print(f"ucbx: error: {error}", file=sys.stderr)
         return 2
-    except OSError as error:              # a full disk, a folder in the way: nothing is lost, the next run goes on
+    except OSError as error:  # a full disk, a folder in the way: nothing is lost, the next run goes on
         where = f"{error.filename}: " if error.filename else ""
         print(f"ucbx: error: {where}cannot write it ({error.strerror or error})", file=sys.stderr)
         return 2

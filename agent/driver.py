@@ -57,7 +57,7 @@ from ucb.tree import Tree, score_entry
 IN_FLIGHT = ("queued", "running")
 PENDING_SUFFIX = ".pending.json"
 SPEC_COPY, BASE_COPY = "spec.yaml", "base_config.yaml"
-LOG_OFFSET = "log_offset"          # journal payload: where this job's entry append began in the log
+LOG_OFFSET = "log_offset"  # journal payload: where this job's entry append began in the log
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LOCAL_STOP_WAIT_S = 30.0
 
@@ -67,7 +67,7 @@ class StepReport:
     """What one pass did."""
 
     written: list[Entry] = field(default_factory=list)
-    proposed: list[tuple[int, int]] = field(default_factory=list)   # (slot, node id)
+    proposed: list[tuple[int, int]] = field(default_factory=list)  # (slot, node id)
     launched: list[tuple[int, int]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -105,9 +105,13 @@ def policy_state(spec: Spec, entries: list[Entry], in_flight: list[NodeRecord], 
     tree = node_tree(spec, entries, in_flight)
     pooled = {node_id: node.mean for node_id, node in tree.nodes.items() if not node.in_flight}
     records = [record_from_entry(e, spec.space, score_entry(e, spec.objective, None)[0]) for e in entries]
-    return PolicyState(records=records + list(in_flight), pooled=pooled, directives=list(directives),
-                       ranking=[(score.node_id, score.ucb) for score in ranking(spec, tree, directives)],
-                       entries_written=len(entries))
+    return PolicyState(
+        records=records + list(in_flight),
+        pooled=pooled,
+        directives=list(directives),
+        ranking=[(score.node_id, score.ucb) for score in ranking(spec, tree, directives)],
+        entries_written=len(entries),
+    )
 
 
 class Exploration:
@@ -128,19 +132,21 @@ class Exploration:
         self.git: Provenance | None = None
         self.code_version = ""
         self._directives_seen: str | None = None
-        self._parsed_log: tuple[tuple[int, int, int], list[Entry]] | None = None   # (inode, size, mtime), entries
+        self._parsed_log: tuple[tuple[int, int, int], list[Entry]] | None = None  # (inode, size, mtime), entries
 
     def prepare(self) -> None:
-        """Before a pass that writes: the git repository, the spec's copy, the memory file, the trainer's code version."""
+        """Before a pass that writes: the git repository, the spec's copy, the memory file, the code version."""
         self.git = Provenance(self.folder)
         self.code_version = trainer_version(self.spec)
         self._write_spec_copy()
-        if not self.memory_path.exists():           # so a person can write directives before the first entry
+        if not self.memory_path.exists():  # so a person can write directives before the first entry
             write_memory(self.memory_path, read_memory(self.memory_path), log_name=self.log_path.name)
         entries = self.entries()
-        if entries and entries[-1].has_next and self.git.iteration_commits() < len(entries):  # a crash after a whole append
+        if (
+            entries and entries[-1].has_next and self.git.iteration_commits() < len(entries)
+        ):  # a crash after a whole append
             self._after_entry(entries, entries[-1])
-        for pending in self.pending():          # launched just before a crash: the slot is the journal's now
+        for pending in self.pending():  # launched just before a crash: the slot is the journal's now
             if self.journal.by_iteration(pending.node_id) is not None:
                 pending.path.unlink()
 
@@ -148,7 +154,7 @@ class Exploration:
         """`spec.yaml` and `base_config.yaml` in the folder: the spec as run, loadable from there."""
         write_config(self.folder / BASE_COPY, self.spec.base)
         raw = set_path(self.spec.raw, "trainer.base_config", BASE_COPY)
-        raw = set_path(raw, "trainer.command", list(self.spec.trainer.command))      # {spec_dir} resolved
+        raw = set_path(raw, "trainer.command", list(self.spec.trainer.command))  # {spec_dir} resolved
         if self.spec.trainer.source is not None:
             raw = set_path(raw, "trainer.source", str(self.spec.trainer.source.resolve()))
         write_text_atomic(self.folder / SPEC_COPY, yaml.safe_dump(raw, sort_keys=False))
@@ -177,7 +183,9 @@ class Exploration:
         found = []
         for path in sorted(self.slots_dir.glob(f"slot_*{PENDING_SUFFIX}")):
             data = json.loads(path.read_text(encoding="utf-8"))
-            found.append(Pending(data["slot"], data["node_id"], Proposal.from_payload(data["slot"], data["payload"]), path))
+            found.append(
+                Pending(data["slot"], data["node_id"], Proposal.from_payload(data["slot"], data["payload"]), path)
+            )
         return found
 
     def in_flight(self) -> list[JobRecord]:
@@ -191,8 +199,13 @@ class Exploration:
         for directive in directives:
             reason = self.policy.directive_problem(directive)
             if reason:
-                problems.append(Problem(directive.line, f"directive {directive.kind} {directive.key} ignored: {reason}",
-                                        str(self.memory_path)))
+                problems.append(
+                    Problem(
+                        directive.line,
+                        f"directive {directive.kind} {directive.key} ignored: {reason}",
+                        str(self.memory_path),
+                    )
+                )
             else:
                 usable.append(directive)
         return usable, problems
@@ -241,18 +254,19 @@ class Exploration:
         self.collect(report)
         if propose:
             self.propose(report, self.capacity(target))
-        if launch and self.launch_pending(report) and propose:     # proposals dropped for a new directive
+        if launch and self.launch_pending(report) and propose:  # proposals dropped for a new directive
             self.propose(report, self.capacity(target))
             self.launch_pending(report)
         return report
 
     def collect(self, report: StepReport) -> None:
         """Write the entry of every finished job not yet in the log, oldest first."""
-        for job in sorted(self.journal.jobs(status=("done", "failed"), collected=False),
-                          key=lambda j: (j.finished_at or 0, j.id)):
+        for job in sorted(
+            self.journal.jobs(status=("done", "failed"), collected=False), key=lambda j: (j.finished_at or 0, j.id)
+        ):
             entries = self._entries_without_unfinished_append(job)
             if any(e.node_id == job.node_id and e.slot == job.slot for e in entries):
-                self.journal.update(job.id, collected=True)     # written before a crash (a hand note has no Slot)
+                self.journal.update(job.id, collected=True)  # written before a crash (a hand note has no Slot)
                 continue
             entry = self._entry(job, entries)
             crash_point("log.entry-built")
@@ -285,9 +299,17 @@ class Exploration:
         state = self.policy_state(entries)
         finished = [r for r in state.records if r.finished]
         best_before = max((r.reward for r in finished if r.reward is not None), default=None)
-        entry = build_entry(self.spec, job, proposal, judge(self.spec, job), iteration=len(entries) + 1,
-                            parent=state.get(proposal.parent), best_before=best_before, next_parent=None,
-                            code_version=job.payload.get("code_version", ""))
+        entry = build_entry(
+            self.spec,
+            job,
+            proposal,
+            judge(self.spec, job),
+            iteration=len(entries) + 1,
+            parent=state.get(proposal.parent),
+            best_before=best_before,
+            next_parent=None,
+            code_version=job.payload.get("code_version", ""),
+        )
         after = self.policy_state(entries + [entry])
         next_parent = self.policy.parent_candidates(after)[0]
         entry.next_parent = next_parent.node_id if next_parent else None
@@ -305,12 +327,26 @@ class Exploration:
         tree = self.tree(entries)
         block = block_range(entry.iteration, self.spec.exploration.n_iter_block)
         header = scores_header(total_visits(tree), self.spec.exploration.ucb_c, (block[0] + 1, block[1], block[2]))
-        write_scores(self.scores_path, self.ranking(tree), tree, header,
-                     columns=[(self.spec.objective.primary, self.spec.objective.primary)])
+        write_scores(
+            self.scores_path,
+            self.ranking(tree),
+            tree,
+            header,
+            columns=[(self.spec.objective.primary, self.spec.objective.primary)],
+        )
         crash_point("scores.after-write")
-        message = f"Iter {entry.iteration}: {entry.status} (node {entry.node_id}, slot_{entry.slot})\n\n{entry.mutation}\n"
-        paths = [self.log_path, self.memory_path, self.scores_path, self.folder / SPEC_COPY, self.folder / BASE_COPY,
-                 self.slots_dir, self.run_dir(entry.node_id)]
+        message = (
+            f"Iter {entry.iteration}: {entry.status} (node {entry.node_id}, slot_{entry.slot})\n\n{entry.mutation}\n"
+        )
+        paths = [
+            self.log_path,
+            self.memory_path,
+            self.scores_path,
+            self.folder / SPEC_COPY,
+            self.folder / BASE_COPY,
+            self.slots_dir,
+            self.run_dir(entry.node_id),
+        ]
         crash_point("git.before-commit")
         self.git.commit(paths, message)
         crash_point("git.after-commit")
@@ -343,8 +379,14 @@ class Exploration:
         return set_path(self.spec.base, key, seed) if key and seed is not None else self.spec.base
 
     def _write_pending(self, proposal: Proposal, node_id: int) -> None:
-        config = build_slot_config(self._base(proposal.seed), self.spec.slots, proposal.slot, proposal.params,
-                                   self.spec.space, self.spec.frozen)
+        config = build_slot_config(
+            self._base(proposal.seed),
+            self.spec.slots,
+            proposal.slot,
+            proposal.params,
+            self.spec.space,
+            self.spec.frozen,
+        )
         write_config(self.slot_config_path(proposal.slot), config)
         pending = {"slot": proposal.slot, "node_id": node_id, "payload": proposal.to_payload()}
         path = self.slots_dir / f"slot_{proposal.slot:02d}{PENDING_SUFFIX}"
@@ -356,28 +398,46 @@ class Exploration:
         dropped = 0
         for pending in self.pending():
             config_path = self.slot_config_path(pending.slot)
-            try:                                   # the seed stays the agent's: a changed seed is refused
+            try:  # the seed stays the agent's: a changed seed is refused
                 config = load_config(config_path)
-                validate_config(config, self._base(pending.proposal.seed), self.spec.slots, pending.slot,
-                                self.spec.space, self.spec.frozen)
+                validate_config(
+                    config,
+                    self._base(pending.proposal.seed),
+                    self.spec.slots,
+                    pending.slot,
+                    self.spec.space,
+                    self.spec.frozen,
+                )
             except ConfigError as error:
                 report.problems.append(f"{config_path}: {error}; not launched (fix or delete it)")
                 continue
             proposal = reconcile(self.spec, pending.proposal, config)
             if not self.policy.allowed(proposal.params, self.directives()):
                 pending.path.unlink()
-                report.problems.append(f"{config_path}: breaks a directive in {self.memory_path.name}; "
-                                       "not launched, the slot gets a new proposal")
+                report.problems.append(
+                    f"{config_path}: breaks a directive in {self.memory_path.name}; "
+                    "not launched, the slot gets a new proposal"
+                )
                 dropped += 1
                 continue
             run_dir = self.run_dir(pending.node_id)
             write_config(run_dir / "config.yaml", config)
             payload = {**proposal.to_payload(), "code_version": self.code_version}
             crash_point("launch.before-submit")
-            self.launcher.submit(JobRequest(
-                iteration=pending.node_id, node_id=pending.node_id, slot=pending.slot, parent=proposal.parent,
-                config_path=run_dir / "config.yaml", run_dir=run_dir, command=list(self.spec.trainer.command),
-                payload=payload, metrics_file=self.spec.trainer.metrics_file), self.journal)
+            self.launcher.submit(
+                JobRequest(
+                    iteration=pending.node_id,
+                    node_id=pending.node_id,
+                    slot=pending.slot,
+                    parent=proposal.parent,
+                    config_path=run_dir / "config.yaml",
+                    run_dir=run_dir,
+                    command=list(self.spec.trainer.command),
+                    payload=payload,
+                    metrics_file=self.spec.trainer.metrics_file,
+                ),
+                self.journal,
+            )
             crash_point("launch.after-submit")
             pending.path.unlink()
             report.launched.append((pending.slot, pending.node_id))
@@ -388,8 +448,11 @@ class Exploration:
         with FolderLock(self.folder):
             self.prepare()
             self.launcher.recover(self.journal)
-            while wait and self.journal.jobs(status=IN_FLIGHT) and not self.journal.jobs(
-                    status=("done", "failed"), collected=False):
+            while (
+                wait
+                and self.journal.jobs(status=IN_FLIGHT)
+                and not self.journal.jobs(status=("done", "failed"), collected=False)
+            ):
                 time.sleep(self.spec.exploration.poll_s)
                 self.launcher.refresh(self.journal)
             return self.step(launch=launch)
@@ -441,8 +504,14 @@ class Exploration:
         while any(self.launcher.poll(job).status == "running" for job in running) and time.monotonic() < deadline:
             time.sleep(0.2)
         for job in running:
-            self.journal.update(job.id, status="queued", external_id="", process_start="", submitted_at=time.time(),
-                                reason="queued again: the driver stopped")
+            self.journal.update(
+                job.id,
+                status="queued",
+                external_id="",
+                process_start="",
+                submitted_at=time.time(),
+                reason="queued again: the driver stopped",
+            )
 
 
 def reconcile(spec: Spec, proposal: Proposal, config: dict) -> Proposal:
@@ -456,17 +525,27 @@ def reconcile(spec: Spec, proposal: Proposal, config: dict) -> Proposal:
     changed = [key for key in params if params[key] != parent_params[key]]
     change = Change(changed[0], parent_params[changed[0]], params[changed[0]]) if changed else None
     edits = ", ".join(f"{spec.space.get(k).short}={params[k]}" for k in params if params[k] != proposal.params[k])
-    return replace(proposal, params=params, change=change, replicate_of=None,
-                   mode=proposal.mode if proposal.replicate_of is None else "exploit",
-                   rationale=f"{proposal.rationale}; edited before launch: {edits}")
+    return replace(
+        proposal,
+        params=params,
+        change=change,
+        replicate_of=None,
+        mode=proposal.mode if proposal.replicate_of is None else "exploit",
+        rationale=f"{proposal.rationale}; edited before launch: {edits}",
+    )
 
 
 def launcher_options(spec: Spec) -> dict[str, Any]:
     """The spec's launcher section as the launcher reads it."""
     launcher = spec.launcher
     gpus = list(launcher.gpus) if isinstance(launcher.gpus, tuple) else launcher.gpus
-    options = {"timeout_s": launcher.timeout_s, "gpus": gpus, "grace_s": launcher.grace_s,
-               "max_retries": launcher.max_retries, **launcher.slurm}
+    options = {
+        "timeout_s": launcher.timeout_s,
+        "gpus": gpus,
+        "grace_s": launcher.grace_s,
+        "max_retries": launcher.max_retries,
+        **launcher.slurm,
+    }
     if launcher.threads_per_job is not None:
         options["threads_per_job"] = launcher.threads_per_job
     return options

@@ -19,18 +19,18 @@ from typing import Any
 
 from agent.history import NodeRecord
 
-MIN_PRINCIPLE_EVIDENCE = 2       # effects needed before a direction becomes a principle
-PRINCIPLE_AGREEMENT = 0.75       # share of effects with the same sign
-NEGLIGIBLE = 0.01                # |mean effect| below this is "no effect"
-DIVERGED = "diverged"            # the failure text of a run that diverged starts with this
+MIN_PRINCIPLE_EVIDENCE = 2  # effects needed before a direction becomes a principle
+PRINCIPLE_AGREEMENT = 0.75  # share of effects with the same sign
+NEGLIGIBLE = 0.01  # |mean effect| below this is "no effect"
+DIVERGED = "diverged"  # the failure text of a run that diverged starts with this
 
 
 @dataclass(frozen=True)
 class Effect:
-    key: str                     # dotted search key
-    direction: str               # up | down | =value
+    key: str  # dotted search key
+    direction: str  # up | down | =value
     slot: int
-    delta: float                 # reward(child) - pooled reward(parent); failures count as -parent reward
+    delta: float  # reward(child) - pooled reward(parent); failures count as -parent reward
     iteration: int
     node_id: int
     failed: bool
@@ -70,8 +70,15 @@ class Ledger:
             if parent_reward is None:
                 continue
             child = 0.0 if record.reward is None else record.reward
-            effect = Effect(record.change.key, record.change.direction, record.slot,
-                            child - parent_reward, record.iteration, record.node_id, record.failed)
+            effect = Effect(
+                record.change.key,
+                record.change.direction,
+                record.slot,
+                child - parent_reward,
+                record.iteration,
+                record.node_id,
+                record.failed,
+            )
             self.effects.append(effect)
             self._by_pair[(effect.key, effect.direction)].append(effect)
 
@@ -119,8 +126,14 @@ class Ledger:
         groups: dict[tuple[str, str], list[float]] = defaultdict(list)
         for effect in self.effects:
             groups[(effect.key, effect.direction)].append(effect.delta)
-        return [pair for pair, deltas in groups.items() if pair not in settled
-                and len(deltas) >= MIN_PRINCIPLE_EVIDENCE and min(deltas) < -NEGLIGIBLE and max(deltas) > NEGLIGIBLE]
+        return [
+            pair
+            for pair, deltas in groups.items()
+            if pair not in settled
+            and len(deltas) >= MIN_PRINCIPLE_EVIDENCE
+            and min(deltas) < -NEGLIGIBLE
+            and max(deltas) > NEGLIGIBLE
+        ]
 
 
 def _setting(slot: int, key: str, params: dict[str, Any]) -> tuple:

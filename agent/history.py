@@ -42,15 +42,15 @@ class NodeRecord:
     node_id: int
     parent: int | None
     slot: int
-    params: dict[str, Any]                  # dotted search key -> value
+    params: dict[str, Any]  # dotted search key -> value
     seed: int | None = None
     mode: str = ""
     change: Change | None = None
     replicate_of: int | None = None
-    iteration: int | None = None            # None while in flight
-    status: str = "running"                 # converged | partial | failed | running
+    iteration: int | None = None  # None while in flight
+    status: str = "running"  # converged | partial | failed | running
     metrics: dict[str, float] = field(default_factory=dict)
-    reward: float | None = None             # this run's own reward; None for a failure
+    reward: float | None = None  # this run's own reward; None for a failure
     failure: str = ""
 
     @property
@@ -129,11 +129,19 @@ def record_from_entry(entry: Entry, space: SearchSpace, reward: float | None) ->
     seed_text = entry.config.get(SEED_ALIAS, "")
     replicate = entry.is_replicate
     return NodeRecord(
-        node_id=entry.node_id, parent=entry.parent, slot=entry.slot if entry.slot is not None else -1,
-        params=params, seed=int(seed_text) if seed_text.lstrip("-").isdigit() else None,
-        mode=entry.mode, change=None if replicate else parse_change(space, entry.mutation),
-        replicate_of=entry.parent if replicate else None, iteration=entry.iteration,
-        status=entry.status, metrics=dict(entry.metrics), reward=reward, failure=entry.failure,
+        node_id=entry.node_id,
+        parent=entry.parent,
+        slot=entry.slot if entry.slot is not None else -1,
+        params=params,
+        seed=int(seed_text) if seed_text.lstrip("-").isdigit() else None,
+        mode=entry.mode,
+        change=None if replicate else parse_change(space, entry.mutation),
+        replicate_of=entry.parent if replicate else None,
+        iteration=entry.iteration,
+        status=entry.status,
+        metrics=dict(entry.metrics),
+        reward=reward,
+        failure=entry.failure,
     )
 
 

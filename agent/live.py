@@ -28,7 +28,7 @@ LAST_ENTRIES = 5
 class SlotView:
     slot: int
     label: str
-    state: str                 # running | queued | pending | idle
+    state: str  # running | queued | pending | idle
     node_id: int | None = None
     elapsed_s: float | None = None
     mutation: str = ""
@@ -41,7 +41,7 @@ class StatusView:
     written: int
     budget: int
     slots: list[SlotView]
-    best: str                  # one line, "" when nothing finished
+    best: str  # one line, "" when nothing finished
     top: list[str] = field(default_factory=list)
     last: list[str] = field(default_factory=list)
     jobs: dict[str, int] = field(default_factory=dict)
@@ -63,8 +63,11 @@ def status_view(exploration: Exploration) -> StatusView:
             what = Proposal.from_payload(slot, job.payload).mutation_text(spec)
             slots.append(SlotView(slot, label, job.status, job.node_id, elapsed, what))
         elif slot in pending:
-            slots.append(SlotView(slot, label, "pending", pending[slot].node_id,
-                                  mutation=pending[slot].proposal.mutation_text(spec)))
+            slots.append(
+                SlotView(
+                    slot, label, "pending", pending[slot].node_id, mutation=pending[slot].proposal.mutation_text(spec)
+                )
+            )
         else:
             slots.append(SlotView(slot, label, "idle"))
     best = best_node(state.records, state.pooled)
@@ -72,16 +75,20 @@ def status_view(exploration: Exploration) -> StatusView:
     if best is not None:
         replicates = sum(1 for r in state.records if r.replicate_of == best.node_id and r.finished)
         confirmed = "confirmed" if replicates >= spec.exploration.replicates else "not yet replicated"
-        best_line = (f"node {best.node_id}: reward {state.pooled[best.node_id]:.3f} "
-                     f"({replicates} replicates, {confirmed})")
-    top = [f"node {node_id}: UCB={ucb:.3f}, reward={_reward(state.pooled.get(node_id))}"
-           for node_id, ucb in state.ranking[:TOP_UCB]]
+        best_line = (
+            f"node {best.node_id}: reward {state.pooled[best.node_id]:.3f} ({replicates} replicates, {confirmed})"
+        )
+    top = [
+        f"node {node_id}: UCB={ucb:.3f}, reward={_reward(state.pooled.get(node_id))}"
+        for node_id, ucb in state.ranking[:TOP_UCB]
+    ]
     last = [f"Iter {e.iteration}: {e.status} node {e.node_id} ({e.mode}) {e.mutation}" for e in entries[-LAST_ENTRIES:]]
     jobs: dict[str, int] = {}
     for job in exploration.journal.jobs():
         jobs[job.status] = jobs.get(job.status, 0) + 1
-    return StatusView(spec.name, str(exploration.folder), len(entries), spec.exploration.budget, slots, best_line,
-                      top, last, jobs)
+    return StatusView(
+        spec.name, str(exploration.folder), len(entries), spec.exploration.budget, slots, best_line, top, last, jobs
+    )
 
 
 def _reward(value: float | None) -> str:
@@ -98,8 +105,11 @@ def _elapsed(seconds: float | None) -> str:
 
 def format_status(view: StatusView) -> str:
     """`ucbx status` as plain text."""
-    lines = [f"{view.name}: {view.written}/{view.budget} iterations ({view.folder})",
-             "jobs: " + (", ".join(f"{n} {status}" for status, n in sorted(view.jobs.items())) or "none"), "slots:"]
+    lines = [
+        f"{view.name}: {view.written}/{view.budget} iterations ({view.folder})",
+        "jobs: " + (", ".join(f"{n} {status}" for status, n in sorted(view.jobs.items())) or "none"),
+        "slots:",
+    ]
     for slot in view.slots:
         node = f"node {slot.node_id}" if slot.node_id is not None else ""
         parts = [slot.state, node, _elapsed(slot.elapsed_s), slot.mutation]
@@ -115,8 +125,13 @@ def _tables(view: StatusView) -> Group:
     for column in ("slot", "state", "node", "elapsed", "what"):
         slots.add_column(column)
     for slot in view.slots:
-        slots.add_row(f"slot_{slot.slot} ({slot.label})", slot.state, "" if slot.node_id is None else str(slot.node_id),
-                      _elapsed(slot.elapsed_s), slot.mutation)
+        slots.add_row(
+            f"slot_{slot.slot} ({slot.label})",
+            slot.state,
+            "" if slot.node_id is None else str(slot.node_id),
+            _elapsed(slot.elapsed_s),
+            slot.mutation,
+        )
     top = Table(title="top UCB")
     top.add_column("node")
     for line in view.top:
@@ -140,12 +155,14 @@ class PlainReporter:
 
     def update(self, exploration: Exploration, report: StepReport) -> None:
         for entry in report.written:
-            self.say(f"Iter {entry.iteration}: {entry.status} node {entry.node_id} (parent "
-                     f"{entry.parent or 'root'}, slot_{entry.slot}) {entry.mutation} | {entry.observation}")
+            self.say(
+                f"Iter {entry.iteration}: {entry.status} node {entry.node_id} (parent "
+                f"{entry.parent or 'root'}, slot_{entry.slot}) {entry.mutation} | {entry.observation}"
+            )
         for slot, node_id in report.launched:
             self.say(f"launched node {node_id} on slot_{slot}")
         for problem in report.problems:
-            if problem not in self.said:          # a standing problem is said once
+            if problem not in self.said:  # a standing problem is said once
                 self.said.add(problem)
                 self.say(f"problem: {problem}")
 

@@ -21,7 +21,7 @@ from memory.working_memory import WorkingMemory
 
 MAX_PRINCIPLES = 15
 MAX_UNTRIED = 8
-MAX_LISTED = 8                   # iterations listed as evidence of one line
+MAX_LISTED = 8  # iterations listed as evidence of one line
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Snapshot:
 
     records: list[NodeRecord]
     pooled: dict[int, float | None]
-    mutations: dict[int, str]            # node id -> its Mutation line
+    mutations: dict[int, str]  # node id -> its Mutation line
 
     def block(self, number: int, size: int) -> list[NodeRecord]:
         first, last = (number - 1) * size + 1, number * size
@@ -65,11 +65,15 @@ def principles(spec: Spec, ledger: Ledger) -> str:
         return "- none yet (a direction needs 2 effects, 75% of them the same sign)"
     lines = []
     for number, principle in enumerate(found, start=1):
-        direction = principle.direction if not principle.direction.startswith("=") else f"set to {principle.direction[1:]}"
+        direction = (
+            principle.direction if not principle.direction.startswith("=") else f"set to {principle.direction[1:]}"
+        )
         verdict = "helps" if principle.helps else "hurts"
-        lines.append(f"{number}. **{_short(spec, principle.key)} {direction} {verdict}**: reward "
-                     f"{principle.mean_delta:+.3f} on average, held {principle.held}/{len(principle.effects)} "
-                     f"(iters {_iters(principle.effects[-MAX_LISTED:])})")
+        lines.append(
+            f"{number}. **{_short(spec, principle.key)} {direction} {verdict}**: reward "
+            f"{principle.mean_delta:+.3f} on average, held {principle.held}/{len(principle.effects)} "
+            f"(iters {_iters(principle.effects[-MAX_LISTED:])})"
+        )
     return "\n".join(lines)
 
 
@@ -77,7 +81,10 @@ def strategy_outcomes(spec: Spec, snapshot: Snapshot) -> str:
     code = next((p for p in spec.space if p.code_strategy), None)
     lines = []
     if code is not None:
-        lines += ["| strategy | slot | runs | failed | mean reward | best (node) |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "| strategy | slot | runs | failed | mean reward | best (node) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         groups: dict[tuple, list[NodeRecord]] = defaultdict(list)
         for record in snapshot.records:
             groups[(str(record.params.get(code.key, "?")), record.slot)].append(record)
@@ -91,7 +98,9 @@ def strategy_outcomes(spec: Spec, snapshot: Snapshot) -> str:
             by_mode[record.mode].append((record.reward or 0.0) - parent_reward)
     for mode, deltas in sorted(by_mode.items()):
         improved = sum(1 for d in deltas if d > 0)
-        lines.append(f"- {mode}: {len(deltas)} children, {improved} beat their parent, mean reward change {mean(deltas):+.3f}")
+        lines.append(
+            f"- {mode}: {len(deltas)} children, {improved} beat their parent, mean reward change {mean(deltas):+.3f}"
+        )
     return "\n".join(lines) or "- no finished runs yet"
 
 
@@ -101,8 +110,10 @@ def _outcome_row(spec: Spec, value: str, slot: int, records: list[NodeRecord]) -
     if not scored:
         return f"| {value} | {label} | {len(records)} | {len(records)} | - | - |"
     best = max(scored, key=lambda r: r.reward)
-    return (f"| {value} | {label} | {len(records)} | {len(records) - len(scored)} | "
-            f"{mean(r.reward for r in scored):.3f} | {best.reward:.3f} ({best.node_id}) |")
+    return (
+        f"| {value} | {label} | {len(records)} | {len(records) - len(scored)} | "
+        f"{mean(r.reward for r in scored):.3f} | {best.reward:.3f} ({best.node_id}) |"
+    )
 
 
 def open_questions(spec: Spec, snapshot: Snapshot, ledger: Ledger) -> str:
@@ -115,14 +126,18 @@ def open_questions(spec: Spec, snapshot: Snapshot, ledger: Ledger) -> str:
     for key, direction in ledger.open_directions():
         effects = ledger.matching(key, direction)
         helped = sum(1 for e in effects if e.delta > 0)
-        lines.append(f"- {_short(spec, key)} {direction}: mixed evidence, reward {mean(e.delta for e in effects):+.3f} "
-                     f"on average, helped {helped}/{len(effects)} (iters {_iters(effects[-MAX_LISTED:])})")
+        lines.append(
+            f"- {_short(spec, key)} {direction}: mixed evidence, reward {mean(e.delta for e in effects):+.3f} "
+            f"on average, helped {helped}/{len(effects)} (iters {_iters(effects[-MAX_LISTED:])})"
+        )
     best = best_node(snapshot.records, snapshot.pooled)
     if best is not None:
         done = sum(1 for r in snapshot.records if r.replicate_of == best.node_id)
         if done < spec.exploration.replicates:
-            lines.append(f"- is node {best.node_id} (reward {snapshot.pooled[best.node_id]:.3f}) real? "
-                         f"{done} of {spec.exploration.replicates} seed replicates so far")
+            lines.append(
+                f"- is node {best.node_id} (reward {snapshot.pooled[best.node_id]:.3f}) real? "
+                f"{done} of {spec.exploration.replicates} seed replicates so far"
+            )
     return "\n".join(lines) or "- none"
 
 
@@ -131,8 +146,10 @@ def _entry_line(spec: Spec, snapshot: Snapshot, record: NodeRecord) -> str:
     metric = f"{spec.objective.primary}={value:.3g}, " if value is not None else ""
     reward = "failed" if record.reward is None else f"reward={record.reward:.3f}"
     parent = "root" if record.parent is None else record.parent
-    return (f"- Iter {record.iteration} (node {record.node_id}, parent {parent}, slot_{record.slot}): "
-            f"{record.status}, {metric}{reward}; {record.mode}: {snapshot.mutations.get(record.node_id, '')}")
+    return (
+        f"- Iter {record.iteration} (node {record.node_id}, parent {parent}, slot_{record.slot}): "
+        f"{record.status}, {metric}{reward}; {record.mode}: {snapshot.mutations.get(record.node_id, '')}"
+    )
 
 
 def current_block(spec: Spec, snapshot: Snapshot, number: int) -> str:
@@ -142,8 +159,9 @@ def current_block(spec: Spec, snapshot: Snapshot, number: int) -> str:
     best = best_node(snapshot.records, snapshot.pooled)
     if best is not None:
         replicates = sum(1 for r in snapshot.records if r.replicate_of == best.node_id)
-        lines.append(f"Best so far: node {best.node_id} (reward {snapshot.pooled[best.node_id]:.3f}, "
-                     f"{replicates} replicates)")
+        lines.append(
+            f"Best so far: node {best.node_id} (reward {snapshot.pooled[best.node_id]:.3f}, {replicates} replicates)"
+        )
     return "\n".join(lines)
 
 
@@ -158,8 +176,10 @@ def block_summary(spec: Spec, snapshot: Snapshot, number: int) -> str:
     scored = [r for r in records if r.reward is not None]
     if scored:
         top = max(scored, key=lambda r: r.reward)
-        lines.append(f"- best of the block: node {top.node_id} reward {top.reward:.3f} "
-                     f"({top.mode}: {snapshot.mutations.get(top.node_id, '')})")
+        lines.append(
+            f"- best of the block: node {top.node_id} reward {top.reward:.3f} "
+            f"({top.mode}: {snapshot.mutations.get(top.node_id, '')})"
+        )
     failures = [r for r in records if r.failure]
     if failures:
         lines.append("- failures: " + "; ".join(f"node {r.node_id} {r.failure.split(':')[0]}" for r in failures))

@@ -28,7 +28,7 @@ METRIC_TESTS = ("below", "above", "abs_below", "between", "outside")
 
 @dataclass(frozen=True)
 class Preference:
-    param: str                       # short alias or dotted key
+    param: str  # short alias or dotted key
     direction: str = "any"
 
 
@@ -48,7 +48,7 @@ class Action:
 @dataclass(frozen=True)
 class Condition:
     metric: str = ""
-    test: str = ""                   # one of METRIC_TESTS, or "status"
+    test: str = ""  # one of METRIC_TESTS, or "status"
     value: Any = None
 
     def holds(self, record: NodeRecord) -> bool:
@@ -81,7 +81,7 @@ class Rule:
         if self.parent and (parent is None or not all(c.holds(parent) for c in self.parent)):
             return False
         if self.recent_count:
-            window = recent[-self.recent_count:]
+            window = recent[-self.recent_count :]
             if len(window) < self.recent_count:
                 return False
             if not all(c.holds(record) for record in window for c in self.recent_each):
@@ -94,7 +94,7 @@ class Playbook:
     name: str
     rules: tuple[Rule, ...] = ()
     default: Action = Action(mode="exploit")
-    strategies: dict[str, tuple[int, str]] = field(default_factory=dict)   # token -> (number, name)
+    strategies: dict[str, tuple[int, str]] = field(default_factory=dict)  # token -> (number, name)
     primary_target: float = 1.0
 
     @classmethod
@@ -128,30 +128,45 @@ def load_playbook(name: str) -> Playbook:
     for token, info in parser.mapping("strategies", data.get("strategies", {}), ()).items():
         info = parser.mapping(f"strategies.{token}", info, ("number", "name"))
         strategies[str(token)] = (int(info["number"]), str(info["name"]))
-    return Playbook(name=name, rules=rules, default=parser.action("default", data["default"], "default"),
-                    strategies=strategies, primary_target=float(data.get("primary_target", 1.0)))
+    return Playbook(
+        name=name,
+        rules=rules,
+        default=parser.action("default", data["default"], "default"),
+        strategies=strategies,
+        primary_target=float(data.get("primary_target", 1.0)),
+    )
 
 
 class _Parser(Reader):
     """Validation of a playbook file: rules, conditions and actions; every error names the file and key."""
 
     def rule(self, key: str, value: Any) -> Rule:
-        data = self.mapping(key, value, ("name", "when", "mode"),
-                            ("step", "prefer", "code_strategies", "code_only", "fallback"))
+        data = self.mapping(
+            key, value, ("name", "when", "mode"), ("step", "prefer", "code_strategies", "code_only", "fallback")
+        )
         when = self.mapping(f"{key}.when", data["when"], (), ("parent", "recent"))
-        parent = tuple(self.condition(f"{key}.when.parent[{i}]", c)
-                       for i, c in enumerate(self.listing(f"{key}.when.parent", when.get("parent", []))))
+        parent = tuple(
+            self.condition(f"{key}.when.parent[{i}]", c)
+            for i, c in enumerate(self.listing(f"{key}.when.parent", when.get("parent", [])))
+        )
         count, each = 0, ()
         if "recent" in when:
             recent = self.mapping(f"{key}.when.recent", when["recent"], ("count", "each"))
             count = recent["count"]
             if not isinstance(count, int) or count < 1:
                 raise self.fail(f"{key}.when.recent.count", "must be a positive integer")
-            each = tuple(self.condition(f"{key}.when.recent.each[{i}]", c)
-                         for i, c in enumerate(self.listing(f"{key}.when.recent.each", recent["each"])))
+            each = tuple(
+                self.condition(f"{key}.when.recent.each[{i}]", c)
+                for i, c in enumerate(self.listing(f"{key}.when.recent.each", recent["each"]))
+            )
         action_data = {k: v for k, v in data.items() if k not in ("name", "when")}
-        return Rule(name=str(data["name"]), action=self.action(key, action_data, str(data["name"])),
-                    parent=parent, recent_count=count, recent_each=each)
+        return Rule(
+            name=str(data["name"]),
+            action=self.action(key, action_data, str(data["name"])),
+            parent=parent,
+            recent_count=count,
+            recent_each=each,
+        )
 
     def condition(self, key: str, value: Any) -> Condition:
         data = self.mapping(key, value, (), ("status", "metric") + METRIC_TESTS)
@@ -182,6 +197,12 @@ class _Parser(Reader):
                 raise self.fail(f"{key}.prefer[{i}].direction", f"must be one of {', '.join(DIRECTIONS)}")
             prefer.append(Preference(str(item["param"]), item.get("direction", "any")))
         fallback = self.action(f"{key}.fallback", data["fallback"], rule) if "fallback" in data else None
-        return Action(mode=str(data["mode"]), step=step, prefer=tuple(prefer),
-                      code_strategies=tuple(self.listing(f"{key}.code_strategies", data.get("code_strategies", []))),
-                      code_only=bool(data.get("code_only", False)), fallback=fallback, rule=rule)
+        return Action(
+            mode=str(data["mode"]),
+            step=step,
+            prefer=tuple(prefer),
+            code_strategies=tuple(self.listing(f"{key}.code_strategies", data.get("code_strategies", []))),
+            code_only=bool(data.get("code_only", False)),
+            fallback=fallback,
+            rule=rule,
+        )

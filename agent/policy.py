@@ -52,16 +52,16 @@ LOG_FACTORS = {"small": 1.5, "normal": 3.0, "big": 10.0}
 LINEAR_FRACTIONS = {"small": 0.05, "normal": 0.15, "big": 0.4}
 AVOID_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
 DIVERGED_PARAMS = (("learning_rate", "down"), ("lr", "down"), ("clip", "down"))
-FLAT_CHILDREN = 2                # children with an unchanged primary metric before a bigger step
+FLAT_CHILDREN = 2  # children with an unchanged primary metric before a bigger step
 FLAT_TOLERANCE = 0.01
 
 # candidate score weights (see `_score`)
 PREFERRED, PREFERRED_OTHER_DIRECTION, PRIORITY_STEP = 0.5, 0.1, 0.05
 EVIDENCE_WEIGHT, UNTRIED_BONUS, OTHER_STEP_PENALTY = 2.0, 0.05, 0.2
 CODE_STRATEGY_PREFERRED, TRY_DIRECTIVE, SURROGATE_WEIGHT = 1.0, 10.0, 1.0
-BACKOFF = "backoff"              # the step of the half-way value toward a diverged one
-RANDOM = "random"                # the step of a fallback's random value
-FALLBACK_DRAWS = 20              # random values tried per number parameter when every step ran
+BACKOFF = "backoff"  # the step of the half-way value toward a diverged one
+RANDOM = "random"  # the step of a fallback's random value
+FALLBACK_DRAWS = 20  # random values tried per number parameter when every step ran
 
 
 @dataclass
@@ -71,9 +71,9 @@ class PolicyState:
     The indexes below are computed once per state: build a new state when records change.
     """
 
-    records: list[NodeRecord]                     # finished and in flight (including this pass's proposals)
-    ranking: list[tuple[int, float]]              # (node id, UCB), highest first
-    pooled: dict[int, float | None]               # replicate-pooled reward per node id
+    records: list[NodeRecord]  # finished and in flight (including this pass's proposals)
+    ranking: list[tuple[int, float]]  # (node id, UCB), highest first
+    pooled: dict[int, float | None]  # replicate-pooled reward per node id
     directives: list[Directive] = field(default_factory=list)
     entries_written: int = 0
 
@@ -112,31 +112,52 @@ class Proposal:
     mode: str
     params: dict[str, Any]
     seed: int | None
-    change: Change | None = None                  # for a replicate: the seed's change
+    change: Change | None = None  # for a replicate: the seed's change
     replicate_of: int | None = None
     strategy: str = "hyperparameter-only"
     rationale: str = ""
 
     def as_record(self, node_id: int) -> NodeRecord:
         """The in-flight node this proposal becomes once it has an id."""
-        return NodeRecord(node_id=node_id, parent=self.parent, slot=self.slot, params=dict(self.params),
-                          seed=self.seed, mode=self.mode, replicate_of=self.replicate_of,
-                          change=None if self.replicate_of is not None else self.change)
+        return NodeRecord(
+            node_id=node_id,
+            parent=self.parent,
+            slot=self.slot,
+            params=dict(self.params),
+            seed=self.seed,
+            mode=self.mode,
+            replicate_of=self.replicate_of,
+            change=None if self.replicate_of is not None else self.change,
+        )
 
     def to_payload(self) -> dict[str, Any]:
         """JSON for the journal's payload column."""
         change = None if self.change is None else [self.change.key, self.change.old, self.change.new]
-        return {"parent": self.parent, "mode": self.mode, "params": self.params, "seed": self.seed,
-                "change": change, "replicate_of": self.replicate_of, "strategy": self.strategy,
-                "rationale": self.rationale}
+        return {
+            "parent": self.parent,
+            "mode": self.mode,
+            "params": self.params,
+            "seed": self.seed,
+            "change": change,
+            "replicate_of": self.replicate_of,
+            "strategy": self.strategy,
+            "rationale": self.rationale,
+        }
 
     @classmethod
     def from_payload(cls, slot: int, payload: dict[str, Any]) -> Proposal:
         change = payload.get("change")
-        return cls(slot=slot, parent=payload["parent"], mode=payload["mode"], params=dict(payload["params"]),
-                   seed=payload.get("seed"), change=Change(*change) if change else None,
-                   replicate_of=payload.get("replicate_of"), strategy=payload.get("strategy", "hyperparameter-only"),
-                   rationale=payload.get("rationale", ""))
+        return cls(
+            slot=slot,
+            parent=payload["parent"],
+            mode=payload["mode"],
+            params=dict(payload["params"]),
+            seed=payload.get("seed"),
+            change=Change(*change) if change else None,
+            replicate_of=payload.get("replicate_of"),
+            strategy=payload.get("strategy", "hyperparameter-only"),
+            rationale=payload.get("rationale", ""),
+        )
 
     def mutation_text(self, spec: Spec) -> str:
         """The Mutation line: ``short: old -> new``, or what a baseline or replicate is."""
@@ -162,28 +183,34 @@ class _Candidate:
 class _Context:
     """What one decision computes once and every parent shares."""
 
-    taken: set                    # signatures of every run done or in flight
+    taken: set  # signatures of every run done or in flight
     ledger: Ledger
     surrogate: Surrogate | None
     tries: list[tuple[Parameter, Any]]
 
 
 class Policy:
-    """One `propose` per free slot; exact ties between candidates are broken by a generator seeded with `exploration.seed`."""
+    """One `propose` per free slot.
+
+    Exact ties between candidates are broken by a generator seeded with `exploration.seed`.
+    """
 
     def __init__(self, spec: Spec, playbook: Playbook):
         self.spec = spec
         self.playbook = playbook
         self.rng = random.Random(spec.exploration.seed)
-        self._surrogate_key = -1                  # finished records the cached surrogate was fitted on
+        self._surrogate_key = -1  # finished records the cached surrogate was fitted on
         self._surrogate_fit: Surrogate | None = None
 
     # ------------------------------------------------------------------ decisions
 
     def propose(self, state: PolicyState, slot: int) -> Proposal | None:
         """The next run for ``slot``; None only when no allowed config is left to run."""
-        taken = {signature(self.spec.slots.values[r.slot], r.params, r.seed)
-                 for r in state.records if 0 <= r.slot < self.spec.n_slots}
+        taken = {
+            signature(self.spec.slots.values[r.slot], r.params, r.seed)
+            for r in state.records
+            if 0 <= r.slot < self.spec.n_slots
+        }
         replicate = self._replicate(state, slot, taken)
         if replicate is not None:
             return replicate
@@ -191,8 +218,9 @@ class Policy:
             baseline = self._baseline(state, slot, taken)
             if baseline is not None:
                 return baseline
-        context = _Context(taken, Ledger(state.finished, state.pooled), self._surrogate(state.finished),
-                           self._open_tries(state))
+        context = _Context(
+            taken, Ledger(state.finished, state.pooled), self._surrogate(state.finished), self._open_tries(state)
+        )
         parents = self.parent_candidates(state)
         for fallback in (False, True):
             for parent in parents:
@@ -205,7 +233,9 @@ class Policy:
         """The surrogate of these finished nodes, refitted only when a node has finished since the last fit."""
         if len(finished) != self._surrogate_key:
             self._surrogate_key = len(finished)
-            self._surrogate_fit = Surrogate.fit(self.spec.space, self.spec.n_slots, finished, self.spec.exploration.seed)
+            self._surrogate_fit = Surrogate.fit(
+                self.spec.space, self.spec.n_slots, finished, self.spec.exploration.seed
+            )
         return self._surrogate_fit
 
     def parent_candidates(self, state: PolicyState) -> list[NodeRecord | None]:
@@ -221,8 +251,14 @@ class Policy:
         seen: dict[int, bool] = {}
         for node_id in order:
             record = state.get(node_id)
-            if (record is None or not record.finished or record.reward is None or record.replicate_of is not None
-                    or record.node_id in parents or (frozen and self._under_freeze(state, record, frozen, seen))):
+            if (
+                record is None
+                or not record.finished
+                or record.reward is None
+                or record.replicate_of is not None
+                or record.node_id in parents
+                or (frozen and self._under_freeze(state, record, frozen, seen))
+            ):
                 continue
             parents[record.node_id] = record
         return [*parents.values(), None]
@@ -234,16 +270,31 @@ class Policy:
             return self._after_divergence(children[-1])
         action = self.playbook.decide(parent, state.finished)
         if action is self.playbook.default and parent is not None and self._flat(parent, children):
-            return Action(mode="explore", step="big", prefer=action.prefer,
-                          rule=f"{self.spec.objective.primary} flat over {len(children)} children: bigger step")
+            return Action(
+                mode="explore",
+                step="big",
+                prefer=action.prefer,
+                rule=f"{self.spec.objective.primary} flat over {len(children)} children: bigger step",
+            )
         return action
 
     def _after_divergence(self, child: NodeRecord) -> Action:
-        """A diverged child: learning rate down, clipping tighter (the diverged value stays barred, see `_candidates`)."""
-        prefer = tuple(Preference(p.key, direction) for p in self.spec.space
-                       for word, direction in DIVERGED_PARAMS if word in p.key.lower().split(".")[-1])
-        return Action(mode="exploit", step="normal", prefer=prefer,
-                      rule=f"child {child.node_id} diverged: learning rate down, clipping tighter")
+        """A diverged child: learning rate down, clipping tighter.
+
+        The diverged value stays barred, see `_candidates`.
+        """
+        prefer = tuple(
+            Preference(p.key, direction)
+            for p in self.spec.space
+            for word, direction in DIVERGED_PARAMS
+            if word in p.key.lower().split(".")[-1]
+        )
+        return Action(
+            mode="exploit",
+            step="normal",
+            prefer=prefer,
+            rule=f"child {child.node_id} diverged: learning rate down, clipping tighter",
+        )
 
     def at_block_boundary(self, state: PolicyState) -> bool:
         """True between the last entry of a block and the first of the next (seed 003's code review)."""
@@ -263,8 +314,14 @@ class Policy:
         params, seed = self.enforce(self.root_params(), state.directives), self.root_seed()
         if signature(self.spec.slots.values[slot], params, seed) in taken or not self.allowed(params, state.directives):
             return None
-        return Proposal(slot=slot, parent=None, mode="explore", params=params, seed=seed,
-                        rationale=f"first run of slot_{slot}: the base config")
+        return Proposal(
+            slot=slot,
+            parent=None,
+            mode="explore",
+            params=params,
+            seed=seed,
+            rationale=f"first run of slot_{slot}: the base config",
+        )
 
     def _replicate(self, state: PolicyState, slot: int, taken: set) -> Proposal | None:
         wanted = self.spec.exploration.replicates
@@ -278,21 +335,36 @@ class Policy:
         duplicate = signature(self.spec.slots.values[slot], best.params, seed) in taken
         if duplicate or not self.allowed(best.params, state.directives):
             return None
-        return Proposal(slot=slot, parent=best.node_id, mode="replicate", params=dict(best.params), seed=seed,
-                        change=Change(self.spec.trainer.seed_key, best.seed, seed), replicate_of=best.node_id,
-                        rationale=f"best node {best.node_id} has {count} of {wanted} replicates")
+        return Proposal(
+            slot=slot,
+            parent=best.node_id,
+            mode="replicate",
+            params=dict(best.params),
+            seed=seed,
+            change=Change(self.spec.trainer.seed_key, best.seed, seed),
+            replicate_of=best.node_id,
+            rationale=f"best node {best.node_id} has {count} of {wanted} replicates",
+        )
 
-    def _mutate(self, state: PolicyState, slot: int, parent: NodeRecord | None, context: _Context,
-                fallback: bool) -> Proposal | None:
-        """The best new single change of ``parent`` (a step, or with ``fallback`` a random value); None if none is new."""
+    def _mutate(
+        self, state: PolicyState, slot: int, parent: NodeRecord | None, context: _Context, fallback: bool
+    ) -> Proposal | None:
+        """The best new single change of ``parent``; None if none is new.
+
+        A step, or with ``fallback`` a random value.
+        """
         action = self.decide_mode(state, parent)
         boundary = self.at_block_boundary(state)
         if action.code_only and not boundary:
             action = action.fallback or self.playbook.default
         if fallback:
-            action = Action(mode="explore", step=RANDOM, prefer=action.prefer,
-                            rule="every step of every parent already ran or is in flight: a random value")
-        raw = {**self.root_params(), **(parent.params if parent else {})}     # a key added to the spec later: base value
+            action = Action(
+                mode="explore",
+                step=RANDOM,
+                prefer=action.prefer,
+                rule="every step of every parent already ran or is in flight: a random value",
+            )
+        raw = {**self.root_params(), **(parent.params if parent else {})}  # a key added to the spec later: base value
         base = self.enforce(raw, state.directives)
         seed = parent.seed if parent else self.root_seed()
         parent_id = parent.node_id if parent else None
@@ -300,19 +372,31 @@ class Policy:
         for candidate in self._candidates(raw, base, slot, action, boundary, context):
             params = {**base, candidate.parameter.key: candidate.value}
             change = Change(candidate.parameter.key, candidate.old, candidate.value)
-            if (signature(self.spec.slots.values[slot], params, seed) in context.taken
-                    or (parent_id, change) in state.in_flight_changes or not self.allowed(params, state.directives)):
+            if (
+                signature(self.spec.slots.values[slot], params, seed) in context.taken
+                or (parent_id, change) in state.in_flight_changes
+                or not self.allowed(params, state.directives)
+            ):
                 continue
             scored.append((candidate, params, change))
         if not scored:
             return None
         scores = self._score([(c, p) for c, p, _ in scored], base, slot, parent, action, context)
         (candidate, params, change), _ = max(zip(scored, scores), key=lambda pair: pair[1])
-        strategy = (self.playbook.strategy_text(candidate.value) if candidate.parameter.code_strategy
-                    else "hyperparameter-only")
+        strategy = (
+            self.playbook.strategy_text(candidate.value) if candidate.parameter.code_strategy else "hyperparameter-only"
+        )
         where = "root" if parent is None else f"node {parent.node_id}"
-        return Proposal(slot=slot, parent=parent_id, mode=action.mode, params=params,
-                        seed=seed, change=change, strategy=strategy, rationale=f"{action.rule}; from {where}")
+        return Proposal(
+            slot=slot,
+            parent=parent_id,
+            mode=action.mode,
+            params=params,
+            seed=seed,
+            change=change,
+            strategy=strategy,
+            rationale=f"{action.rule}; from {where}",
+        )
 
     # ------------------------------------------------------------------ candidates and their ranking
 
@@ -321,18 +405,28 @@ class Policy:
         tries = []
         for directive in state.directives:
             parameter = self.spec.space.get(directive.key or "")
-            if directive.kind == "try" and parameter is not None and not any(
-                    r.params.get(parameter.key) == directive.value for r in state.records):
+            if (
+                directive.kind == "try"
+                and parameter is not None
+                and not any(r.params.get(parameter.key) == directive.value for r in state.records)
+            ):
                 tries.append((parameter, directive.value))
         return tries
 
-    def _candidates(self, raw: dict[str, Any], base: dict[str, Any], slot: int, action: Action, boundary: bool,
-                    context: _Context) -> list[_Candidate]:
+    def _candidates(
+        self, raw: dict[str, Any], base: dict[str, Any], slot: int, action: Action, boundary: bool, context: _Context
+    ) -> list[_Candidate]:
         """Single changes of ``base`` (the parent with pins and bounds applied), and the directives' own."""
-        found = [_Candidate(self.spec.space.get(key), raw[key], base[key], "directive", action.step, TRY_DIRECTIVE)
-                 for key in base if base[key] != raw[key]]
-        found += [_Candidate(parameter, base[parameter.key], value, "directive", action.step, TRY_DIRECTIVE)
-                  for parameter, value in context.tries if value != base[parameter.key]]
+        found = [
+            _Candidate(self.spec.space.get(key), raw[key], base[key], "directive", action.step, TRY_DIRECTIVE)
+            for key in base
+            if base[key] != raw[key]
+        ]
+        found += [
+            _Candidate(parameter, base[parameter.key], value, "directive", action.step, TRY_DIRECTIVE)
+            for parameter, value in context.tries
+            if value != base[parameter.key]
+        ]
         for parameter in self.spec.space:
             if parameter.code_strategy and not boundary:
                 continue
@@ -342,17 +436,29 @@ class Policy:
                 found.extend(self._options(parameter, base[parameter.key], action))
             else:
                 diverged = context.ledger.diverged(parameter.key, base, slot)
-                found.extend(c for c in self._numbers(parameter, base[parameter.key], action, diverged)
-                             if not _beyond(c.value, c.old, diverged))
+                found.extend(
+                    c
+                    for c in self._numbers(parameter, base[parameter.key], action, diverged)
+                    if not _beyond(c.value, c.old, diverged)
+                )
         return found
 
     def _options(self, parameter: Parameter, value: Any, action: Action) -> list[_Candidate]:
         """Every other value of a choice or bool; the action's code strategies first."""
         options = parameter.choices if parameter.kind == "choice" else (True, False)
         wanted = list(action.code_strategies) if parameter.code_strategy else []
-        return [_Candidate(parameter, value, option, f"={format_value(option)}", action.step,
-                           CODE_STRATEGY_PREFERRED - 0.02 * wanted.index(option) if option in wanted else 0.0)
-                for option in options if option != value]
+        return [
+            _Candidate(
+                parameter,
+                value,
+                option,
+                f"={format_value(option)}",
+                action.step,
+                CODE_STRATEGY_PREFERRED - 0.02 * wanted.index(option) if option in wanted else 0.0,
+            )
+            for option in options
+            if option != value
+        ]
 
     def _numbers(self, parameter: Parameter, value: Any, action: Action, diverged: list[Any]) -> list[_Candidate]:
         """New values of a number: random draws in fallback, else every step and the half-way back-offs."""
@@ -369,12 +475,20 @@ class Policy:
         for limit in _nearest(value, diverged):
             new = _halfway(parameter, value, limit)
             if new not in (value, limit):
-                found.append(_Candidate(parameter, value, new, "up" if limit > value else "down", BACKOFF,
-                                        -OTHER_STEP_PENALTY))
+                found.append(
+                    _Candidate(parameter, value, new, "up" if limit > value else "down", BACKOFF, -OTHER_STEP_PENALTY)
+                )
         return found
 
-    def _score(self, scored: list[tuple[_Candidate, dict]], base: dict[str, Any], slot: int,
-               parent: NodeRecord | None, action: Action, context: _Context) -> list[float]:
+    def _score(
+        self,
+        scored: list[tuple[_Candidate, dict]],
+        base: dict[str, Any],
+        slot: int,
+        parent: NodeRecord | None,
+        action: Action,
+        context: _Context,
+    ) -> list[float]:
         priority = {p.key: rank for rank, p in enumerate(self.spec.space.by_priority())}
         primary = parent.metrics.get(self.spec.objective.primary, math.nan) if parent else math.nan
         scores = []
@@ -457,7 +571,10 @@ class Policy:
         return params
 
     def _under_freeze(self, state: PolicyState, record: NodeRecord, frozen: set[int], seen: dict[int, bool]) -> bool:
-        """True when ``record`` or an ancestor is frozen; ``seen`` keeps every answer, so a pass over all nodes is O(n)."""
+        """True when ``record`` or an ancestor is frozen.
+
+        ``seen`` keeps every answer, so a pass over all nodes is O(n).
+        """
         path, node, answer = [], record, False
         while node is not None:
             if node.node_id in seen:
@@ -475,14 +592,20 @@ class Policy:
         primary = self.spec.objective.primary
         reference = parent.metrics.get(primary, math.nan)
         recent = [c.metrics.get(primary, math.nan) for c in children[-FLAT_CHILDREN:]]
-        return (len(recent) == FLAT_CHILDREN and not math.isnan(reference)
-                and all(abs(v - reference) <= FLAT_TOLERANCE * max(1.0, abs(reference)) for v in recent))
+        return (
+            len(recent) == FLAT_CHILDREN
+            and not math.isnan(reference)
+            and all(abs(v - reference) <= FLAT_TOLERANCE * max(1.0, abs(reference)) for v in recent)
+        )
 
 
 def best_node(records: list[NodeRecord], pooled: dict[int, float | None]) -> NodeRecord | None:
     """The finished, non-failed original (not a replicate) with the highest pooled reward."""
-    candidates = [r for r in records if r.finished and not r.failed and r.replicate_of is None
-                  and pooled.get(r.node_id) is not None]
+    candidates = [
+        r
+        for r in records
+        if r.finished and not r.failed and r.replicate_of is None and pooled.get(r.node_id) is not None
+    ]
     return max(candidates, key=lambda r: (pooled[r.node_id], -r.node_id), default=None)
 
 

@@ -19,8 +19,17 @@ from agent.spec import Spec
 from memory.crash import crash_point
 from memory.errors import UcbxError
 
-IGNORED = ("state.db", "state.db-wal", "state.db-shm", ".ucbx.lock", "*.tmp", "iterations/*/attempt_*/",
-           "iterations/*/*.pt", "iterations/*/*.npz", "iterations/*/tmp_training/")
+IGNORED = (
+    "state.db",
+    "state.db-wal",
+    "state.db-shm",
+    ".ucbx.lock",
+    "*.tmp",
+    "iterations/*/attempt_*/",
+    "iterations/*/*.pt",
+    "iterations/*/*.npz",
+    "iterations/*/tmp_training/",
+)
 AUTHOR = git.Actor("ucbx", "ucbx@localhost")
 INIT_STAGING = ".git-init.tmp"
 
@@ -45,9 +54,11 @@ class Provenance:
         try:
             self.repo = git.Repo(folder)
         except git.InvalidGitRepositoryError:
-            raise UcbxError(f"{folder / '.git'}: not a git repository ucbx can use; move it aside "
-                            f"(mv {folder / '.git'} {folder / '.git'}.broken) and start again: a new "
-                            "repository is made, the next commit holds every file") from None
+            raise UcbxError(
+                f"{folder / '.git'}: not a git repository ucbx can use; move it aside "
+                f"(mv {folder / '.git'} {folder / '.git'}.broken) and start again: a new "
+                "repository is made, the next commit holds every file"
+            ) from None
         if not self.repo.head.is_valid():
             (folder / ".gitignore").write_text("\n".join(IGNORED) + "\n", encoding="utf-8")
             self.commit([folder / ".gitignore"], "ucbx: exploration folder")
@@ -90,8 +101,12 @@ def trainer_source(spec: Spec) -> Path | None:
             return Path(list(found.submodule_search_locations)[0])
         if found is not None and found.origin:
             return Path(found.origin)
-    scripts = [folder / argument for argument in command if argument.endswith(".py")
-               for folder in (spec.path.parent, Path.cwd())]
+    scripts = [
+        folder / argument
+        for argument in command
+        if argument.endswith(".py")
+        for folder in (spec.path.parent, Path.cwd())
+    ]
     return next((script for script in scripts if script.is_file()), None)
 
 

@@ -24,39 +24,48 @@ from ucb.rewards import OPERATORS, TERM_KINDS, Band, Guard, Objective, RewardTer
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent / "playbooks"
 LAUNCHER_KINDS = ("local", "slurm")
-SLURM_KEYS = ("partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_min", "extra_args", "poll_s", "poll_max_s",
-              "accounting")
+SLURM_KEYS = (
+    "partition",
+    "gpus_per_job",
+    "cpus_per_job",
+    "mem_gb",
+    "time_min",
+    "extra_args",
+    "poll_s",
+    "poll_max_s",
+    "accounting",
+)
 
 
 @dataclass(frozen=True)
 class TrainerSpec:
-    command: tuple[str, ...]          # {python}, {config}, {run_dir} left for each job; {spec_dir} resolved
+    command: tuple[str, ...]  # {python}, {config}, {run_dir} left for each job; {spec_dir} resolved
     base_config: Path
     metrics_file: str = "analysis.log"
-    describe: str = ""                # trainers/<describe>/describe.py builds the Visual line
-    seed_key: str = ""                # where a replicate's seed goes
-    source: Path | None = None        # the trainer's code, for its git version (default: found from the command)
+    describe: str = ""  # trainers/<describe>/describe.py builds the Visual line
+    seed_key: str = ""  # where a replicate's seed goes
+    source: Path | None = None  # the trainer's code, for its git version (default: found from the command)
 
 
 @dataclass(frozen=True)
 class ExplorationSettings:
     ucb_c: float = 1.414
     n_iter_block: int = 8
-    budget: int = 48                  # iterations (log entries) in all
-    replicates: int = 1               # extra seeds a node gets before it is reported best
-    seed: int = 0                     # the agent's own random choices
-    playbook: str = ""                # agent/playbooks/<name>.yaml
-    poll_s: float = 2.0               # how often the daemon looks at running jobs
+    budget: int = 48  # iterations (log entries) in all
+    replicates: int = 1  # extra seeds a node gets before it is reported best
+    seed: int = 0  # the agent's own random choices
+    playbook: str = ""  # agent/playbooks/<name>.yaml
+    poll_s: float = 2.0  # how often the daemon looks at running jobs
 
 
 @dataclass(frozen=True)
 class LauncherSpec:
     kind: str = "local"
     timeout_s: float = 3600.0
-    threads_per_job: int | None = None    # None: 1 locally, cpus_per_job under SLURM
+    threads_per_job: int | None = None  # None: 1 locally, cpus_per_job under SLURM
     gpus: str | tuple[int, ...] = "auto"
-    grace_s: float = 10.0             # SIGTERM to SIGKILL when a job is stopped
-    max_retries: int = 2              # resubmissions of infrastructure failures
+    grace_s: float = 10.0  # SIGTERM to SIGKILL when a job is stopped
+    max_retries: int = 2  # resubmissions of infrastructure failures
     slurm: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,8 +80,8 @@ class Spec:
     objective: Objective
     exploration: ExplorationSettings
     launcher: LauncherSpec
-    base: dict[str, Any]              # the base config, as read
-    raw: dict[str, Any]               # the spec as read (after overrides), for the folder's copy
+    base: dict[str, Any]  # the base config, as read
+    raw: dict[str, Any]  # the spec as read (after overrides), for the folder's copy
 
     @property
     def n_slots(self) -> int:
@@ -101,8 +110,12 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
     reader = Reader(path)
     if isinstance(raw, dict):
         raw = apply_overrides(raw, overrides or {})
-    top = reader.mapping("", raw, ("name", "trainer", "slots", "search_space", "objective"),
-                         ("frozen", "exploration", "launcher", "description"))
+    top = reader.mapping(
+        "",
+        raw,
+        ("name", "trainer", "slots", "search_space", "objective"),
+        ("frozen", "exploration", "launcher", "description"),
+    )
     name = reader.text("name", top["name"])
     if not name.replace("_", "").replace("-", "").isalnum():
         raise reader.fail("name", f"must be letters, digits, '_' or '-', got {name!r}")
@@ -117,15 +130,24 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
     elif exploration.replicates:
         raise reader.fail("exploration.replicates", "needs trainer.seed_key (where a replicate's seed goes)")
     return Spec(
-        path=path, name=name, trainer=trainer, slots=slots, space=space, frozen=frozen,
-        objective=_objective(reader, top["objective"]), exploration=exploration,
-        launcher=_launcher(reader, top.get("launcher", {})), base=base, raw=raw,
+        path=path,
+        name=name,
+        trainer=trainer,
+        slots=slots,
+        space=space,
+        frozen=frozen,
+        objective=_objective(reader, top["objective"]),
+        exploration=exploration,
+        launcher=_launcher(reader, top.get("launcher", {})),
+        base=base,
+        raw=raw,
     )
 
 
 def _trainer(reader: Reader, value: Any) -> TrainerSpec:
-    section = reader.mapping("trainer", value, ("command", "base_config"),
-                             ("metrics_file", "describe", "seed_key", "source"))
+    section = reader.mapping(
+        "trainer", value, ("command", "base_config"), ("metrics_file", "describe", "seed_key", "source")
+    )
     command = section["command"]
     if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
         raise reader.fail("trainer.command", "must be a non-empty list of strings")
@@ -146,7 +168,8 @@ def _trainer(reader: Reader, value: Any) -> TrainerSpec:
             raise reader.fail("trainer.source", f"not found: {source}")
     spec_dir = str(reader.path.parent.resolve())
     return TrainerSpec(
-        command=tuple(argument.replace("{spec_dir}", spec_dir) for argument in command), base_config=base_config,
+        command=tuple(argument.replace("{spec_dir}", spec_dir) for argument in command),
+        base_config=base_config,
         metrics_file=reader.text("trainer.metrics_file", section.get("metrics_file", "analysis.log")),
         describe=describe,
         seed_key=reader.text("trainer.seed_key", section["seed_key"]) if "seed_key" in section else "",
@@ -187,7 +210,9 @@ def _require_in_base(reader: Reader, key: str, dotted: str, base: dict) -> Any:
     try:
         return get_path(base, dotted)
     except KeyError:
-        raise reader.fail(key, f"'{dotted}' is not set in the base config (the agent needs its starting value)") from None
+        raise reader.fail(
+            key, f"'{dotted}' is not set in the base config (the agent needs its starting value)"
+        ) from None
 
 
 def _space(reader: Reader, value: Any, base: dict, slots: SlotSet) -> SearchSpace:
@@ -211,8 +236,9 @@ def _space(reader: Reader, value: Any, base: dict, slots: SlotSet) -> SearchSpac
 
 
 def _parameter(reader: Reader, key: str, dotted: str, entry: Any) -> Parameter:
-    entry = reader.mapping(key, entry, ("kind", "short"),
-                           ("low", "high", "log", "choices", "priority", "code_strategy"))
+    entry = reader.mapping(
+        key, entry, ("kind", "short"), ("low", "high", "log", "choices", "priority", "code_strategy")
+    )
     kind = reader.text(f"{key}.kind", entry["kind"], PARAMETER_KINDS)
     short = reader.text(f"{key}.short", entry["short"])
     log = reader.boolean(f"{key}.log", entry.get("log", False))
@@ -236,7 +262,13 @@ def _parameter(reader: Reader, key: str, dotted: str, entry: Any) -> Parameter:
     elif "choices" in entry:
         raise reader.fail(f"{key}.choices", f"only a choice parameter has choices, not {kind}")
     return Parameter(
-        key=dotted, kind=kind, short=short, low=low, high=high, log=log, choices=choices,
+        key=dotted,
+        kind=kind,
+        short=short,
+        low=low,
+        high=high,
+        log=log,
+        choices=choices,
         priority=int(reader.number(f"{key}.priority", entry.get("priority", 100), integer=True, minimum=1)),
         code_strategy=reader.boolean(f"{key}.code_strategy", entry.get("code_strategy", False)),
     )
@@ -274,8 +306,11 @@ def _list(reader: Reader, section: dict, name: str) -> list:
 def _term(reader: Reader, key: str, value: Any) -> RewardTerm:
     entry = reader.mapping(key, value, ("metric", "kind"), ("target", "tolerance", "low", "high", "weight"))
     kind = reader.text(f"{key}.kind", entry["kind"], TERM_KINDS)
-    numbers = {name: reader.number(f"{key}.{name}", entry[name]) for name in
-               ("target", "tolerance", "low", "high", "weight") if name in entry}
+    numbers = {
+        name: reader.number(f"{key}.{name}", entry[name])
+        for name in ("target", "tolerance", "low", "high", "weight")
+        if name in entry
+    }
     if kind == "ratio" and numbers.get("target", 1.0) <= 0:
         raise reader.fail(f"{key}.target", "a ratio's target must be > 0")
     if kind == "ratio" and numbers.get("tolerance", 10.0) <= 1:
@@ -289,21 +324,27 @@ def _term(reader: Reader, key: str, value: Any) -> RewardTerm:
 
 def _guard(reader: Reader, key: str, value: Any) -> Guard:
     entry = reader.mapping(key, value, ("metric", "op", "value"))
-    return Guard(metric=reader.text(f"{key}.metric", entry["metric"]),
-                 op=reader.text(f"{key}.op", entry["op"], tuple(OPERATORS)),
-                 value=float(reader.number(f"{key}.value", entry["value"])))
+    return Guard(
+        metric=reader.text(f"{key}.metric", entry["metric"]),
+        op=reader.text(f"{key}.op", entry["op"], tuple(OPERATORS)),
+        value=float(reader.number(f"{key}.value", entry["value"])),
+    )
 
 
 def _band(reader: Reader, key: str, value: Any) -> Band:
     entry = reader.mapping(key, value, ("label", "low", "high"))
     low = reader.number(f"{key}.low", entry["low"])
-    return Band(label=reader.text(f"{key}.label", entry["label"]), low=float(low),
-                high=float(reader.number(f"{key}.high", entry["high"], above=low)))
+    return Band(
+        label=reader.text(f"{key}.label", entry["label"]),
+        low=float(low),
+        high=float(reader.number(f"{key}.high", entry["high"], above=low)),
+    )
 
 
 def _exploration(reader: Reader, value: Any) -> ExplorationSettings:
-    section = reader.mapping("exploration", value, (),
-                             ("ucb_c", "n_iter_block", "budget", "replicates", "seed", "playbook", "poll_s"))
+    section = reader.mapping(
+        "exploration", value, (), ("ucb_c", "n_iter_block", "budget", "replicates", "seed", "playbook", "poll_s")
+    )
     playbook = ""
     if "playbook" in section:
         playbook = reader.text("exploration.playbook", section["playbook"])
@@ -313,11 +354,13 @@ def _exploration(reader: Reader, value: Any) -> ExplorationSettings:
     defaults = ExplorationSettings()
     return ExplorationSettings(
         ucb_c=float(reader.number("exploration.ucb_c", section.get("ucb_c", defaults.ucb_c), minimum=0)),
-        n_iter_block=reader.number("exploration.n_iter_block", section.get("n_iter_block", defaults.n_iter_block),
-                                   integer=True, minimum=1),
+        n_iter_block=reader.number(
+            "exploration.n_iter_block", section.get("n_iter_block", defaults.n_iter_block), integer=True, minimum=1
+        ),
         budget=reader.number("exploration.budget", section.get("budget", defaults.budget), integer=True, minimum=1),
-        replicates=reader.number("exploration.replicates", section.get("replicates", defaults.replicates),
-                                 integer=True, minimum=0),
+        replicates=reader.number(
+            "exploration.replicates", section.get("replicates", defaults.replicates), integer=True, minimum=0
+        ),
         seed=reader.number("exploration.seed", section.get("seed", defaults.seed), integer=True),
         playbook=playbook,
         poll_s=float(reader.number("exploration.poll_s", section.get("poll_s", defaults.poll_s), above=0)),
@@ -331,8 +374,9 @@ def _optional_threads(reader: Reader, value: Any) -> int | None:
 
 
 def _launcher(reader: Reader, value: Any) -> LauncherSpec:
-    section = reader.mapping("launcher", value, (),
-                             ("kind", "timeout_s", "threads_per_job", "gpus", "grace_s", "max_retries") + SLURM_KEYS)
+    section = reader.mapping(
+        "launcher", value, (), ("kind", "timeout_s", "threads_per_job", "gpus", "grace_s", "max_retries") + SLURM_KEYS
+    )
     kind = reader.text("launcher.kind", section.get("kind", "local"), LAUNCHER_KINDS)
     gpus = section.get("gpus", "auto")
     if isinstance(gpus, list):
@@ -348,7 +392,8 @@ def _launcher(reader: Reader, value: Any) -> LauncherSpec:
         kind=kind,
         timeout_s=float(reader.number("launcher.timeout_s", section.get("timeout_s", 3600), above=0)),
         threads_per_job=_optional_threads(reader, section.get("threads_per_job")),
-        gpus=gpus, slurm=slurm,
+        gpus=gpus,
+        slurm=slurm,
         grace_s=float(reader.number("launcher.grace_s", section.get("grace_s", 10.0), minimum=0)),
         max_retries=reader.number("launcher.max_retries", section.get("max_retries", 2), integer=True, minimum=0),
     )

@@ -29,8 +29,8 @@ from agent.history import NodeRecord
 from slots.space import Parameter, SearchSpace
 
 MIN_POINTS = 5
-MAX_POINTS = 256                 # runs a fit uses at most ...
-BEST_POINTS = 64                 # ... of which the best rewards; the rest are the most recent
+MAX_POINTS = 256  # runs a fit uses at most ...
+BEST_POINTS = 64  # ... of which the best rewards; the rest are the most recent
 KAPPA = 1.0
 
 
@@ -51,7 +51,7 @@ def training_set(points: list[NodeRecord]) -> list[NodeRecord]:
     if len(points) <= MAX_POINTS:
         return points
     best = set(sorted(range(len(points)), key=lambda i: -points[i].reward)[:BEST_POINTS])
-    recent = [i for i in range(len(points)) if i not in best][-(MAX_POINTS - BEST_POINTS):]
+    recent = [i for i in range(len(points)) if i not in best][-(MAX_POINTS - BEST_POINTS) :]
     return [points[i] for i in sorted(best.union(recent))]
 
 
@@ -65,8 +65,9 @@ class Surrogate:
 
     @classmethod
     def fit(cls, space: SearchSpace, n_slots: int, records: list[NodeRecord], seed: int = 0) -> Surrogate | None:
-        points = training_set([r for r in records if r.finished and r.reward is not None
-                               and all(p.key in r.params for p in space)])
+        points = training_set(
+            [r for r in records if r.finished and r.reward is not None and all(p.key in r.params for p in space)]
+        )
         if len(points) < MIN_POINTS:
             return None
         kernel = ConstantKernel(1.0) * Matern(length_scale=0.5, nu=2.5) + WhiteKernel(0.01)

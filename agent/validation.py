@@ -51,8 +51,9 @@ class Reader:
             raise self.fail(key, f"must be a list, got {show(value)}")
         return value
 
-    def number(self, key: str, value: Any, *, integer: bool = False, minimum: float | None = None,
-               above: float | None = None) -> float | int:
+    def number(
+        self, key: str, value: Any, *, integer: bool = False, minimum: float | None = None, above: float | None = None
+    ) -> float | int:
         kind = "an integer" if integer else "a number"
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
             raise self.fail(key, f"must be {kind}, got {show(value)}")

@@ -38,9 +38,11 @@ REPO = Path(__file__).resolve().parents[1]
 def header(argv: list[str]) -> str:
     """Command, date and machine, for the top of every result file."""
     load = os.getloadavg()[0]
-    return (f"Command: `python -m benchmarks {' '.join(argv)}`\n"
-            f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
-            f"{os.cpu_count()} cores, Python {platform.python_version()}, load average {load:.1f} at start.")
+    return (
+        f"Command: `python -m benchmarks {' '.join(argv)}`\n"
+        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, load average {load:.1f} at start."
+    )
 
 
 def save(results: Path, name: str, text: str, data) -> None:
@@ -54,12 +56,21 @@ def search(options, argv: list[str]) -> None:
     seeds = list(range(options.first_seed, options.first_seed + options.n_seeds))
     top, started = header(argv), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ucbx-bench-") as work:
-        campaigns = harness.run_search(options.tasks, options.searchers, seeds, options.budget, Path(work),
-                                       options.workers, not options.no_failed_band)
+        campaigns = harness.run_search(
+            options.tasks,
+            options.searchers,
+            seeds,
+            options.budget,
+            Path(work),
+            options.workers,
+            not options.no_failed_band,
+        )
     held = "held out" if min(seeds) >= HELD_OUT_FROM else "development"
     bands = " Synthetic tasks without a failed band (--no-failed-band)." if options.no_failed_band else ""
-    intro = f"{top}\nSeeds {seeds[0]}-{seeds[-1]} ({held}), budget {options.budget}, " \
-            f"{time.perf_counter() - started:.0f} s in all.{bands}"
+    intro = (
+        f"{top}\nSeeds {seeds[0]}-{seeds[-1]} ({held}), budget {options.budget}, "
+        f"{time.perf_counter() - started:.0f} s in all.{bands}"
+    )
     report_search(options, intro, campaigns)
 
 
@@ -68,9 +79,11 @@ def report_search(options, intro: str, campaigns: list[harness.Campaign]) -> Non
     text = f"{intro}\n\n{harness.table(harness.summarise(campaigns), campaigns)}"
     save(options.results, f"search_{options.label}", text, harness.as_json(campaigns))
     seeds = sorted({c.seed for c in campaigns})
-    plots.search_curves(campaigns, options.figures / f"search_{options.label}.png",
-                        f"best-so-far reward: median and quartiles over seeds {seeds[0]}-{seeds[-1]}, "
-                        f"budget {campaigns[0].budget}")
+    plots.search_curves(
+        campaigns,
+        options.figures / f"search_{options.label}.png",
+        f"best-so-far reward: median and quartiles over seeds {seeds[0]}-{seeds[-1]}, budget {campaigns[0].budget}",
+    )
 
 
 def rerender(options, argv: list[str]) -> None:
@@ -84,8 +97,12 @@ def utilisation_command(options, argv: list[str]) -> None:
     top = header(argv)
     with tempfile.TemporaryDirectory(prefix="ucbx-util-") as work:
         results = utilisation.run_utilisation(Path(work), options.unit, options.rounds)
-    save(options.results, "utilisation", f"{top}\n\n{utilisation.table(results, options.unit)}",
-         [asdict(r) for r in results])
+    save(
+        options.results,
+        "utilisation",
+        f"{top}\n\n{utilisation.table(results, options.unit)}",
+        [asdict(r) for r in results],
+    )
     plots.utilisation(results, options.figures / "utilisation.png")
 
 
@@ -96,19 +113,38 @@ def overhead_command(options, argv: list[str]) -> None:
         share = overhead.demo_fraction(Path(work) / "demo", options.demo_budget) if options.demo_budget else None
     text = f"{top}\n\n{overhead.table(decisions)}"
     if share:
-        text += (f"\n\nDemo exploration ({share.entries} entries, {share.steps} passes): agent "
-                 f"{share.agent_s:.1f} s of {share.wall_s:.1f} s wall = {share.fraction:.1%}")
-    save(options.results, "overhead", text,
-         {"decisions": [asdict(d) for d in decisions], "demo": asdict(share) if share else None})
+        text += (
+            f"\n\nDemo exploration ({share.entries} entries, {share.steps} passes): agent "
+            f"{share.agent_s:.1f} s of {share.wall_s:.1f} s wall = {share.fraction:.1%}"
+        )
+    save(
+        options.results,
+        "overhead",
+        text,
+        {"decisions": [asdict(d) for d in decisions], "demo": asdict(share) if share else None},
+    )
     plots.overhead(decisions, options.figures / "overhead.png")
 
 
 def smoke(options, argv: list[str]) -> None:
     """Every searcher on one synthetic task, one seed, a tiny budget; the other two at toy size."""
-    for args in (["search", "--tasks", "synthetic-lr-cliff", "--first-seed", "0", "--n-seeds", "1", "--budget", "8",
-                  "--label", "smoke"],
-                 ["utilisation", "--unit", "0.02", "--rounds", "1"],
-                 ["overhead", "--sizes", "30", "--repeat", "1", "--demo-budget", "0"]):
+    for args in (
+        [
+            "search",
+            "--tasks",
+            "synthetic-lr-cliff",
+            "--first-seed",
+            "0",
+            "--n-seeds",
+            "1",
+            "--budget",
+            "8",
+            "--label",
+            "smoke",
+        ],
+        ["utilisation", "--unit", "0.02", "--rounds", "1"],
+        ["overhead", "--sizes", "30", "--repeat", "1", "--demo-budget", "0"],
+    ):
         main(args + ["--results", str(options.results), "--figures", str(options.figures)])
 
 
@@ -123,8 +159,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", type=int, default=48, help="finished trials per campaign")
     run.add_argument("--workers", type=int, default=2, help="processes training trainer tasks")
     run.add_argument("--label", default="synthetic", help="names the result files and figure")
-    run.add_argument("--no-failed-band", action="store_true",
-                     help="synthetic tasks: val_acc below 0.5 is partial, not failed (only nan fails)")
+    run.add_argument(
+        "--no-failed-band",
+        action="store_true",
+        help="synthetic tasks: val_acc below 0.5 is partial, not failed (only nan fails)",
+    )
     run.set_defaults(action=search)
     util = commands.add_parser("utilisation", help="busy fraction, asynchronous vs synchronous")
     util.add_argument("--unit", type=float, default=0.25, help="seconds per time_step unit (4/16/32/64)")

@@ -41,11 +41,11 @@ class Campaign:
     searcher: str
     seed: int
     budget: int
-    rewards: list[float | None] = field(default_factory=list)       # noise-free reward per trial, log order
-    best_so_far: list[float] = field(default_factory=list)          # of the recommended config
-    first_converged: int | None = None                               # 1-based iteration
+    rewards: list[float | None] = field(default_factory=list)  # noise-free reward per trial, log order
+    best_so_far: list[float] = field(default_factory=list)  # of the recommended config
+    first_converged: int | None = None  # 1-based iteration
     failures: int = 0
-    seconds: float = 0.0                                             # decision + evaluation wall time
+    seconds: float = 0.0  # decision + evaluation wall time
 
     @property
     def best(self) -> float:
@@ -128,19 +128,37 @@ def tasks_by_seed(name: str, folder: Path, pool: Executor | None, failed_band: b
     return lambda seed: task
 
 
-def run_search(task_names: list[str], searcher_names: list[str], seeds: list[int], budget: int, folder: Path,
-               workers: int = 2, failed_band: bool = True, progress: Callable[[str], None] = print) -> list[Campaign]:
+def run_search(
+    task_names: list[str],
+    searcher_names: list[str],
+    seeds: list[int],
+    budget: int,
+    folder: Path,
+    workers: int = 2,
+    failed_band: bool = True,
+    progress: Callable[[str], None] = print,
+) -> list[Campaign]:
     """Every (task, seed, searcher) campaign, seeds outermost within a task; trainings in ``workers`` processes."""
     folder.mkdir(parents=True, exist_ok=True)
     trainers = any(name not in SYNTHETIC for name in task_names)
     with ProcessPoolExecutor(workers) if trainers else contextlib.nullcontext() as pool:
-        return [campaign for name in task_names
-                for campaign in task_campaigns(name, searcher_names, seeds, budget,
-                                               tasks_by_seed(name, folder, pool, failed_band), progress)]
+        return [
+            campaign
+            for name in task_names
+            for campaign in task_campaigns(
+                name, searcher_names, seeds, budget, tasks_by_seed(name, folder, pool, failed_band), progress
+            )
+        ]
 
 
-def task_campaigns(name: str, searcher_names: list[str], seeds: list[int], budget: int,
-                   task_for: Callable[[int], Task], progress: Callable[[str], None]) -> list[Campaign]:
+def task_campaigns(
+    name: str,
+    searcher_names: list[str],
+    seeds: list[int],
+    budget: int,
+    task_for: Callable[[int], Task],
+    progress: Callable[[str], None],
+) -> list[Campaign]:
     """One task: every available searcher on every seed."""
     names, skipped = available(searcher_names, task_for(seeds[0]).spec)
     for searcher, reason in skipped.items():
@@ -151,12 +169,15 @@ def task_campaigns(name: str, searcher_names: list[str], seeds: list[int], budge
         for searcher in names:
             campaign = run_campaign(task, searcher, seed, budget)
             campaigns.append(campaign)
-            progress(f"{name} seed {seed} {searcher}: best {campaign.best:.3f}, first converged "
-                     f"{campaign.first_converged}, {campaign.seconds:.1f} s")
+            progress(
+                f"{name} seed {seed} {searcher}: best {campaign.best:.3f}, first converged "
+                f"{campaign.first_converged}, {campaign.seconds:.1f} s"
+            )
     return campaigns
 
 
 # ---------------------------------------------------------------------- summaries
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -165,10 +186,10 @@ class Summary:
     task: str
     searcher: str
     seeds: int
-    best: tuple[float, float, float]                 # q25, median, q75
-    converged_at: tuple[float, float, float]         # iterations; budget + 1 when never converged
-    reached: int                                     # seeds that converged within the budget
-    seconds: float                                   # median campaign wall time
+    best: tuple[float, float, float]  # q25, median, q75
+    converged_at: tuple[float, float, float]  # iterations; budget + 1 when never converged
+    reached: int  # seeds that converged within the budget
+    seconds: float  # median campaign wall time
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -182,11 +203,18 @@ def summarise(campaigns: list[Campaign]) -> list[Summary]:
     groups: dict[tuple[str, str], list[Campaign]] = {}
     for campaign in campaigns:
         groups.setdefault((campaign.task, campaign.searcher), []).append(campaign)
-    return [Summary(task, searcher, len(group), quartiles([c.best for c in group]),
-                    quartiles([float(c.first_converged or c.budget + 1) for c in group]),
-                    sum(c.first_converged is not None for c in group),
-                    statistics.median(c.seconds for c in group))
-            for (task, searcher), group in groups.items()]
+    return [
+        Summary(
+            task,
+            searcher,
+            len(group),
+            quartiles([c.best for c in group]),
+            quartiles([float(c.first_converged or c.budget + 1) for c in group]),
+            sum(c.first_converged is not None for c in group),
+            statistics.median(c.seconds for c in group),
+        )
+        for (task, searcher), group in groups.items()
+    ]
 
 
 def best_ratio(reference: Summary, peer: Summary) -> str:
@@ -209,33 +237,42 @@ def paired_wins(campaigns: list[Campaign], task: str, peer: str, reference: str 
     ours = {c.seed: c.best for c in campaigns if c.task == task and c.searcher == reference}
     theirs = {c.seed: c.best for c in campaigns if c.task == task and c.searcher == peer}
     pairs = [(ours[seed], theirs[seed]) for seed in ours.keys() & theirs.keys()]
-    return (sum(a > b + 1e-9 for a, b in pairs), sum(abs(a - b) <= 1e-9 for a, b in pairs),
-            sum(a < b - 1e-9 for a, b in pairs))
+    return (
+        sum(a > b + 1e-9 for a, b in pairs),
+        sum(abs(a - b) <= 1e-9 for a, b in pairs),
+        sum(a < b - 1e-9 for a, b in pairs),
+    )
 
 
 def table(summaries: list[Summary], campaigns: list[Campaign], reference: str = "ucbx") -> str:
     """Markdown: per task and searcher, best and iterations to converged, and ucbx against each peer."""
     budget = campaigns[0].budget
-    lines = ["| task | searcher | best reward: median [q25, q75] | iters to converged: median [q25, q75] "
-             "| converged seeds | ucbx/peer best | ucbx/peer iters | ucbx best: wins/ties/losses | s/campaign |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| task | searcher | best reward: median [q25, q75] | iters to converged: median [q25, q75] "
+        "| converged seeds | ucbx/peer best | ucbx/peer iters | ucbx best: wins/ties/losses | s/campaign |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     refs = {s.task: s for s in summaries if s.searcher == reference}
     for s in summaries:
         ref = refs.get(s.task)
         peer = ref is not None and s is not ref
         converged = "never" if s.converged_at[1] > budget else f"{s.converged_at[1]:.0f}"
-        lines.append(f"| {s.task} | {s.searcher} | {s.best[1]:.3f} [{s.best[0]:.3f}, {s.best[2]:.3f}] | "
-                     f"{converged} [{s.converged_at[0]:.0f}, {s.converged_at[2]:.0f}] | {s.reached}/{s.seeds} | "
-                     f"{best_ratio(ref, s) if peer else '-'} | {iterations_ratio(ref, s, budget) if peer else '-'} | "
-                     f"{'/'.join(map(str, paired_wins(campaigns, s.task, s.searcher, reference))) if peer else '-'} | "
-                     f"{s.seconds:.1f} |")
+        lines.append(
+            f"| {s.task} | {s.searcher} | {s.best[1]:.3f} [{s.best[0]:.3f}, {s.best[2]:.3f}] | "
+            f"{converged} [{s.converged_at[0]:.0f}, {s.converged_at[2]:.0f}] | {s.reached}/{s.seeds} | "
+            f"{best_ratio(ref, s) if peer else '-'} | {iterations_ratio(ref, s, budget) if peer else '-'} | "
+            f"{'/'.join(map(str, paired_wins(campaigns, s.task, s.searcher, reference))) if peer else '-'} | "
+            f"{s.seconds:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def as_json(campaigns: list[Campaign]) -> list[dict[str, Any]]:
     """Campaigns as JSON-ready dicts, rewards to 6 decimals."""
+
     def rounded(values: list[float | None]) -> list[float | None]:
         return [None if v is None else round(v, 6) for v in values]
+
     return [{**asdict(c), "rewards": rounded(c.rewards), "best_so_far": rounded(c.best_so_far)} for c in campaigns]
 
 

@@ -43,7 +43,7 @@ STEPS = ("parse", "tree", "scores", "policy", "writes")
 @dataclass(frozen=True)
 class Decision:
     nodes: int
-    seconds: dict[str, float | None]               # per step; None = not run
+    seconds: dict[str, float | None]  # per step; None = not run
 
     @property
     def total(self) -> float | None:
@@ -60,9 +60,13 @@ def campaign_log(n: int, spec: Spec) -> str:
         params = {p.key: random_value(p, rng) for p in spec.space}
         entry.config = config_line(spec.space, params, 0)
         ratio = entry.metrics["avg_slope_ratio"]
-        entry.metrics.update({"MLP_node_slope_ratio_0": ratio * rng.uniform(0.8, 1.2),
-                              "MLP_node_slope_ratio_1": ratio * rng.uniform(0.8, 1.2),
-                              "embedding_cluster_acc": rng.uniform(0.5, 1.0)})
+        entry.metrics.update(
+            {
+                "MLP_node_slope_ratio_0": ratio * rng.uniform(0.8, 1.2),
+                "MLP_node_slope_ratio_1": ratio * rng.uniform(0.8, 1.2),
+                "embedding_cluster_acc": rng.uniform(0.5, 1.0),
+            }
+        )
         parts.append(format_entry(entry))
     return "".join(parts)
 
@@ -81,19 +85,23 @@ def decide(spec: Spec, text: str, folder: Path, run_policy: bool, repeat: int) -
     seconds["parse"], parsed = measure(lambda: parse_notebook(log_path.read_text(encoding="utf-8"), str(log_path)))
     entries = parsed.entries
     last = entries[-1].node_id
-    flying = [NodeRecord(node_id=last + slot + 1, parent=last - slot, slot=slot + 1, params=base_params(spec))
-              for slot in range(3)]
+    flying = [
+        NodeRecord(node_id=last + slot + 1, parent=last - slot, slot=slot + 1, params=base_params(spec))
+        for slot in range(3)
+    ]
     seconds["tree"], tree = measure(lambda: node_tree(spec, entries, flying))
 
     def scores():
         ranking = puct(tree, spec.exploration.ucb_c)
         write_scores(folder / "bench_ucb_scores.txt", ranking, tree, scores_header(total_visits(tree), 1.414))
         return ranking
+
     seconds["scores"], _ = measure(scores)
 
     def policy():
         state = policy_state(spec, entries, flying)
         return Policy(spec, load_playbook(spec.exploration.playbook)).propose(state, 0)
+
     seconds["policy"], proposal = measure(policy) if run_policy else (None, None)
 
     def writes():
@@ -101,6 +109,7 @@ def decide(spec: Spec, text: str, folder: Path, run_policy: bool, repeat: int) -
         params = proposal.params if proposal else base_params(spec)
         config = build_slot_config(spec.base, spec.slots, 0, params, spec.space, spec.frozen)
         write_config(folder / "slot_00.yaml", config)
+
     seconds["writes"], _ = measure(writes)
     return seconds
 
@@ -112,14 +121,17 @@ def run_overhead(sizes: list[int], folder: Path, policy_max: int, repeat: int = 
     for n in sizes:
         decision = Decision(n, decide(spec, campaign_log(n, spec), folder, n <= policy_max, repeat))
         decisions.append(decision)
-        progress(f"overhead {n} nodes: " + ", ".join(f"{k} {v:.3f}" for k, v in decision.seconds.items()
-                                                       if v is not None))
+        progress(
+            f"overhead {n} nodes: " + ", ".join(f"{k} {v:.3f}" for k, v in decision.seconds.items() if v is not None)
+        )
     return decisions
 
 
 def table(decisions: list[Decision]) -> str:
-    lines = ["| entries | " + " | ".join(f"{step} s" for step in STEPS) + " | total s |",
-             "| ---: | " + " | ".join("---:" for _ in STEPS) + " | ---: |"]
+    lines = [
+        "| entries | " + " | ".join(f"{step} s" for step in STEPS) + " | total s |",
+        "| ---: | " + " | ".join("---:" for _ in STEPS) + " | ---: |",
+    ]
     for d in decisions:
         cells = ["not run" if d.seconds[s] is None else f"{d.seconds[s]:.3f}" for s in STEPS]
         total = "-" if d.total is None else f"{d.total:.3f}"
@@ -128,6 +140,7 @@ def table(decisions: list[Decision]) -> str:
 
 
 # ---------------------------------------------------------------------- agent share of a demo exploration
+
 
 @dataclass(frozen=True)
 class DemoShare:
@@ -143,8 +156,10 @@ class DemoShare:
 
 def demo_fraction(folder: Path, budget: int, poll_s: float = 1.0) -> DemoShare:
     """A real `ucbx run`-style loop on the tiny metabolism preset; time inside `step` vs wall time."""
-    spec = load_spec(DEMO_SPEC, {"trainer.base_config": "metabolism/tiny.yaml", "exploration.budget": budget,
-                                 "exploration.poll_s": poll_s})
+    spec = load_spec(
+        DEMO_SPEC,
+        {"trainer.base_config": "metabolism/tiny.yaml", "exploration.budget": budget, "exploration.poll_s": poll_s},
+    )
     exploration = Exploration(spec, folder)
     started, agent_s, steps = time.perf_counter(), 0.0, 0
     exploration.prepare()

@@ -14,8 +14,7 @@ from benchmarks.harness import Campaign  # noqa: E402
 from benchmarks.overhead import STEPS, Decision  # noqa: E402
 from benchmarks.utilisation import TIME_STEPS, Utilisation  # noqa: E402
 
-COLOURS = {"ucbx": "tab:red", "random": "tab:gray", "tpe": "tab:blue", "public-rule": "tab:green",
-           "grid": "tab:purple"}
+COLOURS = {"ucbx": "tab:red", "random": "tab:gray", "tpe": "tab:blue", "public-rule": "tab:green", "grid": "tab:purple"}
 
 
 def padded(campaign: Campaign) -> list[float]:
@@ -42,7 +41,7 @@ def search_curves(campaigns: list[Campaign], path: Path, title: str) -> None:
         axis.set_xlabel("iteration (finished trials)")
         axis.set_ylabel("best reward so far")
         axis.grid(alpha=0.3)
-    for axis in list(axes.flat)[len(tasks):]:
+    for axis in list(axes.flat)[len(tasks) :]:
         axis.axis("off")
     axes.flat[0].legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
@@ -75,8 +74,11 @@ def utilisation(results: list[Utilisation], path: Path) -> None:
     for index, result in enumerate(results):
         x = np.arange(len(result.per_slot)) + index * width
         axis.bar(x, result.per_slot, width, label=f"{result.loop} ({result.busy_fraction:.0%} overall)")
-    axis.set_xticks(np.arange(len(results[0].per_slot)) + width * (len(results) - 1) / 2,
-                    [f"slot {i} (time_step {t})" for i, t in enumerate(TIME_STEPS)], fontsize=8)
+    axis.set_xticks(
+        np.arange(len(results[0].per_slot)) + width * (len(results) - 1) / 2,
+        [f"slot {i} (time_step {t})" for i, t in enumerate(TIME_STEPS)],
+        fontsize=8,
+    )
     axis.set_ylabel("busy fraction of the window")
     axis.set_ylim(0, 1.05)
     axis.legend(fontsize=8)

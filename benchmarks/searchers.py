@@ -53,7 +53,7 @@ class Trial:
     slot: int
     params: dict[str, Any]
     seed: int | None
-    handle: Any = None                 # the searcher's own reference (node id, Optuna trial)
+    handle: Any = None  # the searcher's own reference (node id, Optuna trial)
 
 
 def base_params(spec: Spec) -> dict[str, Any]:
@@ -82,6 +82,7 @@ class Searcher:
 
 # ---------------------------------------------------------------------- tree-based searchers
 
+
 class Book:
     """The exploration as the driver sees it: log entries, and every node asked for (finished or in flight)."""
 
@@ -107,11 +108,20 @@ class Book:
         record = self.records[node_id]
         outcome = outcome_of(self.spec, metrics, metrics_failure(metrics))
         record.iteration = len(self.entries) + 1
-        self.entries.append(Entry(iteration=record.iteration, status=outcome.status, node_id=node_id,
-                                  parent=record.parent, mode=record.mode, slot=record.slot,
-                                  config=config_line(self.spec.space, record.params, record.seed),
-                                  metrics=dict(metrics), mutation=self.mutations.pop(node_id),
-                                  failure=outcome.failure))
+        self.entries.append(
+            Entry(
+                iteration=record.iteration,
+                status=outcome.status,
+                node_id=node_id,
+                parent=record.parent,
+                mode=record.mode,
+                slot=record.slot,
+                config=config_line(self.spec.space, record.params, record.seed),
+                metrics=dict(metrics),
+                mutation=self.mutations.pop(node_id),
+                failure=outcome.failure,
+            )
+        )
 
     def tree(self) -> Tree:
         return node_tree(self.spec, self.entries, self.in_flight())
@@ -157,8 +167,11 @@ class PublicRuleSearcher(Searcher):
                 params = dict(self.book.records[parent].params)
             params = self.mutate(params)
         node_id = self.book.next_id()
-        self.book.add(NodeRecord(node_id=node_id, parent=parent, slot=slot, params=params,
-                                 seed=base_seed(self.spec), mode="exploit"))
+        self.book.add(
+            NodeRecord(
+                node_id=node_id, parent=parent, slot=slot, params=params, seed=base_seed(self.spec), mode="exploit"
+            )
+        )
         return Trial(slot, params, base_seed(self.spec), node_id)
 
     def mutate(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +191,7 @@ class PublicRuleSearcher(Searcher):
 
 
 # ---------------------------------------------------------------------- model-free and TPE
+
 
 def random_value(parameter: Parameter, rng: random.Random) -> Any:
     if parameter.kind == "choice":
@@ -206,8 +220,8 @@ def grid_levels(parameter: Parameter, k: int) -> list[Any]:
     low, high = parameter.low, parameter.high
     if parameter.log:
         low, high = math.log10(low), math.log10(high)
-    points = [low + (high - low) * (i + 0.5) / k for i in range(k)]          # cell centres, never the bounds
-    values = [10 ** p if parameter.log else p for p in points]
+    points = [low + (high - low) * (i + 0.5) / k for i in range(k)]  # cell centres, never the bounds
+    values = [10**p if parameter.log else p for p in points]
     return sorted({int(round(v)) for v in values}) if parameter.kind == "int" else values
 
 
@@ -224,8 +238,10 @@ class GridSearcher(Searcher):
         k = 1
         while math.prod(len(grid_levels(p, k)) for p in parameters) < budget:
             k += 1
-        self.points = [dict(zip([p.key for p in parameters], values))
-                       for values in itertools.product(*(grid_levels(p, k) for p in parameters))]
+        self.points = [
+            dict(zip([p.key for p in parameters], values))
+            for values in itertools.product(*(grid_levels(p, k) for p in parameters))
+        ]
         self.rng.shuffle(self.points)
 
     def ask(self, slot: int) -> Trial | None:
@@ -238,6 +254,7 @@ class TpeSearcher(Searcher):
     def __init__(self, task: Task, seed: int, budget: int):
         super().__init__(task, seed, budget)
         import optuna  # optional: the `bench` extra
+
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
         self.study = optuna.create_study(direction="maximize", sampler=sampler)

@@ -46,8 +46,8 @@ from ucb.rewards import Band, Objective, RewardTerm
 
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT_FROM = 1000
-LR_WIDTH = 0.8                   # decades: how wide the learning-rate optimum is
-NEAR_START = -0.5                # decades from the best learning rate to the base one in "-near" tasks
+LR_WIDTH = 0.8  # decades: how wide the learning-rate optimum is
+NEAR_START = -0.5  # decades from the best learning rate to the base one in "-near" tasks
 TIME_STEPS = (4, 16, 32, 64)
 SEED_KEY = "training.seed"
 
@@ -65,11 +65,11 @@ class Task:
     """A spec, a way to score one trial, and the slots' simulated durations."""
 
     name: str
-    family: str                                        # synthetic | trainer
+    family: str  # synthetic | trainer
     spec: Spec
     durations: tuple[float, ...]
     evaluate: Callable[[dict[str, Any], int, int | None], Evaluation]
-    start: Callable[[dict[str, Any], int, int | None], Any] | None = None    # begin a trial early (trainers)
+    start: Callable[[dict[str, Any], int, int | None], Any] | None = None  # begin a trial early (trainers)
     note: str = ""
 
     def converged(self, metrics: dict[str, float]) -> bool:
@@ -85,8 +85,11 @@ AUX = Parameter("training.aux_weight", "float", "aux", 1e-3, 10.0, log=True, pri
 STRATEGIES = ("baseline", "residual", "amplification", "contrastive", "curriculum")
 STRATEGY = Parameter("training.strategy", "choice", "strategy", choices=STRATEGIES, priority=3, code_strategy=True)
 BASE_VALUES = {LR.key: 1e-4, WEIGHT_DECAY.key: 1e-4, BATCH.key: 32, AUX.key: 0.1, STRATEGY.key: "baseline"}
-ACCURACY = Objective(primary="val_acc", terms=(RewardTerm("val_acc", kind="maximize", low=0.0, high=1.0),),
-                     bands=(Band("converged", 0.85, 1.01), Band("partial", 0.5, 0.85)))   # below 0.5: failed
+ACCURACY = Objective(
+    primary="val_acc",
+    terms=(RewardTerm("val_acc", kind="maximize", low=0.0, high=1.0),),
+    bands=(Band("converged", 0.85, 1.01), Band("partial", 0.5, 0.85)),
+)  # below 0.5: failed
 NO_FAILED_BAND = replace(ACCURACY, bands=(Band("converged", 0.85, 1.01), Band("partial", 0.0, 0.85)))
 
 
@@ -95,11 +98,19 @@ def synthetic_spec(name: str, parameters: tuple[Parameter, ...], start: dict[str
     base: dict[str, Any] = {"training": {"seed": 0, "time_step": TIME_STEPS[0]}}
     for parameter in parameters:
         base = set_path(base, parameter.key, start.get(parameter.key, BASE_VALUES[parameter.key]))
-    return Spec(path=Path(f"<{name}>"), name=name.replace("-", "_"),
-                trainer=TrainerSpec(command=("<pure function>",), base_config=Path(f"<{name}>"), seed_key=SEED_KEY),
-                slots=SlotSet("training.time_step", TIME_STEPS), space=SearchSpace(parameters), frozen=(),
-                objective=ACCURACY, exploration=ExplorationSettings(replicates=1), launcher=LauncherSpec(),
-                base=base, raw={})
+    return Spec(
+        path=Path(f"<{name}>"),
+        name=name.replace("-", "_"),
+        trainer=TrainerSpec(command=("<pure function>",), base_config=Path(f"<{name}>"), seed_key=SEED_KEY),
+        slots=SlotSet("training.time_step", TIME_STEPS),
+        space=SearchSpace(parameters),
+        frozen=(),
+        objective=ACCURACY,
+        exploration=ExplorationSettings(replicates=1),
+        launcher=LauncherSpec(),
+        base=base,
+        raw={},
+    )
 
 
 def bump(log_value: float, center: float, width: float) -> float:
@@ -111,18 +122,24 @@ def bump(log_value: float, center: float, width: float) -> float:
 class Landscape:
     """The hidden optimum of one task instance, drawn from the run's seed."""
 
-    log_lr: float                 # log10 of the best learning rate (slot 16 for the slot task)
-    cliff: float                  # decades above the best learning rate where training diverges
+    log_lr: float  # log10 of the best learning rate (slot 16 for the slot task)
+    cliff: float  # decades above the best learning rate where training diverges
     log_wd: float
     log_batch: float
-    strategy: str                 # the strategy that unlocks the high plateau
+    strategy: str  # the strategy that unlocks the high plateau
     noise_seed: int = field(default=0)
 
     @classmethod
     def draw(cls, seed: int) -> Landscape:
         rng = random.Random(f"landscape-{seed}")
-        return cls(log_lr=rng.uniform(-3.0, -1.0), cliff=rng.uniform(0.2, 0.5), log_wd=rng.uniform(-5.0, -2.0),
-                   log_batch=rng.uniform(1.2, 2.4), strategy=rng.choice(STRATEGIES[1:]), noise_seed=seed)
+        return cls(
+            log_lr=rng.uniform(-3.0, -1.0),
+            cliff=rng.uniform(0.2, 0.5),
+            log_wd=rng.uniform(-5.0, -2.0),
+            log_batch=rng.uniform(1.2, 2.4),
+            strategy=rng.choice(STRATEGIES[1:]),
+            noise_seed=seed,
+        )
 
 
 def accuracy(landscape: Landscape, params: dict[str, Any], lr_shift: float = 0.0, plateau: float = 0.95) -> float:
@@ -165,8 +182,15 @@ def seed_noise(landscape: Landscape, params: dict[str, Any], slot: int, seed: in
     return random.Random(digest).gauss(0.0, scale)
 
 
-def synthetic_task(name: str, function: Callable, parameters: tuple[Parameter, ...], seed: int,
-                   noise: float = 0.0, near_start: bool = False, note: str = "") -> Task:
+def synthetic_task(
+    name: str,
+    function: Callable,
+    parameters: tuple[Parameter, ...],
+    seed: int,
+    noise: float = 0.0,
+    near_start: bool = False,
+    note: str = "",
+) -> Task:
     """``near_start``: the base learning rate is `NEAR_START` decades below this landscape's best one."""
     landscape = Landscape.draw(seed)
     start = {LR.key: float(f"{10 ** (landscape.log_lr + NEAR_START):.3g}")} if near_start else {}
@@ -182,44 +206,77 @@ def synthetic_task(name: str, function: Callable, parameters: tuple[Parameter, .
 
 SYNTHETIC = {
     "synthetic-lr-cliff": lambda seed: synthetic_task(
-        "synthetic-lr-cliff", lr_cliff, (LR, WEIGHT_DECAY, BATCH), seed,
-        note="lr optimum 0.2-0.5 decades below a nan cliff; wd and batch matter less"),
+        "synthetic-lr-cliff",
+        lr_cliff,
+        (LR, WEIGHT_DECAY, BATCH),
+        seed,
+        note="lr optimum 0.2-0.5 decades below a nan cliff; wd and batch matter less",
+    ),
     "synthetic-slot-optimum": lambda seed: synthetic_task(
-        "synthetic-slot-optimum", slot_optimum, (LR, WEIGHT_DECAY, BATCH), seed,
-        note="best lr = lr* x 16/time_step: each slot has its own optimum"),
+        "synthetic-slot-optimum",
+        slot_optimum,
+        (LR, WEIGHT_DECAY, BATCH),
+        seed,
+        note="best lr = lr* x 16/time_step: each slot has its own optimum",
+    ),
     "synthetic-noisy": lambda seed: synthetic_task(
-        "synthetic-noisy", lr_cliff, (LR, WEIGHT_DECAY, BATCH), seed, noise=0.05,
-        note="lr-cliff plus seed noise (sd 0.05); reported values are noise-free"),
+        "synthetic-noisy",
+        lr_cliff,
+        (LR, WEIGHT_DECAY, BATCH),
+        seed,
+        noise=0.05,
+        note="lr-cliff plus seed noise (sd 0.05); reported values are noise-free",
+    ),
     "synthetic-lr-cliff-near": lambda seed: synthetic_task(
-        "synthetic-lr-cliff-near", lr_cliff, (LR, WEIGHT_DECAY, BATCH), seed, near_start=True,
-        note="lr-cliff with the base lr half a decade below the best (a tuned default); sensitivity task"),
+        "synthetic-lr-cliff-near",
+        lr_cliff,
+        (LR, WEIGHT_DECAY, BATCH),
+        seed,
+        near_start=True,
+        note="lr-cliff with the base lr half a decade below the best (a tuned default); sensitivity task",
+    ),
     "synthetic-strategy": lambda seed: synthetic_task(
-        "synthetic-strategy", strategy_plateau, (STRATEGY, LR, AUX), seed,
-        note="one of 4 code strategies unlocks 0.97 (baseline tops at 0.6); a code strategy"),
+        "synthetic-strategy",
+        strategy_plateau,
+        (STRATEGY, LR, AUX),
+        seed,
+        note="one of 4 code strategies unlocks 0.97 (baseline tops at 0.6); a code strategy",
+    ),
 }
 
 
 # ---------------------------------------------------------------------- trainer tasks
 
+
 @dataclass(frozen=True)
 class TrainerSetup:
     """How a built-in trainer's demo spec becomes an affordable benchmark task."""
 
-    module: str                                  # trainers.<module>.train.run
-    spec: str                                    # configs/<spec>
-    preset: str                                  # configs/<preset>
-    highs: dict[str, Any]                        # narrowed upper bounds (cost)
-    durations: tuple[float, ...]                 # per slot, relative
+    module: str  # trainers.<module>.train.run
+    spec: str  # configs/<spec>
+    preset: str  # configs/<preset>
+    highs: dict[str, Any]  # narrowed upper bounds (cost)
+    durations: tuple[float, ...]  # per slot, relative
 
 
 TRAINERS = {
-    "metabolism": TrainerSetup("metabolism", "demo.yaml", "metabolism/tiny.yaml",
-                               {"training.data_augmentation_loop": 100, "training.batch_size": 16},
-                               tuple(float(t) for t in TIME_STEPS)),
-    "causal": TrainerSetup("causal", "causal_demo.yaml", "causal/tiny.yaml",
-                           {"model.latent_dim": 32, "model.hidden_dim": 64}, (1.0, 1.0)),
-    "gflownet": TrainerSetup("gflownet", "gflownet_demo.yaml", "gflownet/tiny.yaml",
-                             {"model.d_model": 64, "model.n_layers": 3, "training.batch_size": 64}, (8.0, 12.0)),
+    "metabolism": TrainerSetup(
+        "metabolism",
+        "demo.yaml",
+        "metabolism/tiny.yaml",
+        {"training.data_augmentation_loop": 100, "training.batch_size": 16},
+        tuple(float(t) for t in TIME_STEPS),
+    ),
+    "causal": TrainerSetup(
+        "causal", "causal_demo.yaml", "causal/tiny.yaml", {"model.latent_dim": 32, "model.hidden_dim": 64}, (1.0, 1.0)
+    ),
+    "gflownet": TrainerSetup(
+        "gflownet",
+        "gflownet_demo.yaml",
+        "gflownet/tiny.yaml",
+        {"model.d_model": 64, "model.n_layers": 3, "training.batch_size": 64},
+        (8.0, 12.0),
+    ),
 }
 
 
@@ -266,8 +323,15 @@ def trainer_task(name: str, folder: Path, pool: Executor) -> Task:
         metrics = runs[start(params, slot, seed)].result()
         return Evaluation(metrics, metrics)
 
-    return Task(f"trainer-{name}", "trainer", spec, setup.durations, evaluate, start=start,
-                note=f"configs/{setup.spec} on configs/{setup.preset}, highs {setup.highs}")
+    return Task(
+        f"trainer-{name}",
+        "trainer",
+        spec,
+        setup.durations,
+        evaluate,
+        start=start,
+        note=f"configs/{setup.spec} on configs/{setup.preset}, highs {setup.highs}",
+    )
 
 
 def train(module: str, config: dict, run_dir: Path) -> dict[str, float]:
@@ -279,7 +343,7 @@ def train(module: str, config: dict, run_dir: Path) -> dict[str, float]:
     with open(run_dir / "stdout.txt", "w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         try:
             return {k: float(v) for k, v in run(config_path, run_dir / "run").items()}
-        except Exception as error:                                   # a crashed trial, as the launcher sees it
+        except Exception as error:  # a crashed trial, as the launcher sees it
             print(f"crash: {error!r}")
             return {}
 

@@ -39,13 +39,22 @@ def synthetic_log(n: int, shape: str, seed: int = 0) -> str:
         else:
             parent = rng.randint(max(1, node_id - 50), node_id - 1) if node_id > 1 else None
         ratio = math.nan if node_id % 29 == 0 else rng.lognormvariate(0, 0.5)
-        entry = Entry(iteration=node_id, status="partial", node_id=node_id, parent=parent,
-                      mode="replicate" if node_id % 13 == 0 and parent else "exploit", slot=node_id % 4,
-                      slot_label=f"time_step={4 ** (node_id % 4)}",
-                      config={"lr_node_homeo": f"{rng.uniform(1e-3, 1e-1):.3g}", "data_aug": str(rng.randint(100, 5000))},
-                      metrics={"avg_slope_ratio": ratio, "rate_constants_R2": rng.random(), "phase2_loss": rng.random()},
-                      visual="MLP_node=active, Embeddings=separated", mutation="lr_node_homeo: 0.01 -> 0.03",
-                      strategy="hyperparameter-only", observation="synthetic entry", next_parent=parent)
+        entry = Entry(
+            iteration=node_id,
+            status="partial",
+            node_id=node_id,
+            parent=parent,
+            mode="replicate" if node_id % 13 == 0 and parent else "exploit",
+            slot=node_id % 4,
+            slot_label=f"time_step={4 ** (node_id % 4)}",
+            config={"lr_node_homeo": f"{rng.uniform(1e-3, 1e-1):.3g}", "data_aug": str(rng.randint(100, 5000))},
+            metrics={"avg_slope_ratio": ratio, "rate_constants_R2": rng.random(), "phase2_loss": rng.random()},
+            visual="MLP_node=active, Embeddings=separated",
+            mutation="lr_node_homeo: 0.01 -> 0.03",
+            strategy="hyperparameter-only",
+            observation="synthetic entry",
+            next_parent=parent,
+        )
         parts.append(format_entry(entry))
     return "".join(parts)
 
@@ -64,15 +73,25 @@ def measure(n: int, shape: str, repeat: int) -> dict[str, float]:
     text = synthetic_log(n, shape)
     parse_s, parsed = best_of(repeat, lambda: parse_notebook(text))
     in_flight = [(n + slot + 1, n - slot) for slot in range(4)]
-    tree_s, tree = best_of(repeat, lambda: Tree.from_entries(parsed.entries, metric="avg_slope_ratio",
-                                                             in_flight=in_flight))
+    tree_s, tree = best_of(
+        repeat, lambda: Tree.from_entries(parsed.entries, metric="avg_slope_ratio", in_flight=in_flight)
+    )
     puct_s, scores = best_of(repeat, lambda: puct(tree, 1.414))
     header = scores_header(total_visits(tree), 1.414)
     format_s, _ = best_of(repeat, lambda: format_scores(scores, tree, header, (("ratio", "avg_slope_ratio"),)))
     total = parse_s + tree_s + puct_s + format_s
-    return {"entries": n, "shape": shape, "lines": text.count("\n"), "nodes": len(tree.nodes),
-            "parse_s": parse_s, "tree_s": tree_s, "puct_s": puct_s, "format_s": format_s, "total_s": total,
-            "us_per_entry": total / n * 1e6}
+    return {
+        "entries": n,
+        "shape": shape,
+        "lines": text.count("\n"),
+        "nodes": len(tree.nodes),
+        "parse_s": parse_s,
+        "tree_s": tree_s,
+        "puct_s": puct_s,
+        "format_s": format_s,
+        "total_s": total,
+        "us_per_entry": total / n * 1e6,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,9 +106,12 @@ def main(argv: list[str] | None = None) -> None:
     for shape in options.shapes:
         for n in options.sizes:
             row = measure(n, shape, options.repeat)
-            print(f"| {shape} | {n:,} | {row['lines']:,} | {row['nodes']:,} | {row['parse_s']:.3f} | "
-                  f"{row['tree_s']:.3f} | {row['puct_s']:.3f} | {row['format_s']:.3f} | {row['total_s']:.3f} | "
-                  f"{row['us_per_entry']:.1f} |", flush=True)
+            print(
+                f"| {shape} | {n:,} | {row['lines']:,} | {row['nodes']:,} | {row['parse_s']:.3f} | "
+                f"{row['tree_s']:.3f} | {row['puct_s']:.3f} | {row['format_s']:.3f} | {row['total_s']:.3f} | "
+                f"{row['us_per_entry']:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

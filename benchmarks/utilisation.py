@@ -53,9 +53,18 @@ class Bench:
         run_dir = self.folder / f"job_{self.count:04d}"
         run_dir.mkdir()
         write_config(run_dir / "config.yaml", {"slot": slot, "seconds": self.durations[slot]})
-        self.launcher.submit(JobRequest(
-            iteration=self.count, node_id=self.count, slot=slot, parent=None, config_path=run_dir / "config.yaml",
-            run_dir=run_dir, command=[sys.executable, "-c", JOB, str(self.durations[slot]), "{run_dir}"]), self.journal)
+        self.launcher.submit(
+            JobRequest(
+                iteration=self.count,
+                node_id=self.count,
+                slot=slot,
+                parent=None,
+                config_path=run_dir / "config.yaml",
+                run_dir=run_dir,
+                command=[sys.executable, "-c", JOB, str(self.durations[slot]), "{run_dir}"],
+            ),
+            self.journal,
+        )
 
     def finished_slots(self) -> list[int]:
         """Slots whose job the launcher has just seen finish."""
@@ -78,8 +87,9 @@ class Bench:
             stop = min(record.finished_at or end, end)
             busy[record.slot] += max(0.0, stop - max(record.started_at or end, start))
         window = end - start
-        return Utilisation(loop, window, len(self.journal.jobs()), sum(busy) / (n * window),
-                           tuple(b / window for b in busy))
+        return Utilisation(
+            loop, window, len(self.journal.jobs()), sum(busy) / (n * window), tuple(b / window for b in busy)
+        )
 
 
 def synchronous(folder: Path, durations: tuple[float, ...], rounds: int, poll_s: float) -> Utilisation:
@@ -119,11 +129,16 @@ def run_utilisation(folder: Path, unit_s: float, rounds: int, poll_s: float = 0.
 
 def table(results: list[Utilisation], unit_s: float) -> str:
     durations = tuple(unit_s * t for t in TIME_STEPS)
-    lines = [f"durations {', '.join(f'{d:g}' for d in durations)} s; ideal synchronous "
-             f"{expected_synchronous(durations):.1%}", "",
-             "| loop | window s | jobs | busy fraction | per slot (time_step 4/16/32/64) |",
-             "| --- | ---: | ---: | ---: | --- |"]
+    lines = [
+        f"durations {', '.join(f'{d:g}' for d in durations)} s; ideal synchronous "
+        f"{expected_synchronous(durations):.1%}",
+        "",
+        "| loop | window s | jobs | busy fraction | per slot (time_step 4/16/32/64) |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
     for r in results:
-        lines.append(f"| {r.loop} | {r.window_s:.1f} | {r.jobs} | {r.busy_fraction:.1%} | "
-                     f"{' / '.join(f'{b:.0%}' for b in r.per_slot)} |")
+        lines.append(
+            f"| {r.loop} | {r.window_s:.1f} | {r.jobs} | {r.busy_fraction:.1%} | "
+            f"{' / '.join(f'{b:.0%}' for b in r.per_slot)} |"
+        )
     return "\n".join(lines)

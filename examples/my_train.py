@@ -30,8 +30,12 @@ def make_data(n_samples, noise, seed):
 
 
 def init_params(hidden, rng):
-    return {"w1": rng.standard_normal((2, hidden)), "b1": np.zeros(hidden),
-            "w2": rng.standard_normal((hidden, 1)) / math.sqrt(hidden), "b2": np.zeros(1)}
+    return {
+        "w1": rng.standard_normal((2, hidden)),
+        "b1": np.zeros(hidden),
+        "w2": rng.standard_normal((hidden, 1)) / math.sqrt(hidden),
+        "b2": np.zeros(1),
+    }
 
 
 def forward(params, x):
@@ -42,7 +46,7 @@ def forward(params, x):
 def gradients(params, x, y):
     h, pred = forward(params, x)
     d_pred = 2 * (pred - y) / len(x)
-    d_h = (d_pred @ params["w2"].T) * (1 - h ** 2)
+    d_h = (d_pred @ params["w2"].T) * (1 - h**2)
     return {"w1": x.T @ d_h, "b1": d_h.sum(0), "w2": h.T @ d_pred, "b2": d_pred.sum(0)}
 
 
@@ -81,11 +85,16 @@ def main():
                 grads = gradients(params, x_train[batch], y_train[batch])
                 for name in params:
                     velocity[name] = train["momentum"] * velocity[name] - train["lr"] * (
-                        grads[name] + train["weight_decay"] * params[name])
+                        grads[name] + train["weight_decay"] * params[name]
+                    )
                     params[name] += velocity[name]
             val_loss = mse(params, x_val, y_val)
-            record = {"epoch": epoch, "train_loss": mse(params, x_train, y_train), "val_loss": val_loss,
-                      "val_r2": 1 - val_loss / float(np.var(y_val))}
+            record = {
+                "epoch": epoch,
+                "train_loss": mse(params, x_train, y_train),
+                "val_loss": val_loss,
+                "val_r2": 1 - val_loss / float(np.var(y_val)),
+            }
             if not math.isfinite(val_loss) or epoch == train["epochs"] or metrics_path.suffix == ".jsonl":
                 write_metrics(metrics_path, record)
             if not math.isfinite(val_loss):

@@ -22,7 +22,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     except OSError as error:
         raise _write_error(path, error) from None
     try:
-        os.fchmod(fd, 0o666 & ~_umask())       # mkstemp makes 0600; give the usual mode
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -56,5 +56,7 @@ def _umask() -> int:
 
 def _write_error(path: Path, error: OSError) -> WriteError:
     reason = error.strerror or str(error)
-    return WriteError(f"{path}: cannot write it ({reason}); nothing after this was written: "
-                      "free the space or move what is in the way, then start ucbx again")
+    return WriteError(
+        f"{path}: cannot write it ({reason}); nothing after this was written: "
+        "free the space or move what is in the way, then start ucbx again"
+    )

@@ -19,7 +19,7 @@ import sys
 from memory.errors import UcbxError
 
 ENV = "UCBX_CRASH_AT"
-EXIT = 137                          # what SIGKILL leaves as an exit status (128 + 9)
+EXIT = 137  # what SIGKILL leaves as an exit status (128 + 9)
 POINTS = {
     # launch
     "launch.between-config-and-pending": "the slot config is written, its .pending.json not",
@@ -78,7 +78,10 @@ def crash_due(point: str) -> bool:
 
 
 def crash() -> None:
-    """End the process now, as SIGKILL would: no cleanup, no ``finally`` (stdout is flushed for the test's transcript)."""
+    """End the process now, as SIGKILL would: no cleanup, no ``finally``.
+
+    stdout is flushed for the test's transcript.
+    """
     sys.stdout.flush()
     os._exit(EXIT)
 

@@ -53,14 +53,14 @@ USAGE = {
 class Directive:
     """One parsed directive; fields that do not apply to its kind stay None."""
 
-    kind: str                       # pin | avoid | bound | try | prefer-parent | freeze
+    kind: str  # pin | avoid | bound | try | prefer-parent | freeze
     key: str | None = None
-    op: str | None = None           # avoid only
-    value: Any = None               # pin, try, avoid
-    low: float | None = None        # bound only
+    op: str | None = None  # avoid only
+    value: Any = None  # pin, try, avoid
+    low: float | None = None  # bound only
     high: float | None = None
-    node: int | None = None         # prefer-parent, freeze
-    line: int = 0                   # 1-based line in the memory file
+    node: int | None = None  # prefer-parent, freeze
+    line: int = 0  # 1-based line in the memory file
 
 
 def parse_value(text: str) -> Any:

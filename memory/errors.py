@@ -31,7 +31,6 @@ class WriteError(UcbxError, OSError):
     """
 
 
-
 @dataclass(frozen=True)
 class Problem:
     """Something in a file that could not be read: reported with its line, never raised.

@@ -43,8 +43,9 @@ from memory.errors import Problem
 ROOT_WORDS = ("root", "none", "0")
 FLOAT_FORMAT = ".6g"
 
-HEADER_RE = re.compile(r"^#{2,3}\s*Iter(?:ation)?\s+(\d+)(?:\s*:|\s+[-–—]\s|\s+(?=[A-Za-z])|\s*$)\s*(.*?)\s*$",
-                       re.IGNORECASE)
+HEADER_RE = re.compile(
+    r"^#{2,3}\s*Iter(?:ation)?\s+(\d+)(?:\s*:|\s+[-–—]\s|\s+(?=[A-Za-z])|\s*$)\s*(.*?)\s*$", re.IGNORECASE
+)
 FIELD_RE = re.compile(r"^([A-Za-z][\w/() \-]{0,40}?)\s*:(?:\s+(.*?)|)\s*$")
 RULE_RE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 PAIR_SPLIT_RE = re.compile(r",\s*(?=[A-Za-z_][\w.\-]*\s*=)")
@@ -54,11 +55,16 @@ ID_RE = re.compile(r"\bid\s*=\s*(\d+)", re.IGNORECASE)
 PARENT_RE = re.compile(r"\bparent\s*=\s*([A-Za-z]+|-?\d+)", re.IGNORECASE)
 SLOT_RE = re.compile(r"slot[_ ]?(\d+)", re.IGNORECASE)
 LABEL_RE = re.compile(r"\((.*)\)")
-MUTATION_RE = re.compile(
-    r"^\s*([A-Za-z_][\w.\-]*)\s*[:=]?\s*(\S+?)\s*(?:->|→|=>)\s*(\S+)", re.IGNORECASE)
+MUTATION_RE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*[:=]?\s*(\S+?)\s*(?:->|→|=>)\s*(\S+)", re.IGNORECASE)
 
-TEXT_FIELDS = {"mode/strategy": "mode", "visual": "visual", "mutation": "mutation",
-               "strategy": "strategy", "observation": "observation", "failure": "failure"}
+TEXT_FIELDS = {
+    "mode/strategy": "mode",
+    "visual": "visual",
+    "mutation": "mutation",
+    "strategy": "strategy",
+    "observation": "observation",
+    "failure": "failure",
+}
 STANDARD_KEYS = {"node", "slot", "config", "metrics", "next", *TEXT_FIELDS}
 
 
@@ -67,23 +73,23 @@ class Entry:
     """One iteration of the log, exactly the lines of DESIGN.md's entry shape."""
 
     iteration: int
-    status: str                                   # converged | partial | failed | other word seen
-    node_id: int                                  # "Node: id=N" is authoritative for the tree
-    parent: int | None                            # None = root
+    status: str  # converged | partial | failed | other word seen
+    node_id: int  # "Node: id=N" is authoritative for the tree
+    parent: int | None  # None = root
     mode: str = ""
     slot: int | None = None
-    slot_label: str = ""                          # "homeostasis_time_step=4"
+    slot_label: str = ""  # "homeostasis_time_step=4"
     config: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     visual: str = ""
-    mutation: str = ""                            # "lr_node_homeo: 0.01 -> 0.03"
+    mutation: str = ""  # "lr_node_homeo: 0.01 -> 0.03"
     strategy: str = ""
     observation: str = ""
     next_parent: int | None = None
-    failure: str = ""                             # "diverged: nan in phase2_loss" for failed jobs
+    failure: str = ""  # "diverged: nan in phase2_loss" for failed jobs
     extra: dict[str, str] = field(default_factory=dict)
-    line: int = 0                                 # 1-based line of the header in its file
-    has_next: bool = True                         # False: the entry has no "Next:" line
+    line: int = 0  # 1-based line of the header in its file
+    has_next: bool = True  # False: the entry has no "Next:" line
 
     @property
     def is_replicate(self) -> bool:
@@ -180,8 +186,10 @@ def append_entry(path: str | os.PathLike, entry: Entry) -> None:
     set_aside_torn_tail(path)
     text = format_entry(entry)
     lines = text.splitlines(keepends=True)
-    for point, written in (("log.torn-append", text[: len(text) // 2]),                # the reliability suite's
-                           ("log.torn-at-line", "".join(lines[: len(lines) // 2]))):   # short writes
+    for point, written in (
+        ("log.torn-append", text[: len(text) // 2]),  # the reliability suite's
+        ("log.torn-at-line", "".join(lines[: len(lines) // 2])),
+    ):  # short writes
         if crash_due(point):
             append_text_durable(path, written)
             crash()
@@ -207,7 +215,7 @@ def set_aside_torn_tail(path: str | os.PathLike) -> str:
         return ""
     data = path.read_bytes()
     text = data.decode("utf-8", errors="replace")
-    cut = data.rfind(b"\n") + 1                      # the unterminated last line
+    cut = data.rfind(b"\n") + 1  # the unterminated last line
     torn = [p for p in parse_notebook(text).problems if TORN_MARK in p.message]
     if torn:
         lines = data.splitlines(keepends=True)
@@ -255,8 +263,14 @@ class _EntryReader:
         status, _, note = header_rest.partition(" ")
         self.path = path
         self.problems: list[Problem] = []
-        self.entry = Entry(iteration=iteration, status=status.lower().strip(":,."),
-                           node_id=iteration, parent=None, line=header_line, has_next=False)
+        self.entry = Entry(
+            iteration=iteration,
+            status=status.lower().strip(":,."),
+            node_id=iteration,
+            parent=None,
+            line=header_line,
+            has_next=False,
+        )
         if note.strip():
             self.entry.extra["Status note"] = note.strip()
         self.seen: set[str] = set()
@@ -375,14 +389,23 @@ def parse_notebook(text: str, path: str = "") -> NotebookParse:
         problems.extend(reader.problems)
         entry = reader.entry
         if index >= len(lines) and text and not text.endswith("\n"):
-            problems.append(Problem(entry.line, f"Iter {entry.iteration}: the file {TORN_MARK} "
-                                                "(no final newline); entry left out", path))
+            problems.append(
+                Problem(
+                    entry.line, f"Iter {entry.iteration}: the file {TORN_MARK} (no final newline); entry left out", path
+                )
+            )
             break
         if entry.node_id in entry_of:
             earlier = entry_of[entry.node_id]
-            problems.append(Problem(entry.line, f"Iter {entry.iteration}: node id {entry.node_id} already "
-                                                f"used by Iter {earlier.iteration} at line {earlier.line}; "
-                                                "the later entry wins in the tree", path))
+            problems.append(
+                Problem(
+                    entry.line,
+                    f"Iter {entry.iteration}: node id {entry.node_id} already "
+                    f"used by Iter {earlier.iteration} at line {earlier.line}; "
+                    "the later entry wins in the tree",
+                    path,
+                )
+            )
         entry_of[entry.node_id] = entry
         entries.append(entry)
     return NotebookParse(entries, problems)

@@ -25,12 +25,21 @@ from memory.directives import Directive, parse_directives
 from memory.errors import ParseError, Problem
 
 DIRECTIVES = "Directives"
-KNOWN_SECTIONS = ("Established Principles", "Strategy Outcomes", "Open Questions",
-                  "Previous Block Summary", "Current Block")
+KNOWN_SECTIONS = (
+    "Established Principles",
+    "Strategy Outcomes",
+    "Open Questions",
+    "Previous Block Summary",
+    "Current Block",
+)
 SECTION_ORDER = (*KNOWN_SECTIONS, DIRECTIVES)
-ITEM_NOUNS = {"Established Principles": "principles", "Strategy Outcomes": "outcomes",
-              "Open Questions": "questions", "Previous Block Summary": "summary items",
-              "Current Block": "block notes"}
+ITEM_NOUNS = {
+    "Established Principles": "principles",
+    "Strategy Outcomes": "outcomes",
+    "Open Questions": "questions",
+    "Previous Block Summary": "summary items",
+    "Current Block": "block notes",
+}
 DIRECTIVES_HELP = """<!-- Directives are yours: ucbx reads them and never rewrites this section.
 One per bullet (KEY is a config key or its short alias; values are YAML):
   pin KEY = VALUE         always use this value
@@ -89,7 +98,7 @@ class WorkingMemory:
         if title in self.sections or title not in SECTION_ORDER:
             self.sections[title] = body
             return
-        later = SECTION_ORDER[SECTION_ORDER.index(title) + 1:]
+        later = SECTION_ORDER[SECTION_ORDER.index(title) + 1 :]
         items = list(self.sections.items())
         position = next((i for i, (name, _) in enumerate(items) if name in later), len(items))
         items.insert(position, (title, body))
@@ -101,9 +110,15 @@ class WorkingMemory:
         header = self.header_lines.get(DIRECTIVES, 0)
         parts = [(0, header + 1), *self.more_directives, (len(body), 0)]
         directives: list[Directive] = []
-        problems = [Problem(first_line - 1, f"a second '## {DIRECTIVES}' header: its directives are read with "
-                            f"the first one's (line {header}), and the next rewrite puts them there", self.path)
-                    for _, first_line in self.more_directives]
+        problems = [
+            Problem(
+                first_line - 1,
+                f"a second '## {DIRECTIVES}' header: its directives are read with "
+                f"the first one's (line {header}), and the next rewrite puts them there",
+                self.path,
+            )
+            for _, first_line in self.more_directives
+        ]
         for (start, first_line), (end, _) in zip(parts, parts[1:]):
             found, trouble = parse_directives(body[start:end], first_line, self.path)
             directives += found
@@ -129,7 +144,7 @@ def parse_memory(text: str, path: str = "") -> WorkingMemory:
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         header = HEADER_RE.match(line)
         title = canonical_title(header.group(1)) if header else ""
-        if header and title == DIRECTIVES and title in memory.sections:      # a second Directives header
+        if header and title == DIRECTIVES and title in memory.sections:  # a second Directives header
             _store(memory, current, chunks)
             current, chunks = title, [memory.sections[title]]
             memory.more_directives.append((len(chunks[0]), number + 1))
@@ -224,8 +239,13 @@ def _fold(title: str, body: str, count: int, log_name: str) -> str:
     folded = int(summary.group(1)) if summary else 0
     iterations = [int(number) for number in summary.groups()[1:] if number] if summary else []
     taken, kept = items[:count], items[count:]
-    iterations += [int(number) for item in taken for match in ITER_RE.finditer("".join(item))
-                   for number in match.groups() if number]
+    iterations += [
+        int(number)
+        for item in taken
+        for match in ITER_RE.finditer("".join(item))
+        for number in match.groups()
+        if number
+    ]
     where = f": see {log_name} iters {min(iterations)}-{max(iterations)}" if iterations else f": see {log_name}"
     summary_text = f"({folded + len(taken)} older {ITEM_NOUNS.get(title, 'items')} summarised{where})"
     line = f"| {summary_text} |\n" if taken[0][0].startswith("|") else f"- {summary_text}\n"
@@ -262,7 +282,8 @@ def render_memory(memory: WorkingMemory, max_lines: int = 300, log_name: str = "
     return text
 
 
-def write_memory(path: str | os.PathLike, memory: WorkingMemory, max_lines: int = 300,
-                 log_name: str = "analysis.md") -> None:
+def write_memory(
+    path: str | os.PathLike, memory: WorkingMemory, max_lines: int = 300, log_name: str = "analysis.md"
+) -> None:
     """Rewrite the memory file atomically (write a temporary file, then rename)."""
     write_text_atomic(path, render_memory(memory, max_lines, log_name))

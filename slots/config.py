@@ -24,8 +24,8 @@ from memory.atomic import write_text_atomic
 from memory.errors import ConfigError
 from slots.space import SearchSpace, SlotSet
 
-_REQUIRED = object()   # get_path without a default
-_MISSING = object()    # a key absent from a config
+_REQUIRED = object()  # get_path without a default
+_MISSING = object()  # a key absent from a config
 
 
 def get_path(config: Mapping[str, Any], key: str, default: Any = _REQUIRED) -> Any:
@@ -63,20 +63,21 @@ def frozen_by(key: str, frozen: Sequence[str]) -> str | None:
     return None
 
 
-def _check_searchable(key: str, value: Any, slots: SlotSet, slot: int, space: SearchSpace,
-                      frozen: Sequence[str]) -> Any:
+def _check_searchable(
+    key: str, value: Any, slots: SlotSet, slot: int, space: SearchSpace, frozen: Sequence[str]
+) -> Any:
     """``value`` coerced by its parameter, or ConfigError saying why ``key`` may not take it."""
     if key == slots.key:
-        raise ConfigError(f"{key}: is the fixed value of slot {slot} ({slots.label(slot)}); "
-                          "a slot's fixed value is never changed")
+        raise ConfigError(
+            f"{key}: is the fixed value of slot {slot} ({slots.label(slot)}); a slot's fixed value is never changed"
+        )
     entry = frozen_by(key, frozen)
     if entry is not None:
         where = "" if entry == key else f" (section {entry} is frozen)"
         raise ConfigError(f"{key}: is frozen{where}; frozen keys are never changed")
     parameter = space.get(key)
     if parameter is None or parameter.key != key:
-        raise ConfigError(f"{key}: is not in the search space; only search-space keys may differ "
-                          "from the base config")
+        raise ConfigError(f"{key}: is not in the search space; only search-space keys may differ from the base config")
     return parameter.validate(value)
 
 
@@ -86,9 +87,14 @@ def _check_slot(slots: SlotSet, slot: int) -> Any:
     return slots.values[slot]
 
 
-def build_slot_config(base: Mapping[str, Any], slots: SlotSet, slot: int,
-                      mutations: Mapping[str, Any], space: SearchSpace,
-                      frozen: Sequence[str]) -> dict[str, Any]:
+def build_slot_config(
+    base: Mapping[str, Any],
+    slots: SlotSet,
+    slot: int,
+    mutations: Mapping[str, Any],
+    space: SearchSpace,
+    frozen: Sequence[str],
+) -> dict[str, Any]:
     """The config slot ``slot`` runs: ``base`` + the slot's fixed value + ``mutations``.
 
     Mutation keys are dotted search-space keys or their short aliases. ``base`` is never
@@ -117,8 +123,14 @@ def _same(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
-def validate_config(config: Mapping[str, Any], base: Mapping[str, Any], slots: SlotSet, slot: int,
-                    space: SearchSpace, frozen: Sequence[str]) -> None:
+def validate_config(
+    config: Mapping[str, Any],
+    base: Mapping[str, Any],
+    slots: SlotSet,
+    slot: int,
+    space: SearchSpace,
+    frozen: Sequence[str],
+) -> None:
     """Check a config read back from disk (perhaps edited by a person) for slot ``slot``.
 
     The slot key must hold the slot's value; every other leaf that differs from ``base``

@@ -76,12 +76,23 @@ class JobRecord:
 
 _COLUMNS = tuple(f.name for f in dataclasses.fields(JobRecord))
 _JSON_COLUMNS = ("command", "payload")
-_SQL_TYPES = {"id": "INTEGER PRIMARY KEY", "iteration": "INTEGER NOT NULL UNIQUE",
-              "node_id": "INTEGER NOT NULL", "slot": "INTEGER NOT NULL", "parent": "INTEGER",
-              "attempts": "INTEGER NOT NULL", "launch_failures": "INTEGER NOT NULL", "exit_code": "INTEGER",
-              "collected": "INTEGER NOT NULL", "submitted_at": "REAL", "started_at": "REAL", "finished_at": "REAL"}
+_SQL_TYPES = {
+    "id": "INTEGER PRIMARY KEY",
+    "iteration": "INTEGER NOT NULL UNIQUE",
+    "node_id": "INTEGER NOT NULL",
+    "slot": "INTEGER NOT NULL",
+    "parent": "INTEGER",
+    "attempts": "INTEGER NOT NULL",
+    "launch_failures": "INTEGER NOT NULL",
+    "exit_code": "INTEGER",
+    "collected": "INTEGER NOT NULL",
+    "submitted_at": "REAL",
+    "started_at": "REAL",
+    "finished_at": "REAL",
+}
 _SCHEMA = "CREATE TABLE IF NOT EXISTS jobs ({})".format(
-    ", ".join(f"{name} {_SQL_TYPES.get(name, 'TEXT')}" for name in _COLUMNS))
+    ", ".join(f"{name} {_SQL_TYPES.get(name, 'TEXT')}" for name in _COLUMNS)
+)
 
 
 def _to_row(fields: dict[str, Any]) -> dict[str, Any]:
@@ -116,8 +127,10 @@ class Journal:
             found = self._db.execute("PRAGMA user_version").fetchone()[0]
             if found > SCHEMA_VERSION:
                 self._db.close()
-                raise UcbxError(f"{self.path}: written by a newer ucbx (journal schema {found}, this ucbx reads "
-                                f"up to {SCHEMA_VERSION}); run the ucbx that made it, or upgrade this one")
+                raise UcbxError(
+                    f"{self.path}: written by a newer ucbx (journal schema {found}, this ucbx reads "
+                    f"up to {SCHEMA_VERSION}); run the ucbx that made it, or upgrade this one"
+                )
             self._db.execute(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._db.execute("SELECT count(*) FROM jobs").fetchone()
@@ -128,7 +141,8 @@ class Journal:
         return UcbxError(
             f"{self.path}: the job journal is unreadable ({error}); to recover, stop ucbx, move it "
             f"aside (mv {self.path} {self.path}.broken) and start again: a new journal is created, "
-            "logged iterations are kept, jobs still running are not re-attached")
+            "logged iterations are kept, jobs still running are not re-attached"
+        )
 
     def _execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
         try:
@@ -160,8 +174,10 @@ class Journal:
             cursor = self._execute(sql, tuple(row.values()))
         except sqlite3.IntegrityError:
             existing = self.by_iteration(record.iteration)
-            raise UcbxError(f"{self.path}: iteration {record.iteration} is already in the journal "
-                            f"(job {existing.id if existing else '?'}); an iteration runs once") from None
+            raise UcbxError(
+                f"{self.path}: iteration {record.iteration} is already in the journal "
+                f"(job {existing.id if existing else '?'}); an iteration runs once"
+            ) from None
         return self.get(cursor.lastrowid)
 
     def update(self, job_id: int, **fields: Any) -> JobRecord:
@@ -186,8 +202,7 @@ class Journal:
         row = self._execute("SELECT * FROM jobs WHERE iteration = ?", (iteration,)).fetchone()
         return None if row is None else _from_row(row)
 
-    def jobs(self, status: str | tuple[str, ...] | None = None,
-             collected: bool | None = None) -> list[JobRecord]:
+    def jobs(self, status: str | tuple[str, ...] | None = None, collected: bool | None = None) -> list[JobRecord]:
         """Records in submission order, filtered by status (one or several) and ``collected``."""
         clauses, parameters = [], []
         if status is not None:

@@ -28,7 +28,7 @@ from typing import Any
 from memory.crash import crash_point
 from memory.errors import ConfigError
 from slots.config import config_hash, load_config
-from slots.journal import Journal, JobRecord
+from slots.journal import JobRecord, Journal
 from slots.outcome import JobState, classify_run, read_exit_status, stderr_tail
 from slots.runner import EXIT_STATUS, RUNNER_INFO, SLURM_OUT, STDERR, STDOUT
 
@@ -103,8 +103,17 @@ class Launcher(abc.ABC):
 
     def runner_argv(self, record: JobRecord) -> list[str]:
         """The argument list that runs ``record``'s command under `slots.runner`."""
-        argv = [sys.executable, "-m", "slots.runner", "--run-dir", record.run_dir,
-                "--grace", str(self.grace_s), "--threads", str(self.threads)]
+        argv = [
+            sys.executable,
+            "-m",
+            "slots.runner",
+            "--run-dir",
+            record.run_dir,
+            "--grace",
+            str(self.grace_s),
+            "--threads",
+            str(self.threads),
+        ]
         if self.timeout_s:
             argv += ["--timeout", str(self.timeout_s)]
         return argv + ["--", *record.command]
@@ -119,12 +128,21 @@ class Launcher(abc.ABC):
         run_dir = Path(request.run_dir).absolute()
         config_path = Path(request.config_path).absolute()
         run_dir.mkdir(parents=True, exist_ok=True)
-        record = journal.add(JobRecord(
-            iteration=request.iteration, node_id=request.node_id, slot=request.slot,
-            parent=request.parent, config_path=str(config_path),
-            config_hash=config_hash(load_config(config_path)), run_dir=str(run_dir),
-            launcher=self.kind, command=format_command(request.command, config_path, run_dir),
-            metrics_file=request.metrics_file, payload=request.payload))
+        record = journal.add(
+            JobRecord(
+                iteration=request.iteration,
+                node_id=request.node_id,
+                slot=request.slot,
+                parent=request.parent,
+                config_path=str(config_path),
+                config_hash=config_hash(load_config(config_path)),
+                run_dir=str(run_dir),
+                launcher=self.kind,
+                command=format_command(request.command, config_path, run_dir),
+                metrics_file=request.metrics_file,
+                payload=request.payload,
+            )
+        )
         crash_point("launch.after-row")
         return self._launch(record, journal)
 
@@ -202,7 +220,7 @@ class Launcher(abc.ABC):
 
     def _relaunch(self, record: JobRecord, journal: Journal, state: JobState) -> JobRecord:
         if state.failure_kind == "lost":
-            self.cancel(record)   # whatever is left of it must not run beside the new attempt
+            self.cancel(record)  # whatever is left of it must not run beside the new attempt
         note = f"attempt {record.attempts}: {state.failure_kind}: {state.reason}; relaunched"
         record = journal.update(record.id, reason=note, status="queued", external_id="", process_start="")
         return self._launch(record, journal)
@@ -210,16 +228,22 @@ class Launcher(abc.ABC):
     def _retry_launch(self, record: JobRecord, journal: Journal) -> JobRecord:
         """Start a row that has no job yet, unless its launches keep failing."""
         if record.launch_failures > self.max_retries:
-            return self._finish(record, journal, JobState(
-                "failed", "infrastructure", None, f"could not be started: {record.reason}"))
+            return self._finish(
+                record, journal, JobState("failed", "infrastructure", None, f"could not be started: {record.reason}")
+            )
         return self._launch(record, journal)
 
     def _finish(self, record: JobRecord, journal: Journal, state: JobState) -> JobRecord:
         exit_status = read_exit_status(record.run_dir) or {}
         finished = journal.update(
-            record.id, status=state.status, failure_kind=state.failure_kind, exit_code=state.exit_code,
-            reason=state.reason, stderr_tail=stderr_tail(record.run_dir, (STDERR, SLURM_OUT)),
-            finished_at=exit_status.get("finished_at") or time.time())
+            record.id,
+            status=state.status,
+            failure_kind=state.failure_kind,
+            exit_code=state.exit_code,
+            reason=state.reason,
+            stderr_tail=stderr_tail(record.run_dir, (STDERR, SLURM_OUT)),
+            finished_at=exit_status.get("finished_at") or time.time(),
+        )
         crash_point("collect.after-finish")
         return finished
 
@@ -233,8 +257,10 @@ def make_launcher(kind: str, options: Mapping[str, Any], folder: str | os.PathLi
     """The launcher named ``kind`` (``local`` or ``slurm``) for exploration folder ``folder``."""
     if kind == "local":
         from slots.local import LocalLauncher
+
         return LocalLauncher(options, folder)
     if kind == "slurm":
         from slots.slurm import SlurmLauncher
+
         return SlurmLauncher(options, folder)
     raise ConfigError(f"launcher.kind: {kind!r} is not one of ['local', 'slurm']")

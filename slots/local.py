@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from memory.crash import crash_point
-from slots.journal import Journal, JobRecord
+from slots.journal import JobRecord, Journal
 from slots.launcher import Launcher, archive_attempt, stored_state
 from slots.outcome import JobState, outcome_from_exit_status
 from slots.runner import RUNNER_INFO, process_start
@@ -91,17 +91,31 @@ class LocalLauncher(Launcher):
         attempt = record.attempts + 1
         try:
             with open(run_dir / "runner.log", "ab") as log:
-                child = subprocess.Popen(self.runner_argv(record), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log, env=self._environment(record.slot),
-                                         start_new_session=True)
+                child = subprocess.Popen(
+                    self.runner_argv(record),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env=self._environment(record.slot),
+                    start_new_session=True,
+                )
         except OSError as error:
-            return journal.update(record.id, launch_failures=record.launch_failures + 1,
-                                  reason=f"cannot start the runner: {error}")
+            return journal.update(
+                record.id, launch_failures=record.launch_failures + 1, reason=f"cannot start the runner: {error}"
+            )
         self._children[record.id] = child
         crash_point("launch.after-start")
-        return journal.update(record.id, external_id=str(child.pid), process_start=process_start(child.pid) or "",
-                              status="running", attempts=attempt, launch_failures=0, started_at=time.time(),
-                              failure_kind=None, exit_code=None)
+        return journal.update(
+            record.id,
+            external_id=str(child.pid),
+            process_start=process_start(child.pid) or "",
+            status="running",
+            attempts=attempt,
+            launch_failures=0,
+            started_at=time.time(),
+            failure_kind=None,
+            exit_code=None,
+        )
 
     def _find_orphan(self, record: JobRecord, journal: Journal) -> JobRecord:
         """A runner started just before the driver died has written runner.json: attach it."""
@@ -110,9 +124,15 @@ class LocalLauncher(Launcher):
         except (OSError, ValueError):
             return record
         if info.get("started_at", 0) < (record.submitted_at or 0):
-            return record   # written by an earlier attempt
-        return journal.update(record.id, external_id=str(info["pid"]), process_start=info["process_start"] or "",
-                              status="running", attempts=record.attempts + 1, started_at=info["started_at"])
+            return record  # written by an earlier attempt
+        return journal.update(
+            record.id,
+            external_id=str(info["pid"]),
+            process_start=info["process_start"] or "",
+            status="running",
+            attempts=record.attempts + 1,
+            started_at=info["started_at"],
+        )
 
     def poll(self, record: JobRecord) -> JobState:
         if record.finished:
@@ -126,8 +146,9 @@ class LocalLauncher(Launcher):
             return JobState("running")
         state = outcome_from_exit_status(record.run_dir, record.metrics_file)
         if state is None:
-            return JobState("failed", "lost", None,
-                            f"runner pid {record.external_id} ended without writing exit_status.json")
+            return JobState(
+                "failed", "lost", None, f"runner pid {record.external_id} ended without writing exit_status.json"
+            )
         return state
 
     def cancel(self, record: JobRecord) -> None:

@@ -32,8 +32,10 @@ class FolderLock:
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise UcbxError(f"{self.path.parent} is locked by pid {holder} (another ucbx run or step); "
-                            "stop that process or wait for it to finish") from None
+            raise UcbxError(
+                f"{self.path.parent} is locked by pid {holder} (another ucbx run or step); "
+                "stop that process or wait for it to finish"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         os.fsync(fd)

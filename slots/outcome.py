@@ -83,8 +83,13 @@ def _judge_metrics(run_dir: Path, metrics_file: str) -> JobState:
     return JobState("done", None, 0)
 
 
-def classify_run(run_dir: str | Path, exit_code: int | None, signal: int | str | None,
-                 metrics_file: str = "analysis.log", oom_killed: bool | None = None) -> JobState:
+def classify_run(
+    run_dir: str | Path,
+    exit_code: int | None,
+    signal: int | str | None,
+    metrics_file: str = "analysis.log",
+    oom_killed: bool | None = None,
+) -> JobState:
     """Judge a run that ended with ``exit_code`` or was killed by ``signal`` (number or name)."""
     run_dir = Path(run_dir)
     tail = stderr_tail(run_dir)
@@ -116,7 +121,7 @@ def outcome_from_exit_status(run_dir: str | Path, metrics_file: str) -> JobState
     if status.get("timed_out"):
         return JobState("failed", "timeout", None, f"wall-clock timeout of {status['timeout_s']:g} s")
     if status.get("terminated_by") in _TERMINATING_SIGNALS:
-        return JobState("failed", "cancelled", status.get("exit_code"),
-                        f"terminated by {status['terminated_by']} (cancelled)")
-    return classify_run(run_dir, status.get("exit_code"), status.get("signal"), metrics_file,
-                        status.get("oom_killed"))
+        return JobState(
+            "failed", "cancelled", status.get("exit_code"), f"terminated by {status['terminated_by']} (cancelled)"
+        )
+    return classify_run(run_dir, status.get("exit_code"), status.get("signal"), metrics_file, status.get("oom_killed"))

@@ -33,9 +33,14 @@ EXIT_STATUS = "exit_status.json"
 RUNNER_INFO = "runner.json"
 STDOUT = "stdout.txt"
 STDERR = "stderr.txt"
-SLURM_OUT = "slurm.out"   # SLURM's own output of a job (written by slurmstepd, not the runner)
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+SLURM_OUT = "slurm.out"  # SLURM's own output of a job (written by slurmstepd, not the runner)
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
 _OOM_EVENT_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 
 
@@ -45,7 +50,7 @@ def process_start(pid: int) -> str | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rfind(")") + 2:].split()
+    fields = text[text.rfind(")") + 2 :].split()
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
@@ -72,8 +77,7 @@ def child_environment(threads: int | None) -> dict[str, str]:
 class Runner:
     """Runs one command to its end and records how it ended."""
 
-    def __init__(self, run_dir: Path, command: list[str], timeout_s: float | None,
-                 grace_s: float, threads: int | None):
+    def __init__(self, run_dir: Path, command: list[str], timeout_s: float | None, grace_s: float, threads: int | None):
         self.run_dir = run_dir
         self.command = command
         self.timeout_s = timeout_s
@@ -101,9 +105,14 @@ class Runner:
     def start(self) -> None:
         with open(self.run_dir / STDOUT, "wb") as out, open(self.run_dir / STDERR, "wb") as err:
             try:
-                self.child = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=out,
-                                              stderr=err, env=child_environment(self.threads),
-                                              process_group=0)
+                self.child = subprocess.Popen(
+                    self.command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=child_environment(self.threads),
+                    process_group=0,
+                )
             except OSError as error:
                 err.write(f"ucbx runner: cannot start {self.command[0]!r}: {error.strerror}\n".encode())
 
@@ -123,7 +132,7 @@ class Runner:
                 self.stop_child()
             elif self.kill_at is not None and now >= self.kill_at:
                 self._kill_group(signal.SIGKILL)
-        self._kill_group(signal.SIGKILL)   # leftovers of the job's group die with it
+        self._kill_group(signal.SIGKILL)  # leftovers of the job's group die with it
         return returncode
 
     def run(self) -> int:
@@ -133,11 +142,19 @@ class Runner:
         started_at = time.time()
         kills_before = oom_kills()
         self.start()
-        write_text_atomic(self.run_dir / RUNNER_INFO, json.dumps({
-            "pid": os.getpid(), "process_start": process_start(os.getpid()),
-            "child_pid": self.child.pid if self.child else None,
-            "child_start": process_start(self.child.pid) if self.child else None,
-            "started_at": started_at}) + "\n")
+        write_text_atomic(
+            self.run_dir / RUNNER_INFO,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "process_start": process_start(os.getpid()),
+                    "child_pid": self.child.pid if self.child else None,
+                    "child_start": process_start(self.child.pid) if self.child else None,
+                    "started_at": started_at,
+                }
+            )
+            + "\n",
+        )
         returncode = self.wait() if self.child else 127
         kills_after = oom_kills()
         status = {

@@ -42,16 +42,24 @@ from typing import Any
 
 from memory.crash import crash_point
 from memory.errors import UcbxError
-from slots.journal import Journal, JobRecord
+from slots.journal import JobRecord, Journal
 from slots.launcher import Launcher, archive_attempt, stored_state
 from slots.outcome import JobState, classify_run, outcome_from_exit_status
 from slots.runner import SLURM_OUT
 
 QUEUED_STATES = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "CONFIGURING"}
 RUNNING_STATES = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "STOPPED", "SUSPENDED", "RESIZING"}
-FAILURE_STATES = {"TIMEOUT": "timeout", "DEADLINE": "timeout", "OUT_OF_MEMORY": "oom",
-                  "NODE_FAIL": "infrastructure", "PREEMPTED": "infrastructure", "BOOT_FAIL": "infrastructure",
-                  "CANCELLED": "cancelled", "REVOKED": "lost", "SPECIAL_EXIT": "crash"}
+FAILURE_STATES = {
+    "TIMEOUT": "timeout",
+    "DEADLINE": "timeout",
+    "OUT_OF_MEMORY": "oom",
+    "NODE_FAIL": "infrastructure",
+    "PREEMPTED": "infrastructure",
+    "BOOT_FAIL": "infrastructure",
+    "CANCELLED": "cancelled",
+    "REVOKED": "lost",
+    "SPECIAL_EXIT": "crash",
+}
 COMMAND_TIMEOUT_S = 60
 SACCT_FIELDS = ("-n", "-P", "-o", "JobID,State,ExitCode")
 
@@ -154,7 +162,7 @@ class JobStateReader:
                 job = read_accounting(job_id)
                 self.accounting = True
                 if job is not None:
-                    return job   # else: not in accounting yet (a fresh job); ask the controller
+                    return job  # else: not in accounting yet (a fresh job); ask the controller
             except AccountingUnavailable as error:
                 if self.auto and error.disabled:
                     self.accounting = False
@@ -194,8 +202,11 @@ class SlurmLauncher(Launcher):
     def sbatch_arguments(self, record: JobRecord) -> list[str]:
         """The sbatch options of the next submission, from the spec's launcher section."""
         options = self.options
-        arguments = [f"--job-name={self.job_name(record)}",
-                     f"--output={Path(record.run_dir) / SLURM_OUT}", f"--chdir={os.getcwd()}"]
+        arguments = [
+            f"--job-name={self.job_name(record)}",
+            f"--output={Path(record.run_dir) / SLURM_OUT}",
+            f"--chdir={os.getcwd()}",
+        ]
         if options.get("partition"):
             arguments.append(f"--partition={options['partition']}")
         if options.get("cpus_per_job"):
@@ -217,7 +228,9 @@ class SlurmLauncher(Launcher):
             f'"""ucbx job: iteration {record.iteration}, node {record.node_id}, slot {record.slot}."""\n'
             "import os\n"
             f"argv = {json.dumps(argv)}\n"
-            "os.execv(argv[0], argv)\n", encoding="utf-8")
+            "os.execv(argv[0], argv)\n",
+            encoding="utf-8",
+        )
         script.chmod(0o755)
         return script
 
@@ -230,11 +243,19 @@ class SlurmLauncher(Launcher):
         job_id = result.stdout.strip().split(";")[0]
         if result.returncode != 0 or not job_id.isdigit():
             message = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
-            return journal.update(record.id, launch_failures=record.launch_failures + 1,
-                                  reason=f"sbatch failed: {message}")
+            return journal.update(
+                record.id, launch_failures=record.launch_failures + 1, reason=f"sbatch failed: {message}"
+            )
         crash_point("launch.after-start")
-        return journal.update(record.id, external_id=job_id, status="queued", attempts=attempt, launch_failures=0,
-                              failure_kind=None, exit_code=None)
+        return journal.update(
+            record.id,
+            external_id=job_id,
+            status="queued",
+            attempts=attempt,
+            launch_failures=0,
+            failure_kind=None,
+            exit_code=None,
+        )
 
     def _find_orphan(self, record: JobRecord, journal: Journal) -> JobRecord:
         """A job submitted just before the driver died is found by its name."""
@@ -242,8 +263,9 @@ class SlurmLauncher(Launcher):
         job_ids = result.stdout.split() if result.returncode == 0 else []
         if not job_ids:
             return record
-        return journal.update(record.id, external_id=job_ids[0], status="queued", attempts=record.attempts + 1,
-                              launch_failures=0)
+        return journal.update(
+            record.id, external_id=job_ids[0], status="queued", attempts=record.attempts + 1, launch_failures=0
+        )
 
     def poll(self, record: JobRecord) -> JobState:
         """The job's state; SLURM is asked at most every ``poll_s``, less often while nothing changes."""

@@ -38,11 +38,19 @@ slots:
   key: training.homeostasis_time_step
   values: [4, 16, 32, 64]
 search_space:
-  training.learning_rate_node_homeostasis: {kind: float, low: 1.0e-4, high: 1.0, log: true, short: lr_node_homeo, priority: 1}
-  training.learning_rate_embedding_homeostasis: {kind: float, low: 1.0e-4, high: 1.0, log: true, short: lr_emb_homeo, priority: 2}
+  training.learning_rate_node_homeostasis: {kind: float, low: 1.0e-4, high: 1.0, log: true,
+    short: lr_node_homeo, priority: 1}
+  training.learning_rate_embedding_homeostasis: {kind: float, low: 1.0e-4, high: 1.0, log: true,
+    short: lr_emb_homeo, priority: 2}
   training.data_augmentation_loop: {kind: int, low: 10, high: 5000, log: true, short: data_aug, priority: 3}
   training.batch_size: {kind: int, low: 2, high: 32, log: true, short: batch_size, priority: 4}
-  training.phase2_strategy: {kind: choice, choices: [rollout, residual, rollout+amplification, rollout+contrastive, residual+contrastive, rollout+lr_warmup, separate_losses, rollout+grad_accumulation], short: strategy, priority: 5, code_strategy: true}
+  training.phase2_strategy:
+    kind: choice
+    choices: [rollout, residual, rollout+amplification, rollout+contrastive, residual+contrastive,
+              rollout+lr_warmup, separate_losses, rollout+grad_accumulation]
+    short: strategy
+    priority: 5
+    code_strategy: true
 frozen: [simulation]
 objective:
   primary: avg_slope_ratio
@@ -80,21 +88,40 @@ def make_policy(spec: Spec) -> Policy:
 
 
 def root_params(**changes: float) -> dict:
-    params = {key: value for key, value in BASE["training"].items()
-              if key not in ("seed", "homeostasis_time_step")}
+    params = {key: value for key, value in BASE["training"].items() if key not in ("seed", "homeostasis_time_step")}
     params = {f"training.{key}": value for key, value in params.items()}
     params.update({f"training.{key}": value for key, value in changes.items()})
     return params
 
 
-def node(node_id: int, parent: int | None, *, slot: int = 0, iteration: int | None = None, status: str = "partial",
-         metrics: dict | None = None, reward: float | None = 0.5, failure: str = "", params: dict | None = None,
-         replicate_of: int | None = None, seed: int = 7) -> NodeRecord:
+def node(
+    node_id: int,
+    parent: int | None,
+    *,
+    slot: int = 0,
+    iteration: int | None = None,
+    status: str = "partial",
+    metrics: dict | None = None,
+    reward: float | None = 0.5,
+    failure: str = "",
+    params: dict | None = None,
+    replicate_of: int | None = None,
+    seed: int = 7,
+) -> NodeRecord:
     """A finished record (iteration defaults to the node id); status 'failed' makes reward None."""
-    return NodeRecord(node_id=node_id, parent=parent, slot=slot, params=params or root_params(), seed=seed,
-                      iteration=node_id if iteration is None else iteration, status=status,
-                      metrics=metrics or {"avg_slope_ratio": 0.5, "embedding_cluster_acc": 0.8},
-                      reward=None if status == "failed" else reward, failure=failure, replicate_of=replicate_of)
+    return NodeRecord(
+        node_id=node_id,
+        parent=parent,
+        slot=slot,
+        params=params or root_params(),
+        seed=seed,
+        iteration=node_id if iteration is None else iteration,
+        status=status,
+        metrics=metrics or {"avg_slope_ratio": 0.5, "embedding_cluster_acc": 0.8},
+        reward=None if status == "failed" else reward,
+        failure=failure,
+        replicate_of=replicate_of,
+    )
 
 
 def state_of(records: list[NodeRecord], **kwargs) -> PolicyState:
@@ -108,9 +135,18 @@ def state_of(records: list[NodeRecord], **kwargs) -> PolicyState:
 def every_slot_started(records: list[NodeRecord]) -> list[NodeRecord]:
     """Add an old finished baseline on every slot, so proposals are mutations, not baselines."""
     started = {r.slot for r in records}
-    extra = [node(100 + slot, None, slot=slot, iteration=0, reward=0.01,
-                  metrics={"avg_slope_ratio": 0.01, "embedding_cluster_acc": 0.5})
-             for slot in range(4) if slot not in started]
+    extra = [
+        node(
+            100 + slot,
+            None,
+            slot=slot,
+            iteration=0,
+            reward=0.01,
+            metrics={"avg_slope_ratio": 0.01, "embedding_cluster_acc": 0.5},
+        )
+        for slot in range(4)
+        if slot not in started
+    ]
     return extra + records
 
 
@@ -153,8 +189,20 @@ def fake_spec(folder: Path, sleep: float = 0.2, budget: int = 48, launcher: str 
     return write_spec(folder, text + "  poll_s: 0.1\n" + launcher)
 
 
-SHAPE = ("Node:", "Mode/Strategy:", "Slot:", "Config:", "Metrics:", "Visual:", "Mutation:", "Strategy:",
-         "Observation:", "Next:")
+SHAPE = (
+    "Node:",
+    "Mode/Strategy:",
+    "Slot:",
+    "Config:",
+    "Metrics:",
+    "Visual:",
+    "Mutation:",
+    "Strategy:",
+    "Observation:",
+    "Next:",
+)
+
+
 def entry_texts(log: Path) -> list[str]:
     return ["## Iter" + chunk for chunk in log.read_text().split("## Iter")[1:]]
 

@@ -30,8 +30,22 @@ def finished_exploration(tmp_path_factory) -> Path:
     """
     folder = tmp_path_factory.mktemp("finished") / "demo"
     ucbx = Path(sys.executable).parent / "ucbx"
-    done = subprocess.run([str(ucbx), "run", "configs/demo.yaml", "--workdir", str(folder), "--iterations", "8",
-                           "--set", "trainer.base_config=metabolism/tiny.yaml"],
-                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            str(ucbx),
+            "run",
+            "configs/demo.yaml",
+            "--workdir",
+            str(folder),
+            "--iterations",
+            "8",
+            "--set",
+            "trainer.base_config=metabolism/tiny.yaml",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return folder

@@ -34,7 +34,7 @@ def table_after(text: str, heading: str) -> list[dict[str, str]]:
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(heading))
     rows = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith("## "):
             break
         if line.startswith("|"):
@@ -47,8 +47,7 @@ def table_after(text: str, heading: str) -> list[dict[str, str]]:
 
 def demo_rewards(folder: Path) -> tuple[list[Entry], dict[int, float | None]]:
     """The demo log's entries and each run's reward by node id, from the spec's objective."""
-    objective = load_spec(REPO / "configs" / "demo.yaml",
-                          {"trainer.base_config": "metabolism/tiny.yaml"}).objective
+    objective = load_spec(REPO / "configs" / "demo.yaml", {"trainer.base_config": "metabolism/tiny.yaml"}).objective
     entries = parse_notebook((folder / "demo_analysis.md").read_text()).entries
     rewards = {}
     for entry in entries:

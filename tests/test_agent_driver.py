@@ -32,7 +32,7 @@ def test_run_writes_every_iteration_and_resumes(tmp_path):
     originals = [e for e in entries if not e.is_replicate]
     assert len(scores_lines(folder, "unit")) == len(originals)
     assert Journal(folder).jobs(status=("queued", "running")) == []
-    assert load_spec(folder / "spec.yaml").base == load_spec(spec).base          # the folder's copy stands alone
+    assert load_spec(folder / "spec.yaml").base == load_spec(spec).base  # the folder's copy stands alone
 
     assert main(["run", str(spec), "--workdir", str(folder), "--iterations", "2"]) == 0
     entries = check_folder(folder, "unit", 8)
@@ -85,7 +85,7 @@ def test_a_crash_between_append_and_collected_writes_no_second_entry(tmp_path):
     journal = Journal(folder)
     last = journal.jobs()[-1]
     journal.update(last.id, collected=False)
-    git.Repo(folder).git.reset("--soft", "HEAD~1")              # the crash came before the commit
+    git.Repo(folder).git.reset("--soft", "HEAD~1")  # the crash came before the commit
     assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
     assert journal.get(last.id).collected
     check_folder(folder, "unit", 4, clean=False)
@@ -102,7 +102,7 @@ def test_an_append_cut_on_a_line_boundary_is_set_aside_and_written_again(tmp_pat
     text = log.read_text()
     last_header = text.rindex("## Iter 4:")
     kept = "".join(text[last_header:].splitlines(keepends=True)[:lines_kept])
-    log.write_text(text[:last_header] + kept)                          # the cut, on a line boundary
+    log.write_text(text[:last_header] + kept)  # the cut, on a line boundary
     journal = Journal(folder)
     node_id = parse_notebook(text).entries[-1].node_id
     job = next(j for j in journal.jobs() if j.node_id == node_id)
@@ -121,7 +121,7 @@ def test_a_pending_slot_already_in_the_journal_is_not_launched_twice(tmp_path):
     pending = exploration.pending()[0]
     (pending.path.parent / "copy.json").write_bytes(pending.path.read_bytes())
     exploration.step_once(launch=True)
-    (pending.path.parent / "copy.json").rename(pending.path)           # as if the unlink never happened
+    (pending.path.parent / "copy.json").rename(pending.path)  # as if the unlink never happened
     exploration.step_once(launch=True)
     assert len(exploration.journal.jobs()) == 4
     assert not pending.path.exists()
@@ -155,8 +155,13 @@ def test_sigterm_ends_local_jobs_and_the_next_run_reruns_them(tmp_path):
     spec = fake_spec(tmp_path, sleep=30.0)
     folder = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    daemon = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", str(spec), "--workdir", str(folder)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "run", str(spec), "--workdir", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(Journal(folder).jobs(status="running")) < 4:
         time.sleep(0.2)
@@ -175,21 +180,26 @@ def test_sigterm_ends_local_jobs_and_the_next_run_reruns_them(tmp_path):
 
 @pytest.mark.slurm
 def test_slurm_jobs_outlive_the_daemon_and_are_reattached(tmp_path):
-    problem = pytest.importorskip("test_slots_slurm").slurm_problem()      # the slots layer's SLURM check
+    problem = pytest.importorskip("test_slots_slurm").slurm_problem()  # the slots layer's SLURM check
     if problem is not None:
         pytest.skip(problem)
     spec = fake_spec(tmp_path, sleep=6.0, budget=4, launcher=SLURM_LAUNCHER)
     folder = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    daemon = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", str(spec), "--workdir", str(folder)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "run", str(spec), "--workdir", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(Journal(folder).jobs()) < 4:
         time.sleep(0.2)
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(timeout=60) == 0, daemon.stdout.read()
     left = Journal(folder).jobs(status=("queued", "running"))
-    assert left and all(job.external_id for job in left)          # still in SLURM's hands
+    assert left and all(job.external_id for job in left)  # still in SLURM's hands
     assert main(["run", str(spec), "--workdir", str(folder)]) == 0
     entries = parse_notebook((folder / "unit_analysis.md").read_text()).entries
     assert sorted(e.node_id for e in entries) == [1, 2, 3, 4]
@@ -203,7 +213,7 @@ def test_a_directive_added_after_a_proposal_is_obeyed_at_launch(tmp_path, capsys
     memory = folder / "unit_memory.md"
     memory.write_text(memory.read_text().replace("## Directives\n", "## Directives\n- pin lr_node_homeo = 0.02\n"))
     assert main(["step", str(spec), "--workdir", str(folder)]) == 0
-    assert "breaks a directive" in capsys.readouterr().out             # dropped, proposed again, launched
+    assert "breaks a directive" in capsys.readouterr().out  # dropped, proposed again, launched
     jobs = Journal(folder).jobs()
     assert len(jobs) == 4
     assert all(job.payload["params"]["training.learning_rate_node_homeostasis"] == 0.02 for job in jobs)

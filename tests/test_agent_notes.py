@@ -24,8 +24,13 @@ def lr_up_history(count: int = 3):
     """Root node 1, then ``count`` children that each raised lr_node_homeo and gained reward."""
     records = [node(1, None, reward=0.3)]
     for node_id in range(2, count + 2):
-        record = node(node_id, 1, slot=node_id % 4, reward=0.3 + 0.1 * node_id,
-                      params=root_params(learning_rate_node_homeostasis=0.01 * node_id))
+        record = node(
+            node_id,
+            1,
+            slot=node_id % 4,
+            reward=0.3 + 0.1 * node_id,
+            params=root_params(learning_rate_node_homeostasis=0.01 * node_id),
+        )
         record.change = Change(LR_NODE, 0.01, 0.01 * node_id)
         record.mode = "exploit"
         records.append(record)
@@ -69,14 +74,19 @@ def test_memory_stays_within_its_bound_on_a_long_campaign(tmp_path):
 def test_observation_compares_with_the_parent(tmp_path):
     spec = make_spec(tmp_path)
     parent = node(1, None, reward=0.21, metrics={"avg_slope_ratio": 0.12})
-    proposal = Proposal(slot=0, parent=1, mode="exploit", params=root_params(), seed=7,
-                        change=Change(LR_NODE, 0.01, 0.03))
+    proposal = Proposal(
+        slot=0, parent=1, mode="exploit", params=root_params(), seed=7, change=Change(LR_NODE, 0.01, 0.03)
+    )
     outcome = Outcome({"avg_slope_ratio": 0.45}, "partial", 0.48)
     text = observation(spec, proposal, outcome, parent, best_before=0.3)
-    assert text == ("avg_slope_ratio 0.12 -> 0.45 (+0.33) after lr_node_homeo 0.01 -> 0.03; "
-                    "reward 0.21 -> 0.48; best reward so far")
+    assert text == (
+        "avg_slope_ratio 0.12 -> 0.45 (+0.33) after lr_node_homeo 0.01 -> 0.03; reward 0.21 -> 0.48; best reward so far"
+    )
     failed = Outcome({}, "failed", None, "diverged: nan in phase2_loss")
-    assert observation(spec, proposal, failed, parent, 0.5) == "diverged: nan in phase2_loss after lr_node_homeo 0.01 -> 0.03"
+    assert (
+        observation(spec, proposal, failed, parent, 0.5)
+        == "diverged: nan in phase2_loss after lr_node_homeo 0.01 -> 0.03"
+    )
 
 
 def test_the_visual_line_comes_from_the_trainers_describe_module(tmp_path):

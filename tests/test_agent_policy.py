@@ -6,7 +6,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from agent_helpers import SPEC, LR_EMB, LR_NODE, STRATEGY, every_slot_started, make_policy, make_spec, node, root_params, state_of
+from agent_helpers import (
+    LR_EMB,
+    LR_NODE,
+    SPEC,
+    STRATEGY,
+    every_slot_started,
+    make_policy,
+    make_spec,
+    node,
+    root_params,
+    state_of,
+)
 
 from agent.history import Change, signature
 from agent.policy import best_node
@@ -34,11 +45,13 @@ def propose(policy, records, slot=0, **kwargs):
 
 
 def test_default_row_is_exploit_from_the_best_node(policy):
-    records = [node(1, None, reward=0.3), node(2, 1, reward=0.6, metrics={"avg_slope_ratio": 0.4,
-                                                                          "embedding_cluster_acc": 0.8})]
+    records = [
+        node(1, None, reward=0.3),
+        node(2, 1, reward=0.6, metrics={"avg_slope_ratio": 0.4, "embedding_cluster_acc": 0.8}),
+    ]
     proposal = propose(policy, records)
     assert proposal.mode == "exploit" and proposal.parent == 2
-    assert proposal.change.key == LR_NODE and proposal.change.new > proposal.change.old   # toward 1.0: up
+    assert proposal.change.key == LR_NODE and proposal.change.new > proposal.change.old  # toward 1.0: up
     assert proposal.strategy == "hyperparameter-only"
 
 
@@ -58,16 +71,20 @@ def test_stuck_near_zero_between_boundaries_takes_a_big_step_instead(policy):
 
 
 def test_slopes_moving_but_embeddings_stuck_is_embedding_focus(policy):
-    records = [node(1, None, reward=0.2), node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 0.45,
-                                                                          "embedding_cluster_acc": 0.5})]
+    records = [
+        node(1, None, reward=0.2),
+        node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 0.45, "embedding_cluster_acc": 0.5}),
+    ]
     proposal = propose(policy, records)
     assert proposal.mode == "embedding-focus" and proposal.parent == 2
     assert proposal.change.key == LR_EMB and proposal.change.new > proposal.change.old
 
 
 def test_at_a_block_boundary_embedding_focus_adds_the_contrastive_loss(policy):
-    records = [node(1, None, reward=0.2), node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 0.45,
-                                                                          "embedding_cluster_acc": 0.5})]
+    records = [
+        node(1, None, reward=0.2),
+        node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 0.45, "embedding_cluster_acc": 0.5}),
+    ]
     proposal = propose(policy, records, entries_written=8)
     assert proposal.mode == "embedding-focus"
     assert proposal.change.key == STRATEGY and proposal.change.new == "rollout+contrastive"
@@ -75,11 +92,13 @@ def test_at_a_block_boundary_embedding_focus_adds_the_contrastive_loss(policy):
 
 
 def test_embeddings_separated_but_slopes_wrong_is_slope_focus(policy):
-    records = [node(1, None, reward=0.2), node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 2.5,
-                                                                          "embedding_cluster_acc": 0.97})]
+    records = [
+        node(1, None, reward=0.2),
+        node(2, 1, reward=0.7, metrics={"avg_slope_ratio": 2.5, "embedding_cluster_acc": 0.97}),
+    ]
     proposal = propose(policy, records)
     assert proposal.mode == "slope-focus"
-    assert proposal.change.key == LR_NODE and proposal.change.new < proposal.change.old   # ratio too big: down
+    assert proposal.change.key == LR_NODE and proposal.change.new < proposal.change.old  # ratio too big: down
 
 
 def test_ratio_in_half_band_for_three_iterations_fine_tunes(policy):
@@ -102,9 +121,16 @@ def test_four_failures_in_a_row_explores(policy):
 
 
 def test_a_diverged_child_turns_the_learning_rate_down(policy):
-    records = [node(1, None, reward=0.6),
-               node(2, 1, status="failed", failure="diverged: nan in phase2_loss",
-                    params=root_params(learning_rate_node_homeostasis=0.1))]
+    records = [
+        node(1, None, reward=0.6),
+        node(
+            2,
+            1,
+            status="failed",
+            failure="diverged: nan in phase2_loss",
+            params=root_params(learning_rate_node_homeostasis=0.1),
+        ),
+    ]
     proposal = propose(policy, records)
     assert proposal.parent == 1 and "diverged" in proposal.rationale
     assert "learning_rate" in proposal.change.key and proposal.change.new < proposal.change.old
@@ -112,9 +138,11 @@ def test_a_diverged_child_turns_the_learning_rate_down(policy):
 
 def test_a_flat_metric_takes_a_bigger_step(policy):
     flat = {"avg_slope_ratio": 0.2, "embedding_cluster_acc": 0.8}
-    records = [node(1, None, reward=0.9, metrics=flat),
-               node(2, 1, reward=0.2, metrics=flat, params=root_params(batch_size=16)),
-               node(3, 1, reward=0.2, metrics=flat, params=root_params(batch_size=4))]
+    records = [
+        node(1, None, reward=0.9, metrics=flat),
+        node(2, 1, reward=0.2, metrics=flat, params=root_params(batch_size=16)),
+        node(3, 1, reward=0.2, metrics=flat, params=root_params(batch_size=4)),
+    ]
     proposal = propose(policy, records)
     assert proposal.parent == 1 and "flat" in proposal.rationale
     assert proposal.change.new / proposal.change.old in (pytest.approx(10), pytest.approx(0.1))
@@ -208,7 +236,7 @@ def test_failed_nodes_are_never_parents_while_others_exist(policy):
 
 
 def test_a_band_failed_node_with_a_reward_may_be_a_parent_and_a_crashed_one_may_not(policy):
-    scored = replace(node(2, None, reward=0.2), status="failed")          # below the partial band, reward real
+    scored = replace(node(2, None, reward=0.2), status="failed")  # below the partial band, reward real
     crashed = node(3, None, status="failed", failure="crash: exit 1")
     parents = policy.parent_candidates(state_of(every_slot_started([scored, crashed])))
     assert scored in parents and crashed not in parents
@@ -232,8 +260,16 @@ def test_no_slot_is_left_idle_when_every_single_step_is_in_flight(policy):
 
 def diverged_child(node_id: int, parent: int, old: float, new: float):
     """A finished child of ``parent`` whose step lr_node old -> new diverged."""
-    return replace(node(node_id, parent, status="failed", failure="diverged: nan in phase2_loss",
-                        params=root_params(learning_rate_node_homeostasis=new)), change=Change(LR_NODE, old, new))
+    return replace(
+        node(
+            node_id,
+            parent,
+            status="failed",
+            failure="diverged: nan in phase2_loss",
+            params=root_params(learning_rate_node_homeostasis=new),
+        ),
+        change=Change(LR_NODE, old, new),
+    )
 
 
 def test_after_a_diverged_x10_step_that_way_stays_open_with_smaller_steps_only(policy):
@@ -245,12 +281,14 @@ def test_after_a_diverged_x10_step_that_way_stays_open_with_smaller_steps_only(p
         if proposal.parent == 1 and proposal.change.key == LR_NODE and proposal.change.new > 0.01:
             up.append(proposal.change.new)
     assert up and max(up) < 0.1
-    assert pytest.approx(0.0316) in up                 # the half-way value (geometric) is one of them
+    assert pytest.approx(0.0316) in up  # the half-way value (geometric) is one of them
 
 
 def test_a_diverged_value_is_never_proposed_again_from_the_same_other_settings(policy):
-    sibling = replace(node(3, 1, reward=0.7, params=root_params(learning_rate_node_homeostasis=0.02)),
-                      change=Change(LR_NODE, 0.01, 0.02))
+    sibling = replace(
+        node(3, 1, reward=0.7, params=root_params(learning_rate_node_homeostasis=0.02)),
+        change=Change(LR_NODE, 0.01, 0.02),
+    )
     records = [node(1, None, reward=0.6), diverged_child(2, 1, 0.01, 0.1), sibling]
     up = []
     for node_id in range(200, 260):
@@ -266,8 +304,15 @@ def test_a_diverged_value_is_never_proposed_again_from_the_same_other_settings(p
 
 
 def test_the_surrogate_fits_at_most_max_points_the_best_and_the_most_recent(policy):
-    records = [node(i, None, reward=(i * 37 % 1000) / 1000,
-                    params=root_params(learning_rate_node_homeostasis=1e-4 * (1 + i % 97))) for i in range(1, 1001)]
+    records = [
+        node(
+            i,
+            None,
+            reward=(i * 37 % 1000) / 1000,
+            params=root_params(learning_rate_node_homeostasis=1e-4 * (1 + i % 97)),
+        )
+        for i in range(1, 1001)
+    ]
     chosen = training_set(records)
     best = sorted(records, key=lambda r: -r.reward)[:BEST_POINTS]
     assert len(chosen) == MAX_POINTS and all(r in chosen for r in best) and chosen[-1] is records[-1]
@@ -296,7 +341,7 @@ def test_the_best_node_gets_its_replicate_on_its_own_slot_before_anything_else(t
     assert replicate.params == records[1].params and replicate.seed != records[1].seed
     assert replicate.mutation_text(policy.spec) == f"replicate of node 2 (seed 7 -> {replicate.seed})"
     records.append(replicate.as_record(3))
-    assert propose(policy, records, slot=1).mode != "replicate"        # one replicate is in flight
+    assert propose(policy, records, slot=1).mode != "replicate"  # one replicate is in flight
 
 
 def test_best_node_is_an_original_with_the_highest_pooled_reward():
@@ -305,13 +350,16 @@ def test_best_node_is_an_original_with_the_highest_pooled_reward():
     assert best_node(records, pooled).node_id == 2
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("pin lr_node_homeo = banana", "is not a number"),
-    ("bound lr_node_homeo 1e-9 0.1", "below the lower bound"),
-    ("try strategy = dance", "is not one of"),
-    ("avoid lr_node_homeo > fast", "is not a number"),
-    ("pin no_such_key = 1", "not in the search space"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("pin lr_node_homeo = banana", "is not a number"),
+        ("bound lr_node_homeo 1e-9 0.1", "below the lower bound"),
+        ("try strategy = dance", "is not one of"),
+        ("avoid lr_node_homeo > fast", "is not a number"),
+        ("pin no_such_key = 1", "not in the search space"),
+    ],
+)
 def test_directives_the_space_refuses_are_named_not_applied(tmp_path, text, problem):
     policy = make_policy(make_spec(tmp_path))
     assert problem in policy.directive_problem(parse_directive(text))

@@ -44,23 +44,38 @@ def test_playbook_code_strategies_are_choices_of_the_shipped_specs():
         assert set(action.code_strategies) <= choices, action.rule
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("  budget: 48", "  budget: -1", "exploration.budget: must be >= 1, got -1"),
-    ("  budget: 48", "  budgit: 48", "exploration.budgit: unknown key"),
-    ("low: 1.0e-4, high: 1.0, log: true, short: lr_node_homeo",
-     "low: abc, high: 1.0, log: true, short: lr_node_homeo",
-     "search_space.training.learning_rate_node_homeostasis.low: must be a number, got 'abc'"),
-    ("low: 1.0e-4, high: 1.0, log: true, short: lr_node_homeo",
-     "low: 0, high: 1.0, log: true, short: lr_node_homeo", "must be > 0 for a log-scaled parameter"),
-    ("short: lr_emb_homeo", "short: lr_node_homeo", "short alias 'lr_node_homeo' is used twice"),
-    ("base_config: base.yaml", "base_config: missing.yaml", "trainer.base_config: file not found"),
-    ("frozen: [simulation]", "frozen: [training]", "frozen: 'training' freezes the searched key"),
-    ("  playbook: metabolism", "  playbook: nope", "exploration.playbook: no playbook 'nope'"),
-    ("  key: training.homeostasis_time_step", "  key: training.nothing", "slots.key: 'training.nothing' is not set"),
-    ("{metric: avg_slope_ratio, kind: ratio, target: 1.0}", "{metric: avg_slope_ratio, kind: ratoi}",
-     "objective.terms[0].kind: must be one of ratio, maximize, minimize"),
-    ("  seed_key: training.seed\n", "", "exploration.replicates: needs trainer.seed_key"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("  budget: 48", "  budget: -1", "exploration.budget: must be >= 1, got -1"),
+        ("  budget: 48", "  budgit: 48", "exploration.budgit: unknown key"),
+        (
+            "low: 1.0e-4, high: 1.0, log: true, short: lr_node_homeo",
+            "low: abc, high: 1.0, log: true, short: lr_node_homeo",
+            "search_space.training.learning_rate_node_homeostasis.low: must be a number, got 'abc'",
+        ),
+        (
+            "low: 1.0e-4, high: 1.0, log: true, short: lr_node_homeo",
+            "low: 0, high: 1.0, log: true, short: lr_node_homeo",
+            "must be > 0 for a log-scaled parameter",
+        ),
+        ("short: lr_emb_homeo", "short: lr_node_homeo", "short alias 'lr_node_homeo' is used twice"),
+        ("base_config: base.yaml", "base_config: missing.yaml", "trainer.base_config: file not found"),
+        ("frozen: [simulation]", "frozen: [training]", "frozen: 'training' freezes the searched key"),
+        ("  playbook: metabolism", "  playbook: nope", "exploration.playbook: no playbook 'nope'"),
+        (
+            "  key: training.homeostasis_time_step",
+            "  key: training.nothing",
+            "slots.key: 'training.nothing' is not set",
+        ),
+        (
+            "{metric: avg_slope_ratio, kind: ratio, target: 1.0}",
+            "{metric: avg_slope_ratio, kind: ratoi}",
+            "objective.terms[0].kind: must be one of ratio, maximize, minimize",
+        ),
+        ("  seed_key: training.seed\n", "", "exploration.replicates: needs trainer.seed_key"),
+    ],
+)
 def test_a_bad_spec_names_file_key_and_reason(tmp_path, old, new, message):
     assert old in SPEC
     path = write_spec(tmp_path, SPEC.replace(old, new))

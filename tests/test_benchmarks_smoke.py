@@ -23,8 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_smoke_writes_every_result_and_figure(tmp_path):
     results, figures = tmp_path / "results", tmp_path / "figures"
-    subprocess.run([sys.executable, "-m", "benchmarks", "smoke", "--results", str(results), "--figures", str(figures)],
-                   cwd=REPO, check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks", "smoke", "--results", str(results), "--figures", str(figures)],
+        cwd=REPO,
+        check=True,
+        timeout=300,
+    )
     reason = optuna_missing()
     if reason:
         print(f"tpe searcher skipped: {reason}")

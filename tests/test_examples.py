@@ -23,13 +23,32 @@ UCBX_PACKAGES = {"agent", "memory", "slots", "ucb", "trainers", "benchmarks"}
 
 
 def my_train(config: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), "--config", str(config), "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--config", str(config), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def ucbx_run(spec: Path, workdir: Path, iterations: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agent.cli", "run", str(spec), "--workdir", str(workdir),
-                           "--iterations", str(iterations)], cwd=workdir.parent, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "run",
+            str(spec),
+            "--workdir",
+            str(workdir),
+            "--iterations",
+            str(iterations),
+        ],
+        cwd=workdir.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_script_knows_nothing_of_ucbx():
@@ -78,4 +97,3 @@ def test_ucbx_run_explores_the_script_end_to_end(tmp_path):
     assert all("val_r2" in entry.metrics for entry in parse.entries)
     assert {entry.status for entry in parse.entries} <= {"converged", "partial", "failed"}
     assert len(list((tmp_path / "my_train" / "iterations").glob("node_*/metrics.jsonl"))) == 4
-

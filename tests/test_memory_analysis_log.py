@@ -37,8 +37,15 @@ def test_reads_both_separators_scientific_negative_nan_inf(tmp_path):
     assert math.isnan(metrics["phase2_loss"])
     assert metrics["grad_norm"] == math.inf and metrics["low"] == -math.inf
     assert all(isinstance(value, float) for value in metrics.values())
-    assert set(metrics) == {"rate_constants_R2", "avg_slope_ratio", "test_R2", "phase2_loss", "grad_norm",
-                            "low", "tiny"}
+    assert set(metrics) == {
+        "rate_constants_R2",
+        "avg_slope_ratio",
+        "test_R2",
+        "phase2_loss",
+        "grad_norm",
+        "low",
+        "tiny",
+    }
 
 
 def test_repeated_name_keeps_last_value_with_a_warning(tmp_path, caplog):
@@ -52,12 +59,14 @@ def test_repeated_name_keeps_last_value_with_a_warning(tmp_path, caplog):
 
 def test_jsonl_last_value_wins_and_non_numbers_are_ignored(tmp_path, caplog):
     path = tmp_path / "metrics.jsonl"
-    path.write_text('{"step": 1, "loss": 2.5, "tag": "warmup", "ok": true}\n'
-                    '\n'
-                    '{"step": 2, "loss": "nan", "acc": 0.5, "lr": "1e-3", "hist": [1, 2], "none": null}\n'
-                    'not json\n'
-                    '[1, 2]\n'
-                    '{"step": 3, "grad": "-inf", "acc": Infinity}\n')
+    path.write_text(
+        '{"step": 1, "loss": 2.5, "tag": "warmup", "ok": true}\n'
+        "\n"
+        '{"step": 2, "loss": "nan", "acc": 0.5, "lr": "1e-3", "hist": [1, 2], "none": null}\n'
+        "not json\n"
+        "[1, 2]\n"
+        '{"step": 3, "grad": "-inf", "acc": Infinity}\n'
+    )
     with caplog.at_level(logging.WARNING, logger="memory.analysis_log"):
         metrics = read_metrics(path)
     assert metrics["step"] == 3.0
@@ -74,9 +83,20 @@ def test_missing_file_is_a_parse_error_naming_it(tmp_path):
         read_metrics(tmp_path / "nope.log")
 
 
-@pytest.mark.parametrize("text, expected", [("1e-3", 0.001), ("-2", -2.0), (".5", 0.5), ("+3.", 3.0),
-                                            ("NaN", math.nan), ("-Infinity", -math.inf), ("0.5 best", None),
-                                            ("1_000", None), ("", None)])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1e-3", 0.001),
+        ("-2", -2.0),
+        (".5", 0.5),
+        ("+3.", 3.0),
+        ("NaN", math.nan),
+        ("-Infinity", -math.inf),
+        ("0.5 best", None),
+        ("1_000", None),
+        ("", None),
+    ],
+)
 def test_parse_number(text, expected):
     value = parse_number(text)
     if expected is None:

@@ -41,21 +41,33 @@ def test_a_bad_value_is_a_one_line_error_naming_the_variable(monkeypatch, value)
 
 
 def test_the_cli_refuses_a_bad_value_before_it_writes_anything(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "agent.cli", "status", "no-such-spec.yaml"], cwd=tmp_path,
-                            capture_output=True, text=True, check=False,
-                            env={"PYTHONPATH": str(Path(crash.__file__).parents[1]), crash.ENV: "log.nowhere:1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "status", "no-such-spec.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(Path(crash.__file__).parents[1]), crash.ENV: "log.nowhere:1"},
+    )
     assert result.returncode == 2
     assert result.stderr.startswith(f"ucbx: error: {crash.ENV}='log.nowhere:1'") and result.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
 
 
 def test_the_crash_ends_the_process_as_sigkill_leaves_it(tmp_path):
-    script = ("import os; from memory import crash\n"
-              "try:\n    crash.crash_point('git.after-add'); print('not reached')\n"
-              "finally:\n    open('finally-ran', 'w').close()\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(Path(crash.__file__).parents[1]),
-                                 crash.ENV: "git.after-add:1"}, check=False)
+    script = (
+        "import os; from memory import crash\n"
+        "try:\n    crash.crash_point('git.after-add'); print('not reached')\n"
+        "finally:\n    open('finally-ran', 'w').close()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(Path(crash.__file__).parents[1]), crash.ENV: "git.after-add:1"},
+        check=False,
+    )
     assert result.returncode == crash.EXIT
     assert "not reached" not in result.stdout
     assert not (tmp_path / "finally-ran").exists()

@@ -12,32 +12,61 @@ from memory.notebook import Entry, Mutation, append_entry, format_entry, parse_m
 
 
 def sample_entry(**changes) -> Entry:
-    fields = dict(iteration=7, status="partial", node_id=7, parent=3, mode="exploit", slot=2,
-                  slot_label="time_step=32",
-                  config={"lr_node_homeo": "0.03", "lr_emb_homeo": "0.001", "data_aug": "1000", "batch_size": "8"},
-                  metrics={"avg_slope_ratio": 0.6125, "slope_ratio_0": 7.37e3, "test_R2": -766043.0,
-                           "phase2_loss": math.nan, "grad": math.inf},
-                  visual="MLP_node=active: slopes -0.0008/-0.0015, Embeddings=separated: acc=0.91",
-                  mutation="lr_node_homeo: 0.01 -> 0.03", strategy="5 higher-lr-warmup",
-                  observation="slopes move toward GT; embeddings follow", next_parent=7)
+    fields = dict(
+        iteration=7,
+        status="partial",
+        node_id=7,
+        parent=3,
+        mode="exploit",
+        slot=2,
+        slot_label="time_step=32",
+        config={"lr_node_homeo": "0.03", "lr_emb_homeo": "0.001", "data_aug": "1000", "batch_size": "8"},
+        metrics={
+            "avg_slope_ratio": 0.6125,
+            "slope_ratio_0": 7.37e3,
+            "test_R2": -766043.0,
+            "phase2_loss": math.nan,
+            "grad": math.inf,
+        },
+        visual="MLP_node=active: slopes -0.0008/-0.0015, Embeddings=separated: acc=0.91",
+        mutation="lr_node_homeo: 0.01 -> 0.03",
+        strategy="5 higher-lr-warmup",
+        observation="slopes move toward GT; embeddings follow",
+        next_parent=7,
+    )
     fields.update(changes)
     return Entry(**fields)
 
 
 def same_record(left: Entry, right: Entry) -> bool:
     """Equal apart from the line number, with nan equal to nan."""
+
     def normalised(entry: Entry) -> dict:
         values = dict(vars(entry), line=0)
         values["metrics"] = {key: "nan" if math.isnan(value) else value for key, value in entry.metrics.items()}
         return values
+
     return normalised(left) == normalised(right)
 
 
 def test_format_writes_design_line_order():
     text = format_entry(sample_entry(failure="diverged: nan in phase2_loss", extra={"Verdict": "keep"}))
     keys = [line.split(":")[0].split(" ")[0] for line in text.splitlines() if line]
-    assert keys == ["##", "Node", "Mode/Strategy", "Slot", "Config", "Metrics", "Visual", "Mutation", "Strategy",
-                    "Observation", "Next", "Failure", "Verdict"]
+    assert keys == [
+        "##",
+        "Node",
+        "Mode/Strategy",
+        "Slot",
+        "Config",
+        "Metrics",
+        "Visual",
+        "Mutation",
+        "Strategy",
+        "Observation",
+        "Next",
+        "Failure",
+        "Verdict",
+    ]
     assert text.startswith("## Iter 7: partial\nNode: id=7, parent=3\n")
     assert "Slot: slot_2 (time_step=32)\n" in text
     assert "Metrics: avg_slope_ratio=0.6125, slope_ratio_0=7370, test_R2=-766043, phase2_loss=nan, grad=inf\n" in text
@@ -47,8 +76,18 @@ def test_format_writes_design_line_order():
 def test_written_entry_parses_back_to_the_same_record(tmp_path):
     path = tmp_path / "demo_analysis.md"
     path.write_text("# Experiment log: demo\n\nSome planning text.\n\n")
-    first, second = sample_entry(), sample_entry(iteration=8, node_id=8, parent=None, next_parent=None,
-                                                 failure="crash: exit 1", metrics={}, extra={"Activity": "none"})
+    first, second = (
+        sample_entry(),
+        sample_entry(
+            iteration=8,
+            node_id=8,
+            parent=None,
+            next_parent=None,
+            failure="crash: exit 1",
+            metrics={},
+            extra={"Activity": "none"},
+        ),
+    )
     append_entry(path, first)
     append_entry(path, second)
     parsed = parse_notebook(path.read_text(), str(path))
@@ -63,16 +102,52 @@ FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
 @settings(max_examples=150, deadline=None)
-@given(iteration=st.integers(0, 10**6), status=st.sampled_from(["converged", "partial", "failed", "diverged"]),
-       parent=st.none() | st.integers(1, 10**6), next_parent=st.none() | st.integers(1, 10**6),
-       slot=st.none() | st.integers(0, 99), mode=TEXT, visual=TEXT, mutation=TEXT, observation=TEXT,
-       config=st.dictionaries(KEY, st.from_regex(r"[A-Za-z0-9_.\-]{1,10}", fullmatch=True), max_size=5),
-       metrics=st.dictionaries(KEY, FLOATS, max_size=6), failure=TEXT, has_next=st.booleans())
-def test_round_trip_property(iteration, status, parent, next_parent, slot, mode, visual, mutation, observation,
-                             config, metrics, failure, has_next):
-    entry = Entry(iteration=iteration, status=status, node_id=iteration, parent=parent, mode=mode, slot=slot,
-                  config=config, metrics=metrics, visual=visual, mutation=mutation, observation=observation,
-                  next_parent=next_parent if has_next else None, failure=failure, has_next=has_next)
+@given(
+    iteration=st.integers(0, 10**6),
+    status=st.sampled_from(["converged", "partial", "failed", "diverged"]),
+    parent=st.none() | st.integers(1, 10**6),
+    next_parent=st.none() | st.integers(1, 10**6),
+    slot=st.none() | st.integers(0, 99),
+    mode=TEXT,
+    visual=TEXT,
+    mutation=TEXT,
+    observation=TEXT,
+    config=st.dictionaries(KEY, st.from_regex(r"[A-Za-z0-9_.\-]{1,10}", fullmatch=True), max_size=5),
+    metrics=st.dictionaries(KEY, FLOATS, max_size=6),
+    failure=TEXT,
+    has_next=st.booleans(),
+)
+def test_round_trip_property(
+    iteration,
+    status,
+    parent,
+    next_parent,
+    slot,
+    mode,
+    visual,
+    mutation,
+    observation,
+    config,
+    metrics,
+    failure,
+    has_next,
+):
+    entry = Entry(
+        iteration=iteration,
+        status=status,
+        node_id=iteration,
+        parent=parent,
+        mode=mode,
+        slot=slot,
+        config=config,
+        metrics=metrics,
+        visual=visual,
+        mutation=mutation,
+        observation=observation,
+        next_parent=next_parent if has_next else None,
+        failure=failure,
+        has_next=has_next,
+    )
     parsed = parse_notebook(format_entry(entry))
     assert parsed.problems == [] or (not metrics and not failure)
     [back] = parsed.entries
@@ -188,8 +263,9 @@ def test_trailing_partial_entry_is_a_problem_not_an_exception(tmp_path):
 
 
 def test_continuation_lines_extend_the_text_field():
-    parsed = parse_notebook("## Iter 1: partial\nNode: id=1, parent=root\nObservation: first half\n"
-                            "  second half\nMetrics: a=1\n")
+    parsed = parse_notebook(
+        "## Iter 1: partial\nNode: id=1, parent=root\nObservation: first half\n  second half\nMetrics: a=1\n"
+    )
     assert parsed.entries[0].observation == "first half second half"
     assert parsed.problems == []
 

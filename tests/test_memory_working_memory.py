@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from memory.directives import Directive
-from memory.working_memory import (DIRECTIVES, KNOWN_SECTIONS, parse_memory, read_memory, render_memory,
-                                   write_memory)
+from memory.working_memory import DIRECTIVES, KNOWN_SECTIONS, parse_memory, read_memory, render_memory, write_memory
 
 DIRECTIVES_BODY = """
 <!-- mine -->
@@ -48,10 +47,14 @@ def test_directives_are_read_with_file_lines(tmp_path):
     path = tmp_path / "m.md"
     path.write_text(MEMORY)
     directives, problems = read_memory(path).directives()
-    assert directives == [Directive("pin", key="lr_node_homeo", value=0.001, line=13), Directive("freeze", node=7, line=14)]
+    assert directives == [
+        Directive("pin", key="lr_node_homeo", value=0.001, line=13),
+        Directive("freeze", node=7, line=14),
+    ]
     assert [str(problem) for problem in problems] == [
         f"{path}:15: directive 'bogus directive here' ignored: unknown directive 'bogus' "
-        "(known: pin, avoid, bound, try, prefer-parent, freeze)"]
+        "(known: pin, avoid, bound, try, prefer-parent, freeze)"
+    ]
 
 
 def test_a_second_directives_header_is_obeyed_reported_and_kept_by_the_next_rewrite(tmp_path):
@@ -68,7 +71,10 @@ def test_a_second_directives_header_is_obeyed_reported_and_kept_by_the_next_rewr
     write_memory(path, memory)
     rewritten = read_memory(path)
     assert [(d.kind, d.node or d.key) for d in rewritten.directives()[0]] == [
-        ("pin", "lr_node_homeo"), ("freeze", 7), ("avoid", "lr")]
+        ("pin", "lr_node_homeo"),
+        ("freeze", 7),
+        ("avoid", "lr"),
+    ]
     assert rewritten.sections[DIRECTIVES].startswith(DIRECTIVES_BODY) and "- nope 3" in rewritten.sections[DIRECTIVES]
     assert "old question" not in path.read_text() and path.read_text().count("## ") == 4
 
@@ -77,8 +83,13 @@ def test_set_places_known_sections_and_refuses_directives():
     memory = parse_memory(MEMORY)
     memory.set("current block", "- iter 6 running")
     memory.set("Open Questions", "- does batch_size matter?")
-    assert list(memory.sections) == ["Established Principles", "My Notes", "Open Questions", "Current Block",
-                                     DIRECTIVES]
+    assert list(memory.sections) == [
+        "Established Principles",
+        "My Notes",
+        "Open Questions",
+        "Current Block",
+        DIRECTIVES,
+    ]
     try:
         memory.set("Directives", "- pin x = 1")
     except ValueError as error:
@@ -98,9 +109,11 @@ def test_bounded_after_500_iterations_and_directives_byte_identical(tmp_path):
     for iteration in range(1, 501):
         memory = read_memory(path)
         principles = memory.get("Established Principles").rstrip("\n")
-        memory.set("Established Principles",
-                   f"{principles}\n{iteration}. principle from Iter {iteration}: lr matters (effect +0.{iteration % 10})\n"
-                   f"   evidence: Iter {iteration - 1}, Iter {iteration}")
+        memory.set(
+            "Established Principles",
+            f"{principles}\n{iteration}. principle from Iter {iteration}: lr matters (effect +0.{iteration % 10})\n"
+            f"   evidence: Iter {iteration - 1}, Iter {iteration}",
+        )
         outcomes = memory.get("Strategy Outcomes").rstrip("\n")
         memory.set("Strategy Outcomes", f"{outcomes}\n- Iter {iteration}: strategy {iteration % 8 + 1} -> partial")
         memory.set("Current Block", "\n".join(f"- slot {slot}: Iter {iteration - slot}" for slot in range(4)))
@@ -108,14 +121,17 @@ def test_bounded_after_500_iterations_and_directives_byte_identical(tmp_path):
         text = path.read_text()
         assert text.count("\n") <= 300, iteration
         assert read_memory(path).sections[DIRECTIVES] == DIRECTIVES_BODY + "\n"
-        assert read_memory(path).sections["My Notes"] == "Anything the person writes here stays.\n   odd   spacing   kept\n\n"
+        assert (
+            read_memory(path).sections["My Notes"]
+            == "Anything the person writes here stays.\n   odd   spacing   kept\n\n"
+        )
     final = read_memory(path)
     principles = final.get("Established Principles")
     assert "principle from Iter 500" in principles
     summary = principles.splitlines()[0]
     assert summary.startswith("- (") and "older principles summarised: see analysis.md iters 0-" in summary
     assert "Iter 500" in final.get("Strategy Outcomes")
-    assert list(tmp_path.iterdir()) == [path]          # atomic rewrite leaves no temporary files
+    assert list(tmp_path.iterdir()) == [path]  # atomic rewrite leaves no temporary files
 
 
 def test_summary_counts_accumulate_and_no_line_is_cut():
@@ -141,13 +157,18 @@ def test_unknown_sections_are_never_shortened():
 
 def test_table_rows_fold_into_a_table_row():
     rows = "".join(f"| rollout | slot {number} | 3 | 0 | 0.{number:03d} |\n" for number in range(60))
-    body = f"| strategy | slot | runs | failed | mean |\n| --- | --- | --- | --- | --- |\n{rows}\n- exploit: 3 children\n"
+    body = (
+        f"| strategy | slot | runs | failed | mean |\n| --- | --- | --- | --- | --- |\n{rows}\n- exploit: 3 children\n"
+    )
     memory = parse_memory(f"## Strategy Outcomes\n{body}")
     text = render_memory(memory, max_lines=30)
     assert text.count("\n") <= 30
     lines = text.splitlines()
-    assert lines[1:4] == ["| strategy | slot | runs | failed | mean |", "| --- | --- | --- | --- | --- |",
-                          f"| ({60 - (len(lines) - 6)} older outcomes summarised: see analysis.md) |"]
+    assert lines[1:4] == [
+        "| strategy | slot | runs | failed | mean |",
+        "| --- | --- | --- | --- | --- |",
+        f"| ({60 - (len(lines) - 6)} older outcomes summarised: see analysis.md) |",
+    ]
     assert lines[-1] == "- exploit: 3 children" and lines[-3] == "| rollout | slot 59 | 3 | 0 | 0.059 |"
     again = render_memory(parse_memory(text), max_lines=20)
     assert again.count("\n") <= 20 and again.splitlines()[3].startswith("| (")

@@ -10,8 +10,11 @@ from review_helpers import copy_folder, review
 
 
 def line_of(path: Path, text: str, exact: bool = False) -> int:
-    return next(number for number, line in enumerate(path.read_text().splitlines(), start=1)
-                if (line == text if exact else text in line))
+    return next(
+        number
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if (line == text if exact else text in line)
+    )
 
 
 def add_directives(memory: Path, *bullets: str) -> None:
@@ -45,13 +48,16 @@ def test_an_unreadable_entry_and_an_unknown_parent(capsys, folder):
     assert f"{log}:{line_of(log, '## Iter 9:')}: error: node 90: parent 77 is not in the tree" in out
 
 
-@pytest.mark.parametrize("bullet, message", [
-    ("- pin lr_node_homeo 0.1", "expected 'pin KEY = VALUE'"),
-    ("- pin lr_nod_homeo = 0.1", "not a search-space key"),
-    ("- try lr_node_homeo = 5.0", "above the upper bound"),
-    ("- prefer-parent 99", "there is no node 99"),
-    ("- bound data_aug 500 100", "above high"),
-])
+@pytest.mark.parametrize(
+    "bullet, message",
+    [
+        ("- pin lr_node_homeo 0.1", "expected 'pin KEY = VALUE'"),
+        ("- pin lr_nod_homeo = 0.1", "not a search-space key"),
+        ("- try lr_node_homeo = 5.0", "above the upper bound"),
+        ("- prefer-parent 99", "there is no node 99"),
+        ("- bound data_aug 500 100", "above high"),
+    ],
+)
 def test_a_directive_the_agent_cannot_use(capsys, folder, bullet, message):
     memory = folder / "demo_memory.md"
     add_directives(memory, bullet)
@@ -69,11 +75,14 @@ def test_a_misspelt_directives_section(capsys, folder):
     assert f"{memory}:{line_of(memory, '## Directive', exact=True)}: error: section '## Directive' is not" in out
 
 
-@pytest.mark.parametrize("slot, old, new, message", [
-    (1, "n_metabolites: 8", "n_metabolites: 9", "simulation.n_metabolites: is frozen"),
-    (2, "homeostasis_time_step: 32", "homeostasis_time_step: 8", "is 8 but slot 2 runs with 32"),
-    (3, "batch_size: ", "batch_size: [", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "slot, old, new, message",
+    [
+        (1, "n_metabolites: 8", "n_metabolites: 9", "simulation.n_metabolites: is frozen"),
+        (2, "homeostasis_time_step: 32", "homeostasis_time_step: 8", "is 8 but slot 2 runs with 32"),
+        (3, "batch_size: ", "batch_size: [", "not valid YAML"),
+    ],
+)
 def test_a_slot_config_that_breaks_the_spec(capsys, folder, slot, old, new, message):
     config = folder / "slots" / f"slot_{slot:02d}.yaml"
     text = config.read_text()
@@ -89,6 +98,12 @@ def test_a_slot_config_that_breaks_the_spec(capsys, folder, slot, old, new, mess
 
 
 def test_a_bare_log_checks_with_a_metric(capsys, fixtures_dir):
-    status, out, _ = review(capsys, "check", "--log", fixtures_dir / "simulation_oscillatory_rank_50_Claude_analysis.md",
-                         "--metric", "rate_constants_R2")
+    status, out, _ = review(
+        capsys,
+        "check",
+        "--log",
+        fixtures_dir / "simulation_oscillatory_rank_50_Claude_analysis.md",
+        "--metric",
+        "rate_constants_R2",
+    )
     assert status == 0 and "0 errors" in out

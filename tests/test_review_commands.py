@@ -35,8 +35,9 @@ def test_show_diffs_a_child_against_its_parent_from_git(capsys, finished_explora
     assert f"config against node {child.parent} (git " in out
     key, _, change = child.mutation.partition(":")
     old, new = (side.strip() for side in change.split("->"))
-    assert any(line.strip().startswith("training.") and line.strip().endswith(f"{old} -> {new}")
-               for line in out.splitlines()), out
+    assert any(
+        line.strip().startswith("training.") and line.strip().endswith(f"{old} -> {new}") for line in out.splitlines()
+    ), out
     assert f"run folder: {finished_exploration / 'iterations' / f'node_{child.node_id:04d}'}" in out
     assert "MLP_node_p2_" in out
 
@@ -71,8 +72,9 @@ def test_best_of_a_bare_log_is_its_config_line(capsys, fixtures_dir):
     status, out, _ = review(capsys, "best", "--yaml", "--log", log, "--metric", FIXTURE_METRIC)
     assert status == 0
     entry = next(e for e in entries if e.node_id == best)
-    assert {key: str(value) for key, value in yaml.safe_load(out).items()} == \
-        {key: str(yaml.safe_load(text)) for key, text in entry.config.items()}
+    assert {key: str(value) for key, value in yaml.safe_load(out).items()} == {
+        key: str(yaml.safe_load(text)) for key, text in entry.config.items()
+    }
 
 
 def test_a_folder_without_objective_is_refused(capsys, fixtures_dir):

@@ -9,8 +9,15 @@ from collections import defaultdict
 
 import pytest
 from conftest import FIXTURES
-from review_helpers import (FIXTURE_LOG, FIXTURE_METRIC, demo_rewards, metric_rewards, pooled_rewards, single_mutation,
-                            table_after)
+from review_helpers import (
+    FIXTURE_LOG,
+    FIXTURE_METRIC,
+    demo_rewards,
+    metric_rewards,
+    pooled_rewards,
+    single_mutation,
+    table_after,
+)
 
 from agent.cli import main
 
@@ -37,8 +44,9 @@ def fixture_report(tmp_path_factory):
 def test_every_embedded_figure_exists_and_is_a_png(demo_report, fixture_report):
     for out, text in (demo_report, fixture_report):
         images = IMAGE_RE.findall(text)
-        assert {"report/progress.png", "report/tree.png", "report/parameters.png",
-                "report/stability.png"} <= set(images)
+        assert {"report/progress.png", "report/tree.png", "report/parameters.png", "report/stability.png"} <= set(
+            images
+        )
         for image in images:
             assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -73,8 +81,9 @@ def test_demo_slot_table_matches_the_log(finished_exploration, demo_report):
         medians[slot] = statistics.median(scored)
         converged = [entry for entry in runs if entry.status == "converged"]
         assert int(row["converged"]) == len(converged)
-        expected = f"iter {converged[0].iteration} (run {runs.index(converged[0]) + 1} of the slot)" \
-            if converged else "never"
+        expected = (
+            f"iter {converged[0].iteration} (run {runs.index(converged[0]) + 1} of the slot)" if converged else "never"
+        )
         assert row["first converged"] == expected
     best_slot = max(medians, key=medians.get)
     assert f"- best slot by median reward: **slot_{best_slot} (" in text
@@ -192,13 +201,21 @@ def test_a_bare_log_with_slots_and_failures(tmp_path):
     text = (tmp_path / "REPORT.md").read_text()
     slots = {row["slot"]: row for row in table_after(text, "## Slots")}
     assert slots["slot_0 (time_step=4)"] == {
-        "slot": "slot_0 (time_step=4)", "runs": "3", "failed": "0", "best reward (node)": "0.950 (5)",
-        "median reward": "0.900", "converged": "2", "first converged": "iter 3 (run 2 of the slot)"}
+        "slot": "slot_0 (time_step=4)",
+        "runs": "3",
+        "failed": "0",
+        "best reward (node)": "0.950 (5)",
+        "median reward": "0.900",
+        "converged": "2",
+        "first converged": "iter 3 (run 2 of the slot)",
+    }
     assert slots["slot_1 (time_step=64)"]["failed"] == "2"
     assert slots["slot_1 (time_step=64)"]["best reward (node)"] == "-"
     unstable = {row["node"]: row["outcome"] for row in table_after(text, "## Stability")}
     assert unstable == {"2": "diverged", "4": "crash"}
-    effects = {(row["parameter"], row["direction"], row["slot"]): row for row in table_after(text, "## Parameter effects")}
+    effects = {
+        (row["parameter"], row["direction"], row["slot"]): row for row in table_after(text, "## Parameter effects")
+    }
     assert effects[("aug", "up", "slot_1 (time_step=64)")]["mean change in reward"] == f"{0.0 - 0.9:+.3f}"
     assert effects[("aug", "up", "slot_0 (time_step=4)")]["mean change in reward"] == f"{0.95 - 0.9:+.3f}"
     assert effects[("aug", "up", "all slots")]["mutations"] == "2"

@@ -6,8 +6,7 @@ import pytest
 import yaml
 
 from memory.errors import ConfigError
-from slots.config import (build_slot_config, config_hash, get_path, load_config, set_path,
-                          validate_config, write_config)
+from slots.config import build_slot_config, config_hash, get_path, load_config, set_path, validate_config, write_config
 from slots.space import Parameter, SearchSpace, SlotSet
 
 BASE = {
@@ -22,13 +21,15 @@ BASE = {
     },
     "plotting": {"dpi": 100},
 }
-SPACE = SearchSpace((
-    Parameter("training.learning_rate", "float", "lr", low=1e-4, high=1.0, log=True),
-    Parameter("training.batch_size", "int", "batch_size", low=2, high=32),
-    Parameter("training.strategy", "choice", "strategy", choices=("rollout", "residual")),
-    Parameter("training.new_flag", "bool", "new_flag"),
-    Parameter("simulation.noise", "float", "noise", low=0.0, high=1.0),
-))
+SPACE = SearchSpace(
+    (
+        Parameter("training.learning_rate", "float", "lr", low=1e-4, high=1.0, log=True),
+        Parameter("training.batch_size", "int", "batch_size", low=2, high=32),
+        Parameter("training.strategy", "choice", "strategy", choices=("rollout", "residual")),
+        Parameter("training.new_flag", "bool", "new_flag"),
+        Parameter("simulation.noise", "float", "noise", low=0.0, high=1.0),
+    )
+)
 SLOTS = SlotSet("training.homeostasis_time_step", (4, 16, 32, 64))
 FROZEN = ("simulation", "training.freeze_stoichiometry", "training.homeostasis_time_step")
 
@@ -53,24 +54,35 @@ def test_build_coerces_and_may_add_a_searchable_key_absent_from_base():
     assert config["training"]["new_flag"] is True
 
 
-@pytest.mark.parametrize("mutations, message", [
-    ({"training.seed": 3},
-     "training.seed: is not in the search space; only search-space keys may differ from the base config"),
-    ({"training.homeostasis_time_step": 8},
-     "training.homeostasis_time_step: is the fixed value of slot 1 (homeostasis_time_step=16); "
-     "a slot's fixed value is never changed"),
-    ({"training.freeze_stoichiometry": False},
-     "training.freeze_stoichiometry: is frozen; frozen keys are never changed"),
-    ({"simulation.noise": 0.2},
-     "simulation.noise: is frozen (section simulation is frozen); frozen keys are never changed"),
-    ({"training.learning_rate": 2.0}, "training.learning_rate: 2.0 is above the upper bound 1.0"),
-    ({"lr": 1e-6}, "training.learning_rate: 1e-06 is below the lower bound 0.0001"),
-    ({"training.batch_size": 3.5}, "training.batch_size: 3.5 is not an integer"),
-    ({"training.learning_rate": "fast"}, "training.learning_rate: 'fast' is not a number"),
-    ({"training.learning_rate": float("nan")}, "training.learning_rate: nan is not finite"),
-    ({"training.strategy": "magic"}, "training.strategy: 'magic' is not one of ['rollout', 'residual']"),
-    ({"training.new_flag": "yes"}, "training.new_flag: 'yes' is not true or false"),
-])
+@pytest.mark.parametrize(
+    "mutations, message",
+    [
+        (
+            {"training.seed": 3},
+            "training.seed: is not in the search space; only search-space keys may differ from the base config",
+        ),
+        (
+            {"training.homeostasis_time_step": 8},
+            "training.homeostasis_time_step: is the fixed value of slot 1 (homeostasis_time_step=16); "
+            "a slot's fixed value is never changed",
+        ),
+        (
+            {"training.freeze_stoichiometry": False},
+            "training.freeze_stoichiometry: is frozen; frozen keys are never changed",
+        ),
+        (
+            {"simulation.noise": 0.2},
+            "simulation.noise: is frozen (section simulation is frozen); frozen keys are never changed",
+        ),
+        ({"training.learning_rate": 2.0}, "training.learning_rate: 2.0 is above the upper bound 1.0"),
+        ({"lr": 1e-6}, "training.learning_rate: 1e-06 is below the lower bound 0.0001"),
+        ({"training.batch_size": 3.5}, "training.batch_size: 3.5 is not an integer"),
+        ({"training.learning_rate": "fast"}, "training.learning_rate: 'fast' is not a number"),
+        ({"training.learning_rate": float("nan")}, "training.learning_rate: nan is not finite"),
+        ({"training.strategy": "magic"}, "training.strategy: 'magic' is not one of ['rollout', 'residual']"),
+        ({"training.new_flag": "yes"}, "training.new_flag: 'yes' is not true or false"),
+    ],
+)
 def test_build_refuses_with_key_and_reason(mutations, message):
     with pytest.raises(ConfigError) as error:
         build(mutations)
@@ -106,23 +118,40 @@ def test_validate_accepts_a_built_config_read_back_from_disk(tmp_path):
     check(load_config(path))
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda c: c["training"].update(homeostasis_time_step=32),
-     "training.homeostasis_time_step: is 32 but slot 1 runs with 16"),
-    (lambda c: c["training"].pop("homeostasis_time_step"),
-     "training.homeostasis_time_step: is missing but slot 1 runs with 16"),
-    (lambda c: c["plotting"].update(dpi=300),
-     "plotting.dpi: is not in the search space; only search-space keys may differ from the base config"),
-    (lambda c: c["plotting"].update(style="dark"),
-     "plotting.style: is not in the search space; only search-space keys may differ from the base config"),
-    (lambda c: c["simulation"].update(noise=0.5),
-     "simulation.noise: is frozen (section simulation is frozen); frozen keys are never changed"),
-    (lambda c: c["training"].update(freeze_stoichiometry=1),
-     "training.freeze_stoichiometry: is frozen; frozen keys are never changed"),
-    (lambda c: c["training"].update(batch_size=64), "training.batch_size: 64 is above the upper bound 32"),
-    (lambda c: c["training"].pop("seed"),
-     "training.seed: is missing; it is in the base config and may not be removed"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda c: c["training"].update(homeostasis_time_step=32),
+            "training.homeostasis_time_step: is 32 but slot 1 runs with 16",
+        ),
+        (
+            lambda c: c["training"].pop("homeostasis_time_step"),
+            "training.homeostasis_time_step: is missing but slot 1 runs with 16",
+        ),
+        (
+            lambda c: c["plotting"].update(dpi=300),
+            "plotting.dpi: is not in the search space; only search-space keys may differ from the base config",
+        ),
+        (
+            lambda c: c["plotting"].update(style="dark"),
+            "plotting.style: is not in the search space; only search-space keys may differ from the base config",
+        ),
+        (
+            lambda c: c["simulation"].update(noise=0.5),
+            "simulation.noise: is frozen (section simulation is frozen); frozen keys are never changed",
+        ),
+        (
+            lambda c: c["training"].update(freeze_stoichiometry=1),
+            "training.freeze_stoichiometry: is frozen; frozen keys are never changed",
+        ),
+        (lambda c: c["training"].update(batch_size=64), "training.batch_size: 64 is above the upper bound 32"),
+        (
+            lambda c: c["training"].pop("seed"),
+            "training.seed: is missing; it is in the base config and may not be removed",
+        ),
+    ],
+)
 def test_validate_refuses_edits_with_key_and_reason(edit, message):
     config = build({})
     edit(config)

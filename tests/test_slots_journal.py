@@ -17,16 +17,28 @@ from slots.lock import FolderLock
 
 
 def record(iteration, **fields):
-    values = dict(iteration=iteration, node_id=iteration, slot=0, parent=None,
-                  config_path=f"/x/iter_{iteration}/config.yaml", run_dir=f"/x/iter_{iteration}",
-                  launcher="local")
+    values = dict(
+        iteration=iteration,
+        node_id=iteration,
+        slot=0,
+        parent=None,
+        config_path=f"/x/iter_{iteration}/config.yaml",
+        run_dir=f"/x/iter_{iteration}",
+        launcher="local",
+    )
     return JobRecord(**{**values, **fields})
 
 
 def test_add_assigns_ids_and_round_trips_every_field(tmp_path):
     with Journal(tmp_path) as journal:
-        first = journal.add(record(1, payload={"mode": "exploit", "mutation": ["lr", 0.1, 0.3]},
-                                   command=["python", "-c", "pass"], parent=None))
+        first = journal.add(
+            record(
+                1,
+                payload={"mode": "exploit", "mutation": ["lr", 0.1, 0.3]},
+                command=["python", "-c", "pass"],
+                parent=None,
+            )
+        )
         second = journal.add(record(2, parent=1, slot=3))
         assert (first.id, second.id) == (1, 2)
         assert first.payload == {"mode": "exploit", "mutation": ["lr", 0.1, 0.3]}
@@ -86,7 +98,9 @@ def test_a_journal_from_a_newer_ucbx_is_refused_and_left_untouched(tmp_path):
     with sqlite3.connect(tmp_path / "state.db") as db:
         db.execute("PRAGMA user_version=99")
     before = (tmp_path / "state.db").read_bytes()
-    with pytest.raises(UcbxError, match=r"state.db: written by a newer ucbx \(journal schema 99, this ucbx reads up to 1\)"):
+    with pytest.raises(
+        UcbxError, match=r"state.db: written by a newer ucbx \(journal schema 99, this ucbx reads up to 1\)"
+    ):
         Journal(tmp_path)
     assert (tmp_path / "state.db").read_bytes() == before
 
@@ -113,8 +127,10 @@ def test_lock_refuses_a_second_holder_at_once_naming_the_pid(tmp_path):
         with pytest.raises(UcbxError) as error:
             FolderLock(tmp_path).acquire()
         assert time.monotonic() - started < 1
-        assert str(error.value) == (f"{tmp_path} is locked by pid {child.pid} (another ucbx run or step); "
-                                    "stop that process or wait for it to finish")
+        assert str(error.value) == (
+            f"{tmp_path} is locked by pid {child.pid} (another ucbx run or step); "
+            "stop that process or wait for it to finish"
+        )
     finally:
         child.kill()
         child.wait()

@@ -31,10 +31,16 @@ class Bench:
         return self.folder / "iterations" / f"iter_{iteration:04d}"
 
     def submit(self, iteration: int, mode: str, seconds: float = 0, slot: int = 0):
-        request = JobRequest(iteration=iteration, node_id=iteration, slot=slot, parent=None,
-                             config_path=self.config, run_dir=self.run_dir(iteration),
-                             command=["{python}", str(JOB), "{run_dir}", mode, str(seconds)],
-                             payload={"mode": mode})
+        request = JobRequest(
+            iteration=iteration,
+            node_id=iteration,
+            slot=slot,
+            parent=None,
+            config_path=self.config,
+            run_dir=self.run_dir(iteration),
+            command=["{python}", str(JOB), "{run_dir}", mode, str(seconds)],
+            payload={"mode": mode},
+        )
         return self.launcher.submit(request, self.journal)
 
     def wait(self, limit: float = 20):
@@ -65,14 +71,17 @@ def test_success_is_recorded_with_handle_outputs_and_times(bench):
     assert json.loads((run_dir / "exit_status.json").read_text())["exit_code"] == 0
 
 
-@pytest.mark.parametrize("mode, kind, reason", [
-    ("crash", "crash", "exit code 1: ValueError: boom in phase 2"),
-    ("nan", "diverged", "nan in loss"),
-    ("diverged", "diverged", "diverged: 1"),
-    ("no-metrics", "crash", "exit 0 without analysis.log"),
-    ("oom", "oom", "exit code 1: MemoryError: could not allocate the embedding table"),
-    ("sigkill", "crash", "killed by SIGKILL"),
-])
+@pytest.mark.parametrize(
+    "mode, kind, reason",
+    [
+        ("crash", "crash", "exit code 1: ValueError: boom in phase 2"),
+        ("nan", "diverged", "nan in loss"),
+        ("diverged", "diverged", "diverged: 1"),
+        ("no-metrics", "crash", "exit 0 without analysis.log"),
+        ("oom", "oom", "exit code 1: MemoryError: could not allocate the embedding table"),
+        ("sigkill", "crash", "killed by SIGKILL"),
+    ],
+)
 def test_failures_get_their_kind_and_reason(bench, mode, kind, reason):
     bench.submit(1, mode)
     job = bench.wait()[1]
@@ -146,7 +155,13 @@ def test_a_missing_program_is_a_crash_with_the_reason(bench):
 def test_placeholders_fill_whole_arguments_and_nothing_is_shell_expanded(tmp_path):
     command = ["{python}", "-c", "x", "--config={config}", "$HOME; rm -rf {run_dir}", "*"]
     assert format_command(command, tmp_path / "c.yaml", tmp_path / "r") == [
-        sys.executable, "-c", "x", f"--config={tmp_path / 'c.yaml'}", f"$HOME; rm -rf {tmp_path / 'r'}", "*"]
+        sys.executable,
+        "-c",
+        "x",
+        f"--config={tmp_path / 'c.yaml'}",
+        f"$HOME; rm -rf {tmp_path / 'r'}",
+        "*",
+    ]
 
 
 def test_poll_of_a_finished_record_returns_the_stored_state(bench):

@@ -46,8 +46,9 @@ with FolderLock(folder):
 
 def start_driver(folder: Path, plan: list) -> subprocess.Popen:
     (folder / "config.yaml").write_text("training:\n  lr: 0.1\n")
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(folder), str(JOB), json.dumps(plan)],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(folder), str(JOB), json.dumps(plan)], stdout=subprocess.PIPE, text=True
+    )
 
 
 def run_driver_to_the_end(folder: Path, plan: list) -> None:
@@ -57,7 +58,7 @@ def run_driver_to_the_end(folder: Path, plan: list) -> None:
 
 
 def kill_driver(driver: subprocess.Popen) -> None:
-    driver.kill()   # SIGKILL: no cleanup of any kind
+    driver.kill()  # SIGKILL: no cleanup of any kind
     driver.wait()
 
 
@@ -89,8 +90,8 @@ def test_running_job_is_reattached_and_finished_one_is_collected(tmp_path):
     assert driver.stdout.readline().strip() == "submitted"
     before = {r.iteration: r for r in Journal(tmp_path).jobs()}
     kill_driver(driver)
-    wait_for(lambda: (tmp_path / "iter_1" / "exit_status.json").exists())   # finished with nobody watching
-    assert process_start(int(before[2].external_id)) == before[2].process_start   # still running
+    wait_for(lambda: (tmp_path / "iter_1" / "exit_status.json").exists())  # finished with nobody watching
+    assert process_start(int(before[2].external_id)) == before[2].process_start  # still running
 
     run_driver_to_the_end(tmp_path, plan)
 
@@ -103,7 +104,7 @@ def test_running_job_is_reattached_and_finished_one_is_collected(tmp_path):
 
 def test_driver_killed_at_any_moment_launches_nothing_twice_and_loses_nothing(tmp_path):
     plan = [[1, "sleep", 0.3], [2, "sleep", 0.3], [3, "sleep", 0.3]]
-    delays = (0.05, 0.12, 0.16, 0.2, 0.3, 0.6)   # before, during and after the submissions (~0.1-0.2 s)
+    delays = (0.05, 0.12, 0.16, 0.2, 0.3, 0.6)  # before, during and after the submissions (~0.1-0.2 s)
     for round_, delay in enumerate(delays):
         folder = tmp_path / f"round_{round_}"
         folder.mkdir()
@@ -148,8 +149,17 @@ def journal_row_without_handle(folder: Path, iteration: int, mode: str, seconds:
     run_dir = folder / f"iter_{iteration}"
     run_dir.mkdir(parents=True)
     command = [sys.executable, str(JOB), str(run_dir), mode, str(seconds)]
-    Journal(folder).add(JobRecord(iteration=iteration, node_id=iteration, slot=0, run_dir=str(run_dir),
-                                  config_path=str(folder / "config.yaml"), launcher="local", command=command))
+    Journal(folder).add(
+        JobRecord(
+            iteration=iteration,
+            node_id=iteration,
+            slot=0,
+            run_dir=str(run_dir),
+            config_path=str(folder / "config.yaml"),
+            launcher="local",
+            command=command,
+        )
+    )
     return command
 
 
@@ -162,8 +172,10 @@ def test_driver_killed_before_starting_the_job_gets_it_started_once(tmp_path):
 
 def test_driver_killed_before_recording_the_pid_gets_the_running_job_attached(tmp_path):
     command = journal_row_without_handle(tmp_path, 1, "sleep", 1.0)
-    runner = subprocess.Popen([sys.executable, "-m", "slots.runner", "--run-dir", str(tmp_path / "iter_1"), "--",
-                               *command], start_new_session=True)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "slots.runner", "--run-dir", str(tmp_path / "iter_1"), "--", *command],
+        start_new_session=True,
+    )
     wait_for((tmp_path / "iter_1" / RUNNER_INFO).exists)
     run_driver_to_the_end(tmp_path, [[1, "sleep", 1.0]])
     runner.wait()

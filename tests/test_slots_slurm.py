@@ -24,8 +24,17 @@ import pytest
 from slots.journal import JobRecord, Journal
 from slots.launcher import JobRequest, make_launcher
 from slots.outcome import JobState
-from slots.slurm import (AccountingUnavailable, JobStateReader, SlurmJob, SlurmLauncher, parse_sacct,
-                         parse_scontrol, read_accounting, read_completion_log, read_controller)
+from slots.slurm import (
+    AccountingUnavailable,
+    JobStateReader,
+    SlurmJob,
+    SlurmLauncher,
+    parse_sacct,
+    parse_scontrol,
+    read_accounting,
+    read_completion_log,
+    read_controller,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_LOCAL = REPO / "scripts" / "slurm-local.sh"
@@ -84,8 +93,15 @@ class Bench:
         return self.folder / f"iter_{iteration}"
 
     def submit(self, iteration: int, mode: str, seconds: float = 0) -> JobRecord:
-        request = JobRequest(iteration, iteration, 0, None, self.config, self.run_dir(iteration),
-                             ["{python}", str(JOB), "{run_dir}", mode, str(seconds)])
+        request = JobRequest(
+            iteration,
+            iteration,
+            0,
+            None,
+            self.config,
+            self.run_dir(iteration),
+            ["{python}", str(JOB), "{run_dir}", mode, str(seconds)],
+        )
         return self.launcher.submit(request, self.journal)
 
     def wait(self, iteration: int, limit: float = 60, until=lambda job: job.finished) -> JobRecord:
@@ -190,13 +206,25 @@ def test_job_submitted_just_before_a_crash_is_found_by_name(slurm, tmp_path):
     bench = Bench(tmp_path)
     run_dir = bench.run_dir(1)
     run_dir.mkdir()
-    row = bench.journal.add(JobRecord(iteration=1, node_id=1, slot=0, config_path=str(bench.config),
-                                      run_dir=str(run_dir), launcher="slurm",
-                                      command=[sys.executable, str(JOB), str(run_dir), "ok"]))
+    row = bench.journal.add(
+        JobRecord(
+            iteration=1,
+            node_id=1,
+            slot=0,
+            config_path=str(bench.config),
+            run_dir=str(run_dir),
+            launcher="slurm",
+            command=[sys.executable, str(JOB), str(run_dir), "ok"],
+        )
+    )
     launcher: SlurmLauncher = bench.launcher
-    script = launcher.write_script(row)   # what the killed driver did: sbatch, then nothing
-    sbatch = subprocess.run(["sbatch", "--parsable", *launcher.sbatch_arguments(row), str(script)],
-                            capture_output=True, text=True, check=True)
+    script = launcher.write_script(row)  # what the killed driver did: sbatch, then nothing
+    sbatch = subprocess.run(
+        ["sbatch", "--parsable", *launcher.sbatch_arguments(row), str(script)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     recovered = make_launcher("slurm", FAST_POLL, tmp_path).recover(bench.journal)
     assert recovered[0].external_id == sbatch.stdout.strip().split(";")[0]
     job = bench.wait(1)
@@ -240,23 +268,27 @@ def test_node_failure_is_resubmitted_without_penalty(slurm, tmp_path):
     assert (bench.run_dir(1) / "attempt_1" / "stdout.txt").exists()
 
 
-@pytest.mark.parametrize("state, expected", [
-    (SlurmJob("PENDING"), JobState("queued")),
-    (SlurmJob("RUNNING"), JobState("running")),
-    (SlurmJob("COMPLETING"), JobState("running")),
-    (SlurmJob("TIMEOUT", 0, 15), JobState("failed", "timeout", 0, "SLURM TIMEOUT")),
-    (SlurmJob("OUT_OF_MEMORY", 0, 9), JobState("failed", "oom", 0, "SLURM OUT_OF_MEMORY")),
-    (SlurmJob("NODE_FAIL", 0, 15), JobState("failed", "infrastructure", 0, "SLURM NODE_FAIL")),
-    (SlurmJob("PREEMPTED", 0, 15), JobState("failed", "infrastructure", 0, "SLURM PREEMPTED")),
-    (SlurmJob("CANCELLED by 0", 0, 15), JobState("failed", "cancelled", 0, "SLURM CANCELLED by 0")),
-    (SlurmJob("FAILED", 2, 0), JobState("failed", "crash", 2, "exit code 2")),
-    (SlurmJob("COMPLETED", 0, 0), JobState("failed", "crash", 0, "exit 0 without analysis.log")),
-    (None, JobState("failed", "lost", None, "SLURM job 42 is unknown to SLURM")),
-])
+@pytest.mark.parametrize(
+    "state, expected",
+    [
+        (SlurmJob("PENDING"), JobState("queued")),
+        (SlurmJob("RUNNING"), JobState("running")),
+        (SlurmJob("COMPLETING"), JobState("running")),
+        (SlurmJob("TIMEOUT", 0, 15), JobState("failed", "timeout", 0, "SLURM TIMEOUT")),
+        (SlurmJob("OUT_OF_MEMORY", 0, 9), JobState("failed", "oom", 0, "SLURM OUT_OF_MEMORY")),
+        (SlurmJob("NODE_FAIL", 0, 15), JobState("failed", "infrastructure", 0, "SLURM NODE_FAIL")),
+        (SlurmJob("PREEMPTED", 0, 15), JobState("failed", "infrastructure", 0, "SLURM PREEMPTED")),
+        (SlurmJob("CANCELLED by 0", 0, 15), JobState("failed", "cancelled", 0, "SLURM CANCELLED by 0")),
+        (SlurmJob("FAILED", 2, 0), JobState("failed", "crash", 2, "exit code 2")),
+        (SlurmJob("COMPLETED", 0, 0), JobState("failed", "crash", 0, "exit 0 without analysis.log")),
+        (None, JobState("failed", "lost", None, "SLURM job 42 is unknown to SLURM")),
+    ],
+)
 def test_slurm_states_map_to_job_states(tmp_path, state, expected):
     launcher = SlurmLauncher({}, tmp_path)
-    record = JobRecord(iteration=1, node_id=1, slot=0, config_path="c.yaml", run_dir=str(tmp_path),
-                       launcher="slurm", external_id="42")
+    record = JobRecord(
+        iteration=1, node_id=1, slot=0, config_path="c.yaml", run_dir=str(tmp_path), launcher="slurm", external_id="42"
+    )
     assert launcher._judge(record, state) == expected
 
 
@@ -283,7 +315,7 @@ def test_every_state_source_reads_a_finished_job(slurm, tmp_path):
     reader = JobStateReader("auto")
     assert reader.read(job_id) == SlurmJob("FAILED", 1, 0)
     if cluster_has_accounting():
-        deadline = time.monotonic() + 30   # slurmdbd records asynchronously
+        deadline = time.monotonic() + 30  # slurmdbd records asynchronously
         while (job := read_accounting(job_id)) is None or job.state != "FAILED":
             assert time.monotonic() < deadline, f"sacct still has {job} for job {job_id}"
             time.sleep(0.2)

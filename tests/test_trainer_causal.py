@@ -26,8 +26,22 @@ from trainers.common import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "causal" / "tiny.yaml"
-PROMISED = ("val_f1", "val_shd", "edge_count", "grad_clip_ratio", "logit_std", "best_threshold", "train_loss",
-            "val_loss", "loss_recon", "loss_sparse", "loss_acyclic", "loss_disen", "learning_rate", "diverged")
+PROMISED = (
+    "val_f1",
+    "val_shd",
+    "edge_count",
+    "grad_clip_ratio",
+    "logit_std",
+    "best_threshold",
+    "train_loss",
+    "val_loss",
+    "loss_recon",
+    "loss_sparse",
+    "loss_acyclic",
+    "loss_disen",
+    "learning_rate",
+    "diverged",
+)
 
 
 def tiny_config(tmp_path: Path, **training) -> Path:
@@ -44,8 +58,13 @@ def visual_line(run_dir: Path) -> str:
 
 
 def trainer(config: Path, run_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "trainers.causal", "--config", str(config), "--run-dir", str(run_dir)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "trainers.causal", "--config", str(config), "--run-dir", str(run_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_tiny_run_writes_every_promised_metric(tmp_path):
@@ -74,10 +93,10 @@ def test_raw_scale_inputs_explode_gradients_and_clip_every_step(tmp_path):
     objective = load_spec(REPO / "configs" / "causal_demo.yaml").objective
     raw = run(tiny_config(tmp_path, standardize_inputs=False, loss_reduction="sum"), tmp_path / "raw")
     assert raw["grad_clip_ratio"] == 1.0 and raw["grad_norm"] > 1e4 and raw["input_max"] > 1000
-    assert raw["logit_std"] < 0.1                    # the gates barely separate
+    assert raw["logit_std"] < 0.1  # the gates barely separate
     assert visual_line(tmp_path / "raw").startswith("Graph=undecided: ")
     assert "Gradients=exploding: clipped 100% -> 100%" in visual_line(tmp_path / "raw")
-    assert raw["val_f1"] < 0.2 and objective.score(raw).classification == "failed"   # chance level
+    assert raw["val_f1"] < 0.2 and objective.score(raw).classification == "failed"  # chance level
     fixed = run(tiny_config(tmp_path), tmp_path / "fixed")
     assert fixed["grad_clip_ratio"] < 0.5 and fixed["grad_norm"] < 1.0
     assert objective.score(fixed).reward > objective.score(raw).reward
@@ -88,7 +107,7 @@ def test_strong_acyclicity_penalty_collapses_to_no_edges(tmp_path):
     collapsed = run(tiny_config(tmp_path, lambda_acyclic=1.0), tmp_path / "collapsed")
     assert collapsed["edge_count"] == 0 and collapsed["logit_std"] < 0.01
     assert visual_line(tmp_path / "collapsed").startswith("Graph=collapsed: 0 edges")
-    assert read_metrics(tmp_path / "collapsed" / "analysis.log")["diverged"] == 0   # a result, not a blow-up
+    assert read_metrics(tmp_path / "collapsed" / "analysis.log")["diverged"] == 0  # a result, not a blow-up
     score = load_spec(REPO / "configs" / "causal_demo.yaml").objective.score(collapsed)
     assert score.guard_failed == "edge_count >= 1" and score.classification == "failed"
 
@@ -98,7 +117,7 @@ def test_training_never_sees_the_true_graph():
     assert [f for f in Observations.__dataclass_fields__] == ["train", "val"]
     observations, truth = make_sem(load(TINY)["data"])
     assert truth.adjacency.sum() == 13
-    assert observations.train.max() > 1000 and observations.train.min() >= 0   # raw sensor-like scales
+    assert observations.train.max() > 1000 and observations.train.min() >= 0  # raw sensor-like scales
 
 
 def test_graph_score_counts_reversals_once():
@@ -108,9 +127,14 @@ def test_graph_score_counts_reversals_once():
     assert structural_hamming_distance(true.T.copy(), true) == 2
 
 
-@pytest.mark.parametrize("text, key", [("training: {learning_rat_max: 0.1}\n", "training.learning_rat_max"),
-                                       ("training: {lr_schedule: cosine}\n", "training.lr_schedule"),
-                                       ("model: {hidden_dim: 3.5}\n", "model.hidden_dim")])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("training: {learning_rat_max: 0.1}\n", "training.learning_rat_max"),
+        ("training: {lr_schedule: cosine}\n", "training.lr_schedule"),
+        ("model: {hidden_dim: 3.5}\n", "model.hidden_dim"),
+    ],
+)
 def test_bad_config_is_one_line_naming_the_key(tmp_path, capsys, text, key):
     config = tmp_path / "bad.yaml"
     config.write_text(text)

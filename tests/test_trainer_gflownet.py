@@ -22,8 +22,18 @@ from trainers.gflownet.train import run, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "gflownet" / "tiny.yaml"
-PROMISED = ("loss", "log_z", "mean_log_pf", "mean_reward", "max_reward", "diversity", "valid_fraction",
-            "modes_found", "first_nan_step", "diverged")
+PROMISED = (
+    "loss",
+    "log_z",
+    "mean_log_pf",
+    "mean_reward",
+    "max_reward",
+    "diversity",
+    "valid_fraction",
+    "modes_found",
+    "first_nan_step",
+    "diverged",
+)
 
 
 def tiny_config(tmp_path: Path, model: dict | None = None, **training) -> Path:
@@ -37,8 +47,13 @@ def tiny_config(tmp_path: Path, model: dict | None = None, **training) -> Path:
 
 
 def test_tiny_run_learns_and_writes_every_promised_metric(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "trainers.gflownet", "--config", str(TINY), "--run-dir",
-                           str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "trainers.gflownet", "--config", str(TINY), "--run-dir", str(tmp_path / "run")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     metrics = read_metrics(tmp_path / "run" / "analysis.log")
     assert set(PROMISED) <= set(metrics)
@@ -48,7 +63,7 @@ def test_tiny_run_learns_and_writes_every_promised_metric(tmp_path):
     visual = json.loads((tmp_path / "run" / "visual.json").read_text())
     losses = visual["curves"]["loss"]
     assert len(losses) == metrics["steps_run"] == 60
-    assert sum(losses[-10:]) < sum(losses[:10]) / 2             # Trajectory Balance is being minimised
+    assert sum(losses[-10:]) < sum(losses[:10]) / 2  # Trajectory Balance is being minimised
     assert visual["curves"]["log_z"][-1] > visual["curves"]["log_z"][0]
     assert (tmp_path / "run" / "tmp_training" / "training.png").is_file()
     assert classify_run(tmp_path / "run", 0, None).status == "done"
@@ -68,7 +83,7 @@ def test_unconstrained_policy_head_is_finite_at_step_1_and_nan_from_step_2(tmp_p
     run_dir = tmp_path / "run"
     run(tiny_config(tmp_path, {"policy_head": "unconstrained"}, n_steps=10, learning_rate=learning_rate), run_dir)
     losses = json.loads((run_dir / "visual.json").read_text())["curves"]["loss"]
-    assert losses[0] is not None and math.isfinite(losses[0]) and losses[1] is None   # null = nan in JSON
+    assert losses[0] is not None and math.isfinite(losses[0]) and losses[1] is None  # null = nan in JSON
     metrics = read_metrics(run_dir / "analysis.log")
     assert metrics["diverged"] == 1 and metrics["first_nan_step"] == 2 and math.isnan(metrics["mean_reward"])
     state = classify_run(run_dir, 0, None)
@@ -88,13 +103,18 @@ def test_reward_is_known_and_its_motifs_stay_out_of_training():
     motif = modes.motifs[0]
     tokens = torch.stack([torch.cat([motif, motif[:1]]), torch.cat([motif, motif[:1]])])
     rewards = score(tokens, torch.tensor([4, 2]))
-    assert rewards[0] == pytest.approx(1.0) and rewards[1] == pytest.approx(0.01)   # whole motif; too short
+    assert rewards[0] == pytest.approx(1.0) and rewards[1] == pytest.approx(0.01)  # whole motif; too short
     assert len(decode(tokens, torch.tensor([4, 2]))[1]) == 2
 
 
-@pytest.mark.parametrize("text, key", [("training: {learning_rat: 0.1}\n", "training.learning_rat"),
-                                       ("model: {policy_head: linear}\n", "model.policy_head"),
-                                       ("generation: {max_length: 2}\n", "generation.max_length")])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("training: {learning_rat: 0.1}\n", "training.learning_rat"),
+        ("model: {policy_head: linear}\n", "model.policy_head"),
+        ("generation: {max_length: 2}\n", "generation.max_length"),
+    ],
+)
 def test_bad_config_is_one_line_naming_the_key(tmp_path, capsys, text, key):
     config = tmp_path / "bad.yaml"
     config.write_text(text)

@@ -57,14 +57,29 @@ def without_timing(metrics: dict[str, float]) -> dict[str, float]:
 def test_run_writes_log_plots_and_visual(tmp_path, cache_dir):
     metrics = train(tmp_path, cache_dir)
     run_dir = tmp_path / "run" / "run"
-    for name in ("phase2_loss", "phase2_node_magnitude", "MLP_node_slope_ratio_0", "MLP_node_offset_ratio_1",
-                 "MLP_node_gt_slope_1", "avg_slope_ratio", "embedding_cluster_acc", "embedding_n_clusters",
-                 "embedding_silhouette", "rate_constants_R2", "training_time_min", "diverged"):
+    for name in (
+        "phase2_loss",
+        "phase2_node_magnitude",
+        "MLP_node_slope_ratio_0",
+        "MLP_node_offset_ratio_1",
+        "MLP_node_gt_slope_1",
+        "avg_slope_ratio",
+        "embedding_cluster_acc",
+        "embedding_n_clusters",
+        "embedding_silhouette",
+        "rate_constants_R2",
+        "training_time_min",
+        "diverged",
+    ):
         assert name in metrics
     assert metrics["diverged"] == 0 and metrics["phase1_cached"] == 1
     assert "diverged: 0\n" in (run_dir / "analysis.log").read_text()
-    for plot in ("function/MLP_node/MLP_node_p2_100.png", "rate_constants/comparison_p2_100.png",
-                 "embedding/embedding_p2_100.png", "loss.png"):
+    for plot in (
+        "function/MLP_node/MLP_node_p2_100.png",
+        "rate_constants/comparison_p2_100.png",
+        "embedding/embedding_p2_100.png",
+        "loss.png",
+    ):
         assert (run_dir / "tmp_training" / plot).stat().st_size > 0
     assert (run_dir / "visual.json").exists() and (run_dir / "model.pt").exists()
 
@@ -120,33 +135,59 @@ def test_label_permutation_changes_no_trained_parameter(tmp_path, cache_dir):
 
 
 def test_residual_strategy_learns_type_dependent_node_function(tmp_path, cache_dir):
-    metrics = train(tmp_path, cache_dir, phase2_strategy="residual", learning_rate_node_homeostasis=0.003,
-                    learning_rate_embedding_homeostasis=0.03, data_augmentation_loop=300)
+    metrics = train(
+        tmp_path,
+        cache_dir,
+        phase2_strategy="residual",
+        learning_rate_node_homeostasis=0.003,
+        learning_rate_embedding_homeostasis=0.03,
+        data_augmentation_loop=300,
+    )
     assert metrics["phase2_node_magnitude"] > 1e-3
     assert metrics["MLP_node_slope_0"] < 0 and metrics["MLP_node_slope_1"] < 0
-    assert metrics["MLP_node_slope_1"] < metrics["MLP_node_slope_0"]          # type 1 regulates harder
+    assert metrics["MLP_node_slope_1"] < metrics["MLP_node_slope_0"]  # type 1 regulates harder
     assert metrics["MLP_node_offset_1"] > metrics["MLP_node_offset_0"]
 
 
-@pytest.mark.parametrize("strategy", ["amplification", "contrastive", "curriculum", "lr_warmup", "multiscale",
-                                      "separate_losses", "residual+grad_accumulation+lr_warmup"])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        "amplification",
+        "contrastive",
+        "curriculum",
+        "lr_warmup",
+        "multiscale",
+        "separate_losses",
+        "residual+grad_accumulation+lr_warmup",
+    ],
+)
 def test_every_strategy_trains(tmp_path, cache_dir, strategy):
-    metrics = train(tmp_path, cache_dir, phase2_strategy=strategy, data_augmentation_loop=16,
-                    homeostasis_time_step=8, amplification_decay=True)
+    metrics = train(
+        tmp_path,
+        cache_dir,
+        phase2_strategy=strategy,
+        data_augmentation_loop=16,
+        homeostasis_time_step=8,
+        amplification_decay=True,
+    )
     assert metrics["diverged"] == 0 and np.isfinite(metrics["avg_slope_ratio"])
 
 
 def test_absurd_learning_rate_diverges_and_exits_zero(tmp_path, cache_dir):
     config = write_config(tmp_path, cache_dir, learning_rate_node_homeostasis=1.0e6)
-    result = subprocess.run([sys.executable, "-m", "trainers.metabolism", "--config", str(config),
-                             "--run-dir", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "trainers.metabolism", "--config", str(config), "--run-dir", str(tmp_path / "run")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     metrics = read_metrics(tmp_path / "run" / "analysis.log")
     assert metrics["diverged"] == 1
     for name in ("avg_slope_ratio", "MLP_node_slope_ratio_0", "phase2_loss", "embedding_cluster_acc"):
         assert np.isnan(metrics[name])
-    assert metrics["rate_constants_R2"] > 0.85        # Phase 1 is untouched by the blow-up
+    assert metrics["rate_constants_R2"] > 0.85  # Phase 1 is untouched by the blow-up
 
 
 def test_missing_phase1_cache_is_trained_and_said(tmp_path, capsys):

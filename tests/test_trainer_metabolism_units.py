@@ -69,46 +69,70 @@ def test_rate_constant_r2_against_identity_line():
 
 VISUAL_ACTIVE = {
     "diverged": False,
-    "mlp_node": {"magnitude": 0.005, "gt_magnitude": 0.006, "per_type": [
-        {"slope": -0.00091, "gt_slope": -0.001, "linearity_r2": 0.99},
-        {"slope": -0.00181, "gt_slope": -0.002, "linearity_r2": 0.98}]},
+    "mlp_node": {
+        "magnitude": 0.005,
+        "gt_magnitude": 0.006,
+        "per_type": [
+            {"slope": -0.00091, "gt_slope": -0.001, "linearity_r2": 0.99},
+            {"slope": -0.00181, "gt_slope": -0.002, "linearity_r2": 0.98},
+        ],
+    },
     "embedding": {"n_clusters": 2, "accuracy": 0.97, "n_types": 2},
 }
 
 
 def test_describe_active_and_separated():
-    assert describe_visual(VISUAL_ACTIVE) == ("MLP_node=active: slopes -0.0009/-0.0018 vs GT -0.001/-0.002, "
-                                              "near-linear, Embeddings=separated: 2 clusters, acc=0.97")
+    assert describe_visual(VISUAL_ACTIVE) == (
+        "MLP_node=active: slopes -0.0009/-0.0018 vs GT -0.001/-0.002, "
+        "near-linear, Embeddings=separated: 2 clusters, acc=0.97"
+    )
 
 
 def test_describe_inactive_and_collapsed():
     visual = {
         "diverged": False,
-        "mlp_node": {"magnitude": 2e-6, "gt_magnitude": 0.006, "per_type": [
-            {"slope": -1e-7, "gt_slope": -0.001, "linearity_r2": 1.0},
-            {"slope": 2e-8, "gt_slope": -0.002, "linearity_r2": 1.0}]},
+        "mlp_node": {
+            "magnitude": 2e-6,
+            "gt_magnitude": 0.006,
+            "per_type": [
+                {"slope": -1e-7, "gt_slope": -0.001, "linearity_r2": 1.0},
+                {"slope": 2e-8, "gt_slope": -0.002, "linearity_r2": 1.0},
+            ],
+        },
         "embedding": {"n_clusters": 1, "accuracy": 0.5, "n_types": 2},
     }
-    assert describe_visual(visual) == ("MLP_node=inactive: flat at zero (magnitude 2e-06), slopes 0.0000/0.0000 "
-                                       "vs GT -0.001/-0.002, Embeddings=collapsed: 1 cluster, acc=0.50")
+    assert describe_visual(visual) == (
+        "MLP_node=inactive: flat at zero (magnitude 2e-06), slopes 0.0000/0.0000 "
+        "vs GT -0.001/-0.002, Embeddings=collapsed: 1 cluster, acc=0.50"
+    )
 
 
 def test_describe_diverged_uses_nulls():
-    visual = {"diverged": True,
-              "mlp_node": {"magnitude": None, "gt_magnitude": 0.006, "per_type": [
-                  {"slope": None, "gt_slope": -0.001, "linearity_r2": None},
-                  {"slope": None, "gt_slope": -0.002, "linearity_r2": None}]},
-              "embedding": {"n_clusters": None, "accuracy": None, "n_types": 2}}
+    visual = {
+        "diverged": True,
+        "mlp_node": {
+            "magnitude": None,
+            "gt_magnitude": 0.006,
+            "per_type": [
+                {"slope": None, "gt_slope": -0.001, "linearity_r2": None},
+                {"slope": None, "gt_slope": -0.002, "linearity_r2": None},
+            ],
+        },
+        "embedding": {"n_clusters": None, "accuracy": None, "n_types": 2},
+    }
     assert describe_visual(visual).startswith("MLP_node=diverged")
 
 
-@pytest.mark.parametrize("text, key", [
-    ("training:\n  learning_rate_nod: 0.1\n", "'training.learning_rate_nod'"),
-    ("training:\n  batch_size: 0\n", "'training.batch_size'"),
-    ("training:\n  batch_size: 2.5\n", "'training.batch_size'"),
-    ("training:\n  phase2_strategy: residual+curriculum\n", "'training.phase2_strategy'"),
-    ("simulation:\n  homeostatic_lambda_per_type: [0.001]\n", "'simulation.homeostatic_lambda_per_type'"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("training:\n  learning_rate_nod: 0.1\n", "'training.learning_rate_nod'"),
+        ("training:\n  batch_size: 0\n", "'training.batch_size'"),
+        ("training:\n  batch_size: 2.5\n", "'training.batch_size'"),
+        ("training:\n  phase2_strategy: residual+curriculum\n", "'training.phase2_strategy'"),
+        ("simulation:\n  homeostatic_lambda_per_type: [0.001]\n", "'simulation.homeostatic_lambda_per_type'"),
+    ],
+)
 def test_bad_config_names_the_key(tmp_path, text, key):
     path = tmp_path / "config.yaml"
     path.write_text(text)
@@ -133,8 +157,13 @@ def test_strategy_combinations_parse():
 
 
 def plan(strategy: str, **training) -> Phase2Plan:
-    values = {**DEFAULTS["training"], "phase2_strategy": strategy, "homeostasis_time_step": 32,
-              "data_augmentation_loop": 100, **training}
+    values = {
+        **DEFAULTS["training"],
+        "phase2_strategy": strategy,
+        "homeostasis_time_step": 32,
+        "data_augmentation_loop": 100,
+        **training,
+    }
     return Phase2Plan.from_training(values)
 
 
@@ -162,9 +191,9 @@ def test_simulation_is_seeded_and_mass_action(small_simulation):
     assert np.array_equal(truth.types, truth_again.types)
     assert observations.concentrations.min() >= 0.0
     assert np.all((truth.log_k >= -2.0) & (truth.log_k <= -1.0))
-    assert np.allclose(observations.stoichiometry.sum(axis=0), 0.0)     # mass balanced
+    assert np.allclose(observations.stoichiometry.sum(axis=0), 0.0)  # mass balanced
     keys = {frozenset(zip(i, o)) for i, o in zip(observations.substrate_index, observations.substrate_order)}
-    assert len(keys) == SMALL_SIMULATION["n_reactions"]                  # distinct rate laws
+    assert len(keys) == SMALL_SIMULATION["n_reactions"]  # distinct rate laws
 
 
 def test_random_reactions_have_second_order_terms():

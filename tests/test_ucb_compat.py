@@ -19,22 +19,37 @@ def score_rows(text: str) -> list[tuple[str, ...]]:
 
 def test_fixture_conformance(fixtures_dir, tmp_path, capsys):
     out = tmp_path / "ucb_scores.txt"
-    status = run_ucb_command([str(fixtures_dir / LOG), "--out", str(out), "--compat", "metabolismgraph",
-                              "--c", "1.414", "--block-size", "12", "--current-iteration", "136",
-                              "--metric", "rate_constants_R2"])
+    status = run_ucb_command(
+        [
+            str(fixtures_dir / LOG),
+            "--out",
+            str(out),
+            "--compat",
+            "metabolismgraph",
+            "--c",
+            "1.414",
+            "--block-size",
+            "12",
+            "--current-iteration",
+            "136",
+            "--metric",
+            "rate_constants_R2",
+        ]
+    )
     assert status == 0
     expected = (fixtures_dir / SCORES).read_text()
     assert score_rows(out.read_text()) == score_rows(expected)
     assert len(score_rows(expected)) == 4
-    assert out.read_text() == expected                   # in fact byte for byte
+    assert out.read_text() == expected  # in fact byte for byte
     captured = capsys.readouterr()
     assert captured.err == "" and "4 nodes scored from 136 entries; top: node 136" in captured.out
 
 
 def test_compat_rules_next_line_sets_parent_and_block_roots():
-    text = "".join(f"## Iter {i}: partial\nNode: id={i}, parent={p}\nMetrics: R2={r}\nNext: parent={n}\n\n"
-                   for i, p, r, n in [(1, "root", 0.1, 1), (2, "root", "nan", 2), (3, 1, 0.3, 3), (4, 1, 0.4, 1),
-                                      (5, 4, 0.5, 4)])
+    text = "".join(
+        f"## Iter {i}: partial\nNode: id={i}, parent={p}\nMetrics: R2={r}\nNext: parent={n}\n\n"
+        for i, p, r, n in [(1, "root", 0.1, 1), (2, "root", "nan", 2), (3, 1, 0.3, 3), (4, 1, 0.4, 1), (5, 4, 0.5, 4)]
+    )
     text += "## Iter 6: partial\nNode: id=6, parent=5\nMetrics: other=1\n\n"
     entries = parse_notebook(text).entries
     kept, problems = compat_entries(entries, "R2")
@@ -49,8 +64,21 @@ def test_compat_rules_next_line_sets_parent_and_block_roots():
 
 def test_native_mode_reads_node_lines_and_plots(fixtures_dir, tmp_path):
     out, plot = tmp_path / "scores.txt", tmp_path / "tree.png"
-    status = run_ucb_command([str(fixtures_dir / LOG), "--out", str(out), "--metric", "rate_constants_R2",
-                              "--block-size", "12", "--current-iteration", "136", "--plot", str(plot)])
+    status = run_ucb_command(
+        [
+            str(fixtures_dir / LOG),
+            "--out",
+            str(out),
+            "--metric",
+            "rate_constants_R2",
+            "--block-size",
+            "12",
+            "--current-iteration",
+            "136",
+            "--plot",
+            str(plot),
+        ]
+    )
     assert status == 0
     lines = out.read_text().splitlines()
     assert lines[0] == "=== UCB Scores (block 12, iters 133-144, N=4, c=1.414) ==="
@@ -75,5 +103,7 @@ def test_log_problems_go_to_stderr_and_do_not_stop_the_command(tmp_path, capsys)
     log.write_text("## Iter 1: partial\nNode: id=1, parent=7\nMetrics: m=0.5, n=oops\n\n")
     assert run_ucb_command([str(log), "--out", str(tmp_path / "s"), "--metric", "m"]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"{log}:3: Iter 1: Metrics: n=oops is not a number; left out",
-                   f"{log}:1: node 1: parent 7 is not in the tree; treated as a child of the root"]
+    assert err == [
+        f"{log}:3: Iter 1: Metrics: n=oops is not a number; left out",
+        f"{log}:1: node 1: parent 7 is not in the tree; treated as a child of the root",
+    ]

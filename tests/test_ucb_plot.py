@@ -20,8 +20,17 @@ def random_tree(n: int, seed: int = 0) -> Tree:
         value = rng.choice([rng.random(), math.nan]) if node_id % 17 == 0 else rng.random()
         status = rng.choice(["converged", "partial", "failed"])
         mode = "replicate" if node_id % 23 == 0 and parent else "exploit"
-        entries.append(Entry(node_id, status, node_id, parent, mode=mode, metrics={"score": value},
-                             mutation=f"lr_node_homeo: {value:.3f} -> {value / 2:.3f}"))
+        entries.append(
+            Entry(
+                node_id,
+                status,
+                node_id,
+                parent,
+                mode=mode,
+                metrics={"score": value},
+                mutation=f"lr_node_homeo: {value:.3f} -> {value / 2:.3f}",
+            )
+        )
     return Tree.from_entries(entries, metric="score", in_flight=[(n + 1, 5), (n + 2, 9)])
 
 
@@ -32,7 +41,7 @@ def test_plot_of_200_nodes(tmp_path):
     image = matplotlib.image.imread(path)
     height, width = image.shape[:2]
     leaves = sum(1 for node_id in tree.nodes if not tree.children(node_id))
-    assert height / leaves >= 25                          # at least 25 pixels per row of the tree
+    assert height / leaves >= 25  # at least 25 pixels per row of the tree
     assert width >= 800
 
 

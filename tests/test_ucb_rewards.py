@@ -14,15 +14,24 @@ from ucb.rewards import Band, Guard, Objective, RewardTerm
 RATIO = RewardTerm("slope_ratio", kind="ratio", target=1.0)
 SEED_OBJECTIVE = Objective(
     primary="avg_slope_ratio",
-    terms=(RewardTerm("MLP_node_slope_ratio_0"), RewardTerm("MLP_node_slope_ratio_1"),
-           RewardTerm("embedding_cluster_acc", kind="maximize", low=0.5, high=1.0, weight=0.5)),
+    terms=(
+        RewardTerm("MLP_node_slope_ratio_0"),
+        RewardTerm("MLP_node_slope_ratio_1"),
+        RewardTerm("embedding_cluster_acc", kind="maximize", low=0.5, high=1.0, weight=0.5),
+    ),
     guards=(Guard("rate_constants_R2", ">=", 0.5),),
-    bands=(Band("converged", 0.8, 1.2), Band("partial", 0.3, 3.0)))
+    bands=(Band("converged", 0.8, 1.2), Band("partial", 0.3, 3.0)),
+)
 
 
 def metrics(ratio_0: float, ratio_1: float, acc: float = 1.0, r2: float = 0.87) -> dict[str, float]:
-    return {"avg_slope_ratio": (ratio_0 + ratio_1) / 2, "MLP_node_slope_ratio_0": ratio_0,
-            "MLP_node_slope_ratio_1": ratio_1, "embedding_cluster_acc": acc, "rate_constants_R2": r2}
+    return {
+        "avg_slope_ratio": (ratio_0 + ratio_1) / 2,
+        "MLP_node_slope_ratio_0": ratio_0,
+        "MLP_node_slope_ratio_1": ratio_1,
+        "embedding_cluster_acc": acc,
+        "rate_constants_R2": r2,
+    }
 
 
 @given(st.floats(min_value=1e-6, max_value=1e6))
@@ -53,7 +62,7 @@ def test_per_type_ratios_do_not_cancel():
     perfect = SEED_OBJECTIVE.score(metrics(1.0, 1.0))
     assert perfect.reward == pytest.approx(1.0)
     assert cancelling.reward < 0.85
-    assert cancelling.classification == "converged"        # the primary mean looks perfect, the reward does not
+    assert cancelling.classification == "converged"  # the primary mean looks perfect, the reward does not
 
 
 def test_maximize_minimize_ranges_and_weights():
@@ -87,21 +96,30 @@ def test_one_nan_term_scores_zero_for_that_term_only():
 
 
 def test_bands_classify_the_primary_metric():
-    assert [SEED_OBJECTIVE.classify({"avg_slope_ratio": v}) for v in (1.0, 0.5, 2.0, 0.1, 5.0, math.nan)] == \
-        ["converged", "partial", "partial", "failed", "failed", "failed"]
+    assert [SEED_OBJECTIVE.classify({"avg_slope_ratio": v}) for v in (1.0, 0.5, 2.0, 0.1, 5.0, math.nan)] == [
+        "converged",
+        "partial",
+        "partial",
+        "failed",
+        "failed",
+        "failed",
+    ]
 
 
-@pytest.mark.parametrize("make", [
-    lambda: RewardTerm("x", kind="ratios"),
-    lambda: RewardTerm("x", target=0.0),
-    lambda: RewardTerm("x", tolerance=1.0),
-    lambda: RewardTerm("x", kind="maximize", low=1.0, high=1.0),
-    lambda: RewardTerm("x", weight=-1.0),
-    lambda: Guard("x", "=>", 1.0),
-    lambda: Band("b", 2.0, 1.0),
-    lambda: Objective("x", ()),
-    lambda: Objective("x", (RewardTerm("x", weight=0.0),)),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RewardTerm("x", kind="ratios"),
+        lambda: RewardTerm("x", target=0.0),
+        lambda: RewardTerm("x", tolerance=1.0),
+        lambda: RewardTerm("x", kind="maximize", low=1.0, high=1.0),
+        lambda: RewardTerm("x", weight=-1.0),
+        lambda: Guard("x", "=>", 1.0),
+        lambda: Band("b", 2.0, 1.0),
+        lambda: Objective("x", ()),
+        lambda: Objective("x", (RewardTerm("x", weight=0.0),)),
+    ],
+)
 def test_invalid_definitions_are_spec_errors(make):
     with pytest.raises(SpecError):
         make()

@@ -8,8 +8,7 @@ import pytest
 
 from memory.notebook import Entry, parse_notebook
 from ucb.rewards import Objective, RewardTerm
-from ucb.scores import (block_members, choose_parent, format_scores, puct, scores_header, total_visits,
-                        write_scores)
+from ucb.scores import block_members, choose_parent, format_scores, puct, scores_header, total_visits, write_scores
 from ucb.tree import Tree
 
 C = 1.414
@@ -17,8 +16,15 @@ C = 1.414
 
 def entry(node_id: int, parent: int | None, value: float | None = None, **fields) -> Entry:
     metrics = {} if value is None else {"score": value}
-    return Entry(iteration=fields.pop("iteration", node_id), status="partial", node_id=node_id, parent=parent,
-                 metrics=metrics, mutation=fields.pop("mutation", f"lr: 0.{node_id} -> 0.{node_id + 1}"), **fields)
+    return Entry(
+        iteration=fields.pop("iteration", node_id),
+        status="partial",
+        node_id=node_id,
+        parent=parent,
+        metrics=metrics,
+        mutation=fields.pop("mutation", f"lr: 0.{node_id} -> 0.{node_id + 1}"),
+        **fields,
+    )
 
 
 def by_id(scores):
@@ -26,8 +32,9 @@ def by_id(scores):
 
 
 def test_structure_queries():
-    tree = Tree.from_entries([entry(1, None, 0.1), entry(2, 1, 0.2), entry(3, 1, 0.3), entry(4, 3, 0.4),
-                              entry(5, None, 0.9)], metric="score")
+    tree = Tree.from_entries(
+        [entry(1, None, 0.1), entry(2, 1, 0.2), entry(3, 1, 0.3), entry(4, 3, 0.4), entry(5, None, 0.9)], metric="score"
+    )
     assert tree.roots == [1, 5]
     assert tree.children(1) == [2, 3] and tree.children(4) == []
     assert sorted(tree.descendants(1)) == [2, 3, 4]
@@ -48,14 +55,19 @@ def test_puct_is_the_public_formula():
 
 
 def test_replicates_pool_into_their_node_and_are_never_parents():
-    entries = [entry(1, None, 0.6), entry(2, 1, 0.8, mode="replicate", mutation="replicate of node 1 (seed 1 -> 2)"),
-               entry(3, 2, 0.7, mode="replicate"), entry(4, 3, 0.5), entry(5, 1, math.nan, mode="replicate")]
+    entries = [
+        entry(1, None, 0.6),
+        entry(2, 1, 0.8, mode="replicate", mutation="replicate of node 1 (seed 1 -> 2)"),
+        entry(3, 2, 0.7, mode="replicate"),
+        entry(4, 3, 0.5),
+        entry(5, 1, math.nan, mode="replicate"),
+    ]
     tree = Tree.from_entries(entries, metric="score")
     assert list(tree.nodes) == [1, 4]
     node = tree.nodes[1]
     assert node.rewards == [0.6, 0.8, 0.7] and node.n_replicates == 3
     assert node.mean == pytest.approx(0.7) and node.spread == pytest.approx(0.1)
-    assert tree.nodes[4].parent == 1                      # a replicate's id as parent means its node
+    assert tree.nodes[4].parent == 1  # a replicate's id as parent means its node
     scores = by_id(puct(tree, C))
     assert scores[1].visits == 5 and scores[4].visits == 1
     assert total_visits(tree) == 5
@@ -63,16 +75,15 @@ def test_replicates_pool_into_their_node_and_are_never_parents():
 
 
 def test_failures_are_visits_with_a_mark_not_zero_scores():
-    entries = [entry(1, None, 0.4), entry(2, 1, math.nan), entry(3, 1, failure="diverged: nan in loss"),
-               entry(4, 1)]
+    entries = [entry(1, None, 0.4), entry(2, 1, math.nan), entry(3, 1, failure="diverged: nan in loss"), entry(4, 1)]
     tree = Tree.from_entries(entries, metric="score")
     assert [tree.nodes[i].failure for i in (2, 3, 4)] == ["nan: score", "diverged: nan in loss", "missing: score"]
     assert all(tree.nodes[i].failed and tree.nodes[i].reward is None for i in (2, 3, 4))
     scores = by_id(puct(tree, C))
     assert scores[1].visits == 4
     assert scores[2].reward is None and scores[2].ucb == pytest.approx(C * 2 / 2)
-    assert scores[2].ucb > scores[1].ucb                  # listed by UCB ...
-    assert choose_parent(puct(tree, C)).node_id == 1      # ... but never chosen while a real node exists
+    assert scores[2].ucb > scores[1].ucb  # listed by UCB ...
+    assert choose_parent(puct(tree, C)).node_id == 1  # ... but never chosen while a real node exists
     text = format_scores(puct(tree, C), tree, "=== h ===", columns=(("score", "score"),))
     assert "Node 3: UCB=1.414, parent=1, visits=1, failed=diverged: nan in loss, Mutation=lr: 0.3 -> 0.4" in text
     assert tree.best.id == 1
@@ -80,10 +91,12 @@ def test_failures_are_visits_with_a_mark_not_zero_scores():
 
 def test_objective_rewards_and_guard_marks():
     objective = Objective("ratio", (RewardTerm("ratio"),))
-    tree = Tree.from_entries([Entry(1, "partial", 1, None, metrics={"ratio": 2.0}),
-                              Entry(2, "partial", 2, 1, metrics={"ratio": 0.5})], objective)
+    tree = Tree.from_entries(
+        [Entry(1, "partial", 1, None, metrics={"ratio": 2.0}), Entry(2, "partial", 2, 1, metrics={"ratio": 0.5})],
+        objective,
+    )
     assert tree.nodes[1].reward == pytest.approx(tree.nodes[2].reward)
-    assert tree.nodes[1].classification == "failed"       # no bands given
+    assert tree.nodes[1].classification == "failed"  # no bands given
 
 
 def test_virtual_visits_of_in_flight_nodes_change_the_chosen_parent():
@@ -93,7 +106,7 @@ def test_virtual_visits_of_in_flight_nodes_change_the_chosen_parent():
     busy = Tree.from_entries(entries, metric="score", in_flight=[(3, 1), (4, 1)])
     scores = puct(busy, C)
     assert choose_parent(scores).node_id == 2
-    assert {score.node_id for score in scores} == {1, 2}      # in-flight nodes are counted, never listed
+    assert {score.node_id for score in scores} == {1, 2}  # in-flight nodes are counted, never listed
     assert by_id(scores)[1].visits == 3 and total_visits(busy) == 4
     assert Tree.from_entries(entries, metric="score", in_flight=[(2, None)]).nodes[2].in_flight is False
 
@@ -118,13 +131,17 @@ def test_block_filter_keeps_lineage_and_counts_only_the_block():
 
 
 def test_unknown_parents_cycles_and_duplicates_are_reported():
-    text = "".join(f"## Iter {i}: partial\nNode: id={i}, parent={p}\nMetrics: score=0.{i}\n\n"
-                   for i, p in [(1, "root"), (2, 3), (3, 2), (4, 99), (1, "root")])
+    text = "".join(
+        f"## Iter {i}: partial\nNode: id={i}, parent={p}\nMetrics: score=0.{i}\n\n"
+        for i, p in [(1, "root"), (2, 3), (3, 2), (4, 99), (1, "root")]
+    )
     tree = Tree.from_entries(parse_notebook(text).entries, metric="score")
     messages = [problem.message for problem in tree.problems]
-    assert messages == ["node 1 defined again; keeping this entry",
-                        "node 4: parent 99 is not in the tree; treated as a child of the root",
-                        "node 2: its parent chain loops back to itself; treated as a child of the root"]
+    assert messages == [
+        "node 1 defined again; keeping this entry",
+        "node 4: parent 99 is not in the tree; treated as a child of the root",
+        "node 2: its parent chain loops back to itself; treated as a child of the root",
+    ]
     assert tree.nodes[2].parent is None and tree.nodes[3].parent == 2
     assert sorted(tree.visits().values()) == [1, 1, 1, 2]
 

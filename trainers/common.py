@@ -21,8 +21,9 @@ import math
 import os
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,8 +57,10 @@ def run_main(train: Callable[[Path, Path], object], description: str, argv: list
 
 # --- configuration ---------------------------------------------------------------------
 
-def load_config(path: str | Path, defaults: dict[str, dict[str, Any]],
-                choices: dict[str, tuple[Any, ...]] | None = None) -> dict[str, dict[str, Any]]:
+
+def load_config(
+    path: str | Path, defaults: dict[str, dict[str, Any]], choices: dict[str, tuple[Any, ...]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Read ``path`` and merge it over ``defaults`` (sections of keys), checking every value.
 
     ``choices`` maps a dotted key (``model.sparsify_method``) to its allowed values.
@@ -82,8 +85,9 @@ def load_config(path: str | Path, defaults: dict[str, dict[str, Any]],
         for key, value in values.items():
             if key not in defaults[section]:
                 raise ConfigError(f"{path}: unknown key '{section}.{key}'")
-            config[section][key] = checked_value(f"{section}.{key}", value, defaults[section][key],
-                                                 (choices or {}).get(f"{section}.{key}"), path)
+            config[section][key] = checked_value(
+                f"{section}.{key}", value, defaults[section][key], (choices or {}).get(f"{section}.{key}"), path
+            )
     return config
 
 
@@ -118,6 +122,7 @@ def require(condition: bool, path: str | Path, key: str, reason: str) -> None:
 
 # --- the machine -----------------------------------------------------------------------
 
+
 def cap_threads(requested: int) -> int:
     """Set torch's thread count: ``requested`` if > 0, else $OMP_NUM_THREADS, else a quarter of the cores."""
     threads = requested
@@ -148,6 +153,7 @@ def is_finite(module: torch.nn.Module) -> bool:
 
 
 # --- outputs ---------------------------------------------------------------------------
+
 
 def format_metric(value: float) -> str:
     """``nan``, ``inf``, ``-inf``, integers as integers, other numbers with 6 significant digits."""
@@ -194,6 +200,7 @@ def write_visual_json(run_dir: str | Path, data: dict[str, Any]) -> Path:
 def plot_curves(path: str | Path, curves: dict[str, list[float]], title: str, log_y: tuple[str, ...] = ()) -> None:
     """One small panel per curve (x = epoch or step index), saved as a PNG at ``path``."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

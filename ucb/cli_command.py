@@ -34,11 +34,17 @@ COMPAT_DEFAULT_METRIC = "rate_constants_R2"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ucbx ucb", description="UCB scores of the experiments in an analysis log.")
     parser.add_argument("analysis", metavar="ANALYSIS_MD", type=Path, help="the <name>_analysis.md log")
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="scores file to write (<name>_ucb_scores.txt)")
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="scores file to write (<name>_ucb_scores.txt)"
+    )
     parser.add_argument("--c", type=float, default=DEFAULT_C, help="exploration constant (default 1.414)")
-    parser.add_argument("--block-size", type=int, default=0, metavar="N", help="iterations per block (score the current block only)")
+    parser.add_argument(
+        "--block-size", type=int, default=0, metavar="N", help="iterations per block (score the current block only)"
+    )
     parser.add_argument("--current-iteration", type=int, metavar="N", help="the iteration that fixes the current block")
-    parser.add_argument("--metric", metavar="NAME", help="the metric scored as reward (compat default: rate_constants_R2)")
+    parser.add_argument(
+        "--metric", metavar="NAME", help="the metric scored as reward (compat default: rate_constants_R2)"
+    )
     parser.add_argument("--compat", choices=["metabolismgraph"], help="reproduce a public implementation's scores")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw the tree to this PNG file")
     return parser
@@ -85,8 +91,9 @@ def run_ucb_command(argv: list[str]) -> int:
     problems = list(parsed.problems)
     if options.compat:
         metric = options.metric or COMPAT_DEFAULT_METRIC
-        scores_text, tree, scores, more = compat_scores(parsed.entries, metric, options.c,
-                                                        options.current_iteration, options.block_size)
+        scores_text, tree, scores, more = compat_scores(
+            parsed.entries, metric, options.c, options.current_iteration, options.block_size
+        )
     else:
         scores_text, tree, scores = _native(parsed.entries, options)
         more = tree.problems

@@ -36,11 +36,15 @@ def _zero_nan(metrics: dict[str, float], names: tuple[str, ...]) -> dict[str, fl
     return cleaned
 
 
-def compat_entries(entries: list[Entry], metric: str, current_iteration: int | None = None,
-                   block_size: int = 0) -> tuple[list[Entry], list[Problem]]:
+def compat_entries(
+    entries: list[Entry], metric: str, current_iteration: int | None = None, block_size: int = 0
+) -> tuple[list[Entry], list[Problem]]:
     """The entries rewritten by the compatibility rules, and the entries left out."""
-    problems = [Problem(entry.line, f"Iter {entry.iteration}: no {metric}; left out of the scores")
-                for entry in entries if metric not in entry.metrics]
+    problems = [
+        Problem(entry.line, f"Iter {entry.iteration}: no {metric}; left out of the scores")
+        for entry in entries
+        if metric not in entry.metrics
+    ]
     next_parent = {entry.iteration: entry.next_parent for entry in entries if entry.has_next}
     rewritten = []
     for entry in entries:
@@ -49,8 +53,9 @@ def compat_entries(entries: list[Entry], metric: str, current_iteration: int | N
         parent = entry.parent
         if entry.node_id - 1 in next_parent and next_parent[entry.node_id - 1] != entry.node_id:
             parent = next_parent[entry.node_id - 1]
-        rewritten.append(replace(entry, parent=parent, mode="", failure="",
-                                 metrics=_zero_nan(entry.metrics, (metric, PEARSON))))
+        rewritten.append(
+            replace(entry, parent=parent, mode="", failure="", metrics=_zero_nan(entry.metrics, (metric, PEARSON)))
+        )
     if block_size > 0 and current_iteration is not None:
         _, first, last = block_range(current_iteration, block_size)
         rewritten = [entry for entry in rewritten if first <= entry.node_id <= last]
@@ -59,8 +64,9 @@ def compat_entries(entries: list[Entry], metric: str, current_iteration: int | N
     return rewritten, problems
 
 
-def compat_scores(entries: list[Entry], metric: str, c: float, current_iteration: int | None = None,
-                  block_size: int = 0) -> tuple[str, Tree, list[NodeScore], list[Problem]]:
+def compat_scores(
+    entries: list[Entry], metric: str, c: float, current_iteration: int | None = None, block_size: int = 0
+) -> tuple[str, Tree, list[NodeScore], list[Problem]]:
     """The scores file text exactly as the public implementation writes it, with its tree and scores."""
     kept, problems = compat_entries(entries, metric, current_iteration, block_size)
     tree = Tree.from_entries(kept, metric=metric)

@@ -75,7 +75,7 @@ def plot_tree(tree: Tree, path: str | os.PathLike, title: str = "") -> None:
     best_text = f"best: node {best.id}, reward {best.mean:.3f}" if best else "no finished node"
     axes.set_title(f"{title}  ({len(tree.nodes)} nodes; {best_text})".strip(), fontsize=10)
     figure.legend(handles=_legend(), loc="lower center", ncol=4, fontsize=7, frameon=False)
-    figure.tight_layout(rect=(0, LEGEND_HEIGHT_IN / height, 1, 1))     # the legend below the axes, over no node
+    figure.tight_layout(rect=(0, LEGEND_HEIGHT_IN / height, 1, 1))  # the legend below the axes, over no node
     figure.savefig(path, format="png")
     plt.close(figure)
 
@@ -84,8 +84,14 @@ def _draw_edge(axes, node: Node, start: tuple[float, float], end: tuple[float, f
     """An elbow from parent to child, the mutation written on the child's own row."""
     (x0, y0), (x1, y1) = start, end
     elbow = x0 + 0.15
-    axes.plot([x0, elbow, elbow, x1], [y0, y0, y1, y1], color="#7f8c8d", linewidth=0.8, zorder=1,
-              linestyle="--" if node.in_flight else "-")
+    axes.plot(
+        [x0, elbow, elbow, x1],
+        [y0, y0, y1, y1],
+        color="#7f8c8d",
+        linewidth=0.8,
+        zorder=1,
+        linestyle="--" if node.in_flight else "-",
+    )
     axes.text(x1 - 0.1, y1 - 0.08, edge_label(node), fontsize=6, ha="right", va="bottom", color="#34495e", zorder=4)
 
 
@@ -107,9 +113,12 @@ def _draw_node(axes, node: Node, position: tuple[float, float], is_best: bool) -
 def _legend() -> list[Line2D]:
     def dot(label: str, **style) -> Line2D:
         return Line2D([], [], linestyle="", marker=style.pop("marker", "o"), markersize=7, label=label, **style)
+
     handles = [dot(label, color=colour) for label, colour in CLASS_COLOURS.items()]
-    handles += [dot("other class", color=OTHER_COLOUR),
-                dot("failed run (crash, nan)", marker="x", color="black"),
-                dot("in flight", markerfacecolor="white", markeredgecolor="#34495e"),
-                dot("best node", markerfacecolor="none", markeredgecolor="gold", markeredgewidth=2)]
+    handles += [
+        dot("other class", color=OTHER_COLOUR),
+        dot("failed run (crash, nan)", marker="x", color="black"),
+        dot("in flight", markerfacecolor="white", markeredgecolor="#34495e"),
+        dot("best node", markerfacecolor="none", markeredgecolor="gold", markeredgewidth=2),
+    ]
     return handles

@@ -102,10 +102,10 @@ class Band:
 
 @dataclass(frozen=True)
 class Score:
-    reward: float | None          # None: a failure, never to be read as 0.0
-    classification: str           # converged | partial | failed
-    guard_failed: str = ""        # the guard that zeroed the reward, if any
-    failure: str = ""             # why reward is None: "nan: avg_slope_ratio", "missing: ..."
+    reward: float | None  # None: a failure, never to be read as 0.0
+    classification: str  # converged | partial | failed
+    guard_failed: str = ""  # the guard that zeroed the reward, if any
+    failure: str = ""  # why reward is None: "nan: avg_slope_ratio", "missing: ..."
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,12 @@ class NodeScore:
     node_id: int
     parent: int | None
     ucb: float
-    reward: float | None          # pooled mean; None = every evaluation failed
+    reward: float | None  # pooled mean; None = every evaluation failed
     spread: float
-    n: int                        # pooled rewards
+    n: int  # pooled rewards
     visits: int
     failure: str = ""
-    frozen: bool = False          # inside a subtree frozen by a directive
+    frozen: bool = False  # inside a subtree frozen by a directive
 
 
 def block_range(current_iteration: int, block_size: int) -> tuple[int, int, int]:
@@ -46,8 +46,7 @@ def block_range(current_iteration: int, block_size: int) -> tuple[int, int, int]
 def block_members(tree: Tree, current_iteration: int, block_size: int) -> set[int]:
     """Nodes whose entry's iteration lies in the current block, plus every in-flight node."""
     _, first, last = block_range(current_iteration, block_size)
-    return {node.id for node in tree.nodes.values()
-            if node.in_flight or first <= node.entry.iteration <= last}
+    return {node.id for node in tree.nodes.values() if node.in_flight or first <= node.entry.iteration <= last}
 
 
 def total_visits(tree: Tree, block_nodes: set[int] | None = None) -> int:
@@ -56,8 +55,9 @@ def total_visits(tree: Tree, block_nodes: set[int] | None = None) -> int:
     return sum(tree.nodes[node_id].evaluations for node_id in members)
 
 
-def puct(tree: Tree, c: float = DEFAULT_C, block_nodes: set[int] | None = None,
-         frozen: set[int] | list[int] = ()) -> list[NodeScore]:
+def puct(
+    tree: Tree, c: float = DEFAULT_C, block_nodes: set[int] | None = None, frozen: set[int] | list[int] = ()
+) -> list[NodeScore]:
     """Scores of the finished nodes (of the block, if given), highest UCB first.
 
     ``frozen``: node ids whose subtrees a directive froze; their scores are marked.
@@ -72,9 +72,19 @@ def puct(tree: Tree, c: float = DEFAULT_C, block_nodes: set[int] | None = None,
             continue
         exploration = c * math.sqrt(n_total) / (1 + visits[node.id])
         mean = node.mean
-        scores.append(NodeScore(node.id, node.parent, (mean or 0.0) + exploration, mean, node.spread,
-                                len(node.rewards), visits[node.id], node.failure if mean is None else "",
-                                node.id in frozen_ids))
+        scores.append(
+            NodeScore(
+                node.id,
+                node.parent,
+                (mean or 0.0) + exploration,
+                mean,
+                node.spread,
+                len(node.rewards),
+                visits[node.id],
+                node.failure if mean is None else "",
+                node.id in frozen_ids,
+            )
+        )
     scores.sort(key=lambda score: -score.ucb)
     return scores
 
@@ -85,8 +95,7 @@ def choose_parent(scores: list[NodeScore]) -> NodeScore | None:
     return next((score for score in open_scores if score.reward is not None), open_scores[0] if open_scores else None)
 
 
-def scores_header(n_total: int, c: float, block: tuple[int, int, int] | None = None,
-                  block_word: str = "block") -> str:
+def scores_header(n_total: int, c: float, block: tuple[int, int, int] | None = None, block_word: str = "block") -> str:
     """``=== UCB Scores (block B, iters a-b, N=n, c=c) ===`` or ``(N_total=n, c=c)`` without a block."""
     if block is None:
         return f"=== UCB Scores (N_total={n_total}, c={c}) ==="
@@ -116,8 +125,9 @@ def format_score_line(score: NodeScore, tree: Tree, columns: Sequence[tuple[str,
     return ", ".join(parts)
 
 
-def format_scores(scores: list[NodeScore], tree: Tree, header: str,
-                  columns: Sequence[tuple[str, str]] = (), show_reward: bool = True) -> str:
+def format_scores(
+    scores: list[NodeScore], tree: Tree, header: str, columns: Sequence[tuple[str, str]] = (), show_reward: bool = True
+) -> str:
     """The scores file: the header, a blank line, one line per node in the given order.
 
     ``columns`` are ``(label, metric)`` pairs read from each node's entry.
@@ -126,8 +136,13 @@ def format_scores(scores: list[NodeScore], tree: Tree, header: str,
     return "\n".join(lines) + "\n"
 
 
-def write_scores(path: str | os.PathLike, scores: list[NodeScore], tree: Tree, header: str,
-                 columns: Sequence[tuple[str, str]] = (), show_reward: bool = True) -> None:
+def write_scores(
+    path: str | os.PathLike,
+    scores: list[NodeScore],
+    tree: Tree,
+    header: str,
+    columns: Sequence[tuple[str, str]] = (),
+    show_reward: bool = True,
+) -> None:
     """Write the scores file atomically."""
     write_text_atomic(path, format_scores(scores, tree, header, columns, show_reward))
-

@@ -33,12 +33,12 @@ class Node:
 
     id: int
     parent: int | None
-    entry: Entry | None                          # None for an in-flight node
-    reward: float | None = None                  # this run's reward; None = failure (or in flight)
-    failure: str = ""                            # "diverged: nan in loss", "nan: avg_slope_ratio", ...
+    entry: Entry | None  # None for an in-flight node
+    reward: float | None = None  # this run's reward; None = failure (or in flight)
+    failure: str = ""  # "diverged: nan in loss", "nan: avg_slope_ratio", ...
     classification: str = ""
     guard_failed: str = ""
-    rewards: list[float] = field(default_factory=list)    # own + replicates, failures left out
+    rewards: list[float] = field(default_factory=list)  # own + replicates, failures left out
     replicates: list[Entry] = field(default_factory=list)
     in_flight: bool = False
 
@@ -94,13 +94,18 @@ class Tree:
     nodes: dict[int, Node] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     _children: dict[int | None, list[int]] = field(default_factory=dict, repr=False)
-    _order: list[int] = field(default_factory=list, repr=False)     # parents before children
+    _order: list[int] = field(default_factory=list, repr=False)  # parents before children
 
     # ------------------------------------------------------------ building
 
     @classmethod
-    def from_entries(cls, entries: list[Entry], objective: Objective | None = None, metric: str | None = None,
-                     in_flight: list[tuple[int, int | None]] = ()) -> Tree:
+    def from_entries(
+        cls,
+        entries: list[Entry],
+        objective: Objective | None = None,
+        metric: str | None = None,
+        in_flight: list[tuple[int, int | None]] = (),
+    ) -> Tree:
         """The tree of ``entries`` plus the in-flight ``(node_id, parent)`` pairs.
 
         Rewards come from ``objective`` when given, else from the raw ``metric`` value.
@@ -114,8 +119,16 @@ class Tree:
             if entry.node_id in tree.nodes:
                 tree.report(entry, f"node {entry.node_id} defined again; keeping this entry")
             reward, failure, classification, guard = score_entry(entry, objective, metric)
-            tree.nodes[entry.node_id] = Node(entry.node_id, entry.parent, entry, reward, failure, classification,
-                                             guard, rewards=[] if reward is None else [reward])
+            tree.nodes[entry.node_id] = Node(
+                entry.node_id,
+                entry.parent,
+                entry,
+                reward,
+                failure,
+                classification,
+                guard,
+                rewards=[] if reward is None else [reward],
+            )
         for entry in entries:
             if entry.is_replicate:
                 tree._add_replicate(entry, objective, metric, replicate_of)
@@ -131,16 +144,28 @@ class Tree:
         line = entry.line if entry else 0
         self.problems.append(Problem(line, message))
 
-    def _add_replicate(self, entry: Entry, objective: Objective | None, metric: str | None,
-                       replicate_of: dict[int, int]) -> None:
+    def _add_replicate(
+        self, entry: Entry, objective: Objective | None, metric: str | None, replicate_of: dict[int, int]
+    ) -> None:
         target = replicate_of.get(entry.parent, entry.parent)
         node = self.nodes.get(target) if target is not None else None
         if node is None:
-            self.report(entry, f"node {entry.node_id} replicates node {entry.parent}, which is not in the "
-                               "log; counted as a node of its own")
+            self.report(
+                entry,
+                f"node {entry.node_id} replicates node {entry.parent}, which is not in the "
+                "log; counted as a node of its own",
+            )
             reward, failure, classification, guard = score_entry(entry, objective, metric)
-            self.nodes[entry.node_id] = Node(entry.node_id, entry.parent, entry, reward, failure, classification,
-                                             guard, rewards=[] if reward is None else [reward])
+            self.nodes[entry.node_id] = Node(
+                entry.node_id,
+                entry.parent,
+                entry,
+                reward,
+                failure,
+                classification,
+                guard,
+                rewards=[] if reward is None else [reward],
+            )
             return
         replicate_of[entry.node_id] = target
         reward = score_entry(entry, objective, metric)[0]
@@ -152,8 +177,10 @@ class Tree:
         """Children lists and a parents-first order; unknown parents and cycles hang from the root."""
         for node in self.nodes.values():
             if node.parent is not None and node.parent not in self.nodes:
-                self.report(node.entry, f"node {node.id}: parent {node.parent} is not in the tree; "
-                                        "treated as a child of the root")
+                self.report(
+                    node.entry,
+                    f"node {node.id}: parent {node.parent} is not in the tree; treated as a child of the root",
+                )
                 node.parent = None
         self._children = {None: []}
         for node in self.nodes.values():
@@ -176,8 +203,9 @@ class Tree:
         for node in self.nodes.values():
             if node.id in reached:
                 continue
-            self.report(node.entry, f"node {node.id}: its parent chain loops back to itself; "
-                                    "treated as a child of the root")
+            self.report(
+                node.entry, f"node {node.id}: its parent chain loops back to itself; treated as a child of the root"
+            )
             self._children[node.parent].remove(node.id)
             node.parent = None
             self._children[None].append(node.id)
@@ -223,11 +251,12 @@ class Tree:
 
         With ``members`` only those nodes count and only they are returned (a block).
         """
-        counted = {node_id: self.nodes[node_id].evaluations if members is None or node_id in members else 0
-                   for node_id in self._order}
+        counted = {
+            node_id: self.nodes[node_id].evaluations if members is None or node_id in members else 0
+            for node_id in self._order
+        }
         for node_id in reversed(self._order):
             parent = self.nodes[node_id].parent
             if parent is not None:
                 counted[parent] += counted[node_id]
-        return counted if members is None else {node_id: counted[node_id] for node_id in counted
-                                                if node_id in members}
+        return counted if members is None else {node_id: counted[node_id] for node_id in counted if node_id in members}

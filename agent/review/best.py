@@ -20,14 +20,14 @@ from memory.errors import UcbxError
 from ucb.tree import Node
 
 PLOTS_DIR = "tmp_training"
-MAX_LINEAGE = 6                                 # steps shown before the middle is elided
-PREFERRED_PLOTS = ("MLP_node", "embedding")     # the metabolism trainer's plots a person looks at first
+MAX_LINEAGE = 6  # steps shown before the middle is elided
+PREFERRED_PLOTS = ("MLP_node", "embedding")  # the metabolism trainer's plots a person looks at first
 
 
 @dataclass(frozen=True)
 class Best:
     node: Node
-    runs: list[Run]                   # the node's own run first, then its replicates
+    runs: list[Run]  # the node's own run first, then its replicates
 
 
 def best_node(files: ExplorationFiles) -> Best:
@@ -42,10 +42,13 @@ def best_node(files: ExplorationFiles) -> Best:
 def lineage(files: ExplorationFiles, node: Node) -> list[str]:
     """The mutations from the root to ``node``: ``node 3 (lr_node_homeo: 0.01 -> 0.03)``, ..."""
     chain = list(reversed(files.tree.ancestors(node.id))) + [node.id]
-    steps = [f"node {node_id} ({files.tree.nodes[node_id].entry.mutation})" for node_id in chain
-             if files.tree.nodes[node_id].entry is not None]
+    steps = [
+        f"node {node_id} ({files.tree.nodes[node_id].entry.mutation})"
+        for node_id in chain
+        if files.tree.nodes[node_id].entry is not None
+    ]
     if len(steps) > MAX_LINEAGE:
-        steps = steps[:1] + [f"… {len(steps) - MAX_LINEAGE + 1} more …"] + steps[2 - MAX_LINEAGE:]
+        steps = steps[:1] + [f"… {len(steps) - MAX_LINEAGE + 1} more …"] + steps[2 - MAX_LINEAGE :]
     return steps
 
 
@@ -87,4 +90,5 @@ def trainer_plots(run_dir: Path) -> list[Path]:
     def rank(path: Path) -> tuple:
         preferred = next((i for i, word in enumerate(PREFERRED_PLOTS) if word in str(path)), len(PREFERRED_PLOTS))
         return preferred, str(path)
+
     return sorted(latest, key=rank)

@@ -33,7 +33,7 @@ NODE_KINDS = ("prefer-parent", "freeze")
 class Finding:
     path: Path
     line: int
-    severity: str          # error | warning
+    severity: str  # error | warning
     message: str
 
     def __str__(self) -> str:
@@ -57,17 +57,35 @@ def check_log(files: ExplorationFiles) -> list[Finding]:
             parameter = files.space.get(short)
             if parameter is None:
                 if short != "seed":
-                    findings.append(Finding(files.log_path, entry.line, WARNING,
-                                            f"Iter {entry.iteration}: Config key {short!r} is not in the search "
-                                            "space; the agent ignores it"))
+                    findings.append(
+                        Finding(
+                            files.log_path,
+                            entry.line,
+                            WARNING,
+                            f"Iter {entry.iteration}: Config key {short!r} is not in the search "
+                            "space; the agent ignores it",
+                        )
+                    )
             elif parameter.key not in run.record.params:
-                findings.append(Finding(files.log_path, entry.line, ERROR,
-                                        f"Iter {entry.iteration}: Config {short}={text} is not a valid "
-                                        f"{parameter.kind}; the agent treats the value as unknown"))
+                findings.append(
+                    Finding(
+                        files.log_path,
+                        entry.line,
+                        ERROR,
+                        f"Iter {entry.iteration}: Config {short}={text} is not a valid "
+                        f"{parameter.kind}; the agent treats the value as unknown",
+                    )
+                )
         if entry.slot is not None and not 0 <= entry.slot < files.spec.n_slots:
-            findings.append(Finding(files.log_path, entry.line, ERROR,
-                                    f"Iter {entry.iteration}: slot_{entry.slot} does not exist in the spec "
-                                    f"(slots 0-{files.spec.n_slots - 1})"))
+            findings.append(
+                Finding(
+                    files.log_path,
+                    entry.line,
+                    ERROR,
+                    f"Iter {entry.iteration}: slot_{entry.slot} does not exist in the spec "
+                    f"(slots 0-{files.spec.n_slots - 1})",
+                )
+            )
     return findings
 
 
@@ -105,12 +123,24 @@ def check_memory(files: ExplorationFiles, path: Path) -> list[Finding]:
             findings.append(Finding(path, directive.line, ERROR, f"directive ignored: {reason}"))
     for title, line in memory.header_lines.items():
         if title != DIRECTIVES and "directive" in title.lower():
-            findings.append(Finding(path, line, ERROR, f"section '## {title}' is not '## {DIRECTIVES}': "
-                                                       "the agent reads no directives from it"))
+            findings.append(
+                Finding(
+                    path,
+                    line,
+                    ERROR,
+                    f"section '## {title}' is not '## {DIRECTIVES}': the agent reads no directives from it",
+                )
+            )
     length = len(path.read_text(encoding="utf-8").splitlines())
     if length > MAX_MEMORY_LINES:
-        findings.append(Finding(path, MAX_MEMORY_LINES + 1, WARNING, f"{length} lines; the agent folds the oldest "
-                                                                     f"items to stay within {MAX_MEMORY_LINES}"))
+        findings.append(
+            Finding(
+                path,
+                MAX_MEMORY_LINES + 1,
+                WARNING,
+                f"{length} lines; the agent folds the oldest items to stay within {MAX_MEMORY_LINES}",
+            )
+        )
     return findings
 
 
@@ -147,13 +177,19 @@ def check_slot_config(files: ExplorationFiles, path: Path) -> Finding | None:
     try:
         config = load_config(path)
         seed_key = spec.trainer.seed_key
-        base = set_path(spec.base, seed_key, get_path(config, seed_key)) if seed_key and \
-            get_path(config, seed_key, None) is not None else spec.base
+        base = (
+            set_path(spec.base, seed_key, get_path(config, seed_key))
+            if seed_key and get_path(config, seed_key, None) is not None
+            else spec.base
+        )
         validate_config(config, base, spec.slots, slot, spec.space, spec.frozen)
     except ConfigError as error:
         message = str(error).removeprefix(f"{path}: ")
-        line = _yaml_error_line(message) if "not valid YAML" in message else \
-            key_line(path.read_text(encoding="utf-8"), message.split(":", 1)[0])
+        line = (
+            _yaml_error_line(message)
+            if "not valid YAML" in message
+            else key_line(path.read_text(encoding="utf-8"), message.split(":", 1)[0])
+        )
         return Finding(path, line, ERROR, f"{message}; the agent will not launch this config")
     return None
 

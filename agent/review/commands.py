@@ -42,12 +42,22 @@ HELP = {
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", type=Path, help="exploration folder (default: runs/<name> with --spec, "
-                                                     "the log's folder with --log, else the current folder)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="exploration folder (default: runs/<name> with --spec, "
+        "the log's folder with --log, else the current folder)",
+    )
     parser.add_argument("--spec", type=Path, help="exploration spec (default: the folder's spec.yaml copy)")
-    parser.add_argument("--log", type=Path, metavar="FILE", help="the analysis log, when the folder has several "
-                                                                 "or is not an exploration folder")
-    parser.add_argument("--metric", metavar="NAME", help="without a spec: the metric scored as reward (larger is better)")
+    parser.add_argument(
+        "--log",
+        type=Path,
+        metavar="FILE",
+        help="the analysis log, when the folder has several or is not an exploration folder",
+    )
+    parser.add_argument(
+        "--metric", metavar="NAME", help="without a spec: the metric scored as reward (larger is better)"
+    )
 
 
 def add_review_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -55,8 +65,9 @@ def add_review_commands(subparsers: argparse._SubParsersAction) -> None:
     commands = {name: subparsers.add_parser(name, help=text, description=text) for name, text in HELP.items()}
     for parser in commands.values():
         _common(parser)
-    commands["report"].add_argument("--out", type=Path, metavar="DIR",
-                                    help="write REPORT.md and report/ here instead of the folder")
+    commands["report"].add_argument(
+        "--out", type=Path, metavar="DIR", help="write REPORT.md and report/ here instead of the folder"
+    )
     commands["tree"].add_argument("--plot", type=Path, metavar="FILE", help="draw the tree to this PNG instead")
     commands["show"].add_argument("node", type=int, help="node id (the N of 'Node: id=N')")
     commands["best"].add_argument("--yaml", action="store_true", help="print only the config, as YAML")
@@ -99,8 +110,10 @@ def run_best(options: argparse.Namespace) -> int:
         print(config, end="")
         return 0
     node = best.node
-    print(f"best node {node.id}: reward {node.mean:.3f} ± {node.spread:.3f} over {len(node.rewards)} runs, "
-          f"class {node.classification}, {best.runs[0].slot_name}")
+    print(
+        f"best node {node.id}: reward {node.mean:.3f} ± {node.spread:.3f} over {len(node.rewards)} runs, "
+        f"class {node.classification}, {best.runs[0].slot_name}"
+    )
     print("lineage: root -> " + " -> ".join(best_module.lineage(files, node)))
     rows = best_module.base_differences(files, node.id)
     if rows is not None:
@@ -120,7 +133,11 @@ def run_check(options: argparse.Namespace) -> int:
 
 
 REVIEW_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "report": run_report, "tree": run_tree, "show": run_show, "best": run_best, "check": run_check,
+    "report": run_report,
+    "tree": run_tree,
+    "show": run_show,
+    "best": run_best,
+    "check": run_check,
 }
 
 

@@ -28,7 +28,7 @@ class GroupStats:
     median: float | None
     converged: int
     first_converged: Run | None
-    runs_to_first_converged: int | None     # 1 = the group's first run converged
+    runs_to_first_converged: int | None  # 1 = the group's first run converged
 
     @property
     def best_reward(self) -> float | None:
@@ -41,11 +41,15 @@ def group_stats(name: str, runs: list[Run]) -> GroupStats:
     converged = [index for index, run in enumerate(runs) if run.entry.status == CONVERGED]
     first = converged[0] if converged else None
     return GroupStats(
-        name=name, runs=len(runs), failed=len(runs) - len(scored),
+        name=name,
+        runs=len(runs),
+        failed=len(runs) - len(scored),
         best=max(scored, key=lambda run: run.reward, default=None),
         median=statistics.median(run.reward for run in scored) if scored else None,
-        converged=len(converged), first_converged=runs[first] if first is not None else None,
-        runs_to_first_converged=None if first is None else first + 1)
+        converged=len(converged),
+        first_converged=runs[first] if first is not None else None,
+        runs_to_first_converged=None if first is None else first + 1,
+    )
 
 
 def by_slot(files: ExplorationFiles) -> list[GroupStats]:
@@ -88,5 +92,7 @@ def by_strategy(files: ExplorationFiles) -> dict[str, dict[str, GroupStats]]:
             cells = groups.setdefault(part, {})
             cells.setdefault(run.slot_name, []).append(run)
             cells.setdefault(ALL_SLOTS, []).append(run)
-    return {name: {slot: group_stats(f"{name} / {slot}", runs) for slot, runs in cells.items()}
-            for name, cells in groups.items()}
+    return {
+        name: {slot: group_stats(f"{name} / {slot}", runs) for slot, runs in cells.items()}
+        for name, cells in groups.items()
+    }

@@ -18,8 +18,8 @@ ABSENT = "(absent)"
 @dataclass(frozen=True)
 class Difference:
     key: str
-    old: Any        # ABSENT when the key is new
-    new: Any        # ABSENT when the key was removed
+    old: Any  # ABSENT when the key is new
+    new: Any  # ABSENT when the key was removed
 
 
 def flatten(config: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -35,8 +35,11 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Differen
     """Keys whose values differ between two nested configs (True and 1 differ)."""
     before, after = dict(flatten(old)), dict(flatten(new))
     keys = list(before) + [key for key in after if key not in before]
-    return [Difference(key, before.get(key, ABSENT), after.get(key, ABSENT)) for key in keys
-            if not _same(before.get(key, ABSENT), after.get(key, ABSENT))]
+    return [
+        Difference(key, before.get(key, ABSENT), after.get(key, ABSENT))
+        for key in keys
+        if not _same(before.get(key, ABSENT), after.get(key, ABSENT))
+    ]
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -18,9 +18,9 @@ from agent.review.folder import ALL_SLOTS, ExplorationFiles
 
 @dataclass(frozen=True)
 class EffectRow:
-    parameter: str              # short alias
-    direction: str              # up | down | =value
-    slot: str                   # slot name, or ALL_SLOTS
+    parameter: str  # short alias
+    direction: str  # up | down | =value
+    slot: str  # slot name, or ALL_SLOTS
     effects: tuple[Effect, ...]
 
     @property

@@ -27,10 +27,10 @@ from slots.space import Parameter, SearchSpace
 from ucb.tree import Tree, score_entry
 
 LOG_SUFFIX = "_analysis.md"
-ALL_SLOTS = "all slots"                 # the row or column that pools every slot
+ALL_SLOTS = "all slots"  # the row or column that pools every slot
 SPEC_COPY = "spec.yaml"
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
-LOG_SPAN = 10.0           # an inferred parameter whose positive values span this factor is drawn on a log axis
+LOG_SPAN = 10.0  # an inferred parameter whose positive values span this factor is drawn on a log axis
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ class Run:
     """One log entry as a reviewed run: the agent's record of it, and how it went."""
 
     entry: Entry
-    record: NodeRecord          # typed params (by dotted key), change, reward of this run alone
-    outcome: str                # ok | guard | diverged | crash | timeout | oom | lost | ...
-    strategy: str               # the code strategy in effect (or the Strategy: line)
+    record: NodeRecord  # typed params (by dotted key), change, reward of this run alone
+    outcome: str  # ok | guard | diverged | crash | timeout | oom | lost | ...
+    strategy: str  # the code strategy in effect (or the Strategy: line)
 
     @property
     def reward(self) -> float | None:
@@ -120,8 +120,10 @@ def load_folder_spec(folder: Path) -> Spec | None:
     for root in (folder, CONFIGS_DIR):
         if base and (root / base).is_file():
             return load_spec(copy, {"trainer.base_config": str((root / base).resolve())})
-    raise UcbxError(f"{copy}: its base config {base!r} is neither beside it nor in {CONFIGS_DIR}; "
-                    "give the original spec with --spec")
+    raise UcbxError(
+        f"{copy}: its base config {base!r} is neither beside it nor in {CONFIGS_DIR}; "
+        "give the original spec with --spec"
+    )
 
 
 def find_log(folder: Path, name: str | None) -> Path:
@@ -142,13 +144,14 @@ class ExplorationFiles:
     folder: Path
     log_path: Path
     spec: Spec | None = None
-    metric: str | None = None           # the raw metric scored when there is no spec
+    metric: str | None = None  # the raw metric scored when there is no spec
     entries: list[Entry] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
     @classmethod
-    def open(cls, folder: Path, spec: Spec | None = None, log_path: Path | None = None,
-             metric: str | None = None) -> ExplorationFiles:
+    def open(
+        cls, folder: Path, spec: Spec | None = None, log_path: Path | None = None, metric: str | None = None
+    ) -> ExplorationFiles:
         """Read ``folder`` (or the log ``log_path``); without ``spec``, the folder's copy of it."""
         spec = spec or load_folder_spec(folder)
         log = Path(log_path) if log_path else find_log(folder, spec.name if spec else None)

@@ -26,19 +26,27 @@ from ucb.plot import plot_tree  # noqa: E402
 from ucb.tree import Tree  # noqa: E402
 
 DPI = 110
-STYLE = {"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10, "legend.fontsize": 9,
-         "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.grid": True, "grid.alpha": 0.3}
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
 SLOT_COLOURS = plt.get_cmap("tab10").colors
 NO_SLOT_COLOUR = "#34495e"
 FAILED_STYLE = {"marker": "x", "color": "#c0392b", "s": 40, "linewidths": 1.5}
-OUTCOME_STYLES = {   # outcome -> (label, marker, colour)
+OUTCOME_STYLES = {  # outcome -> (label, marker, colour)
     "ok": ("trained (finite metrics)", "o", "#27ae60"),
     "guard": ("guard failed (reward zeroed)", "^", "#f39c12"),
     "diverged": ("diverged (nan/inf)", "X", "#c0392b"),
 }
 OTHER_FAILURE = ("crashed / timed out / lost", "s", "#2c3e50")
 MAX_PANELS = 9
-LOG_TICKS = ((0.5, tuple(range(1, 10))), (1.5, (1.0, 2.0, 3.0, 5.0)), (3.0, (1.0, 2.0, 5.0)))   # (decades below, subs)
+LOG_TICKS = ((0.5, tuple(range(1, 10))), (1.5, (1.0, 2.0, 3.0, 5.0)), (3.0, (1.0, 2.0, 5.0)))  # (decades below, subs)
 
 
 def slot_colour(run: Run) -> str:
@@ -54,11 +62,12 @@ def _save(figure: plt.Figure, path: Path) -> Path:
 
 
 def _slot_legend(runs: list[Run], with_failed: bool) -> list[Line2D]:
-    names = {run.slot_name: slot_colour(run) for run in sorted(runs, key=lambda r: (r.entry.slot or 0))}
+    names = {run.slot_name: slot_colour(run) for run in sorted(runs, key=lambda r: r.entry.slot or 0)}
     handles = [Line2D([], [], linestyle="", marker="o", color=colour, label=name) for name, colour in names.items()]
     if with_failed:
-        handles.append(Line2D([], [], linestyle="", marker="x", color=FAILED_STYLE["color"],
-                              label="failed run (no reward)"))
+        handles.append(
+            Line2D([], [], linestyle="", marker="x", color=FAILED_STYLE["color"], label="failed run (no reward)")
+        )
     return handles
 
 
@@ -74,8 +83,15 @@ def progress(files: ExplorationFiles, path: Path) -> Path:
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(8.5, 4.4))
         scored = [run for run in runs if run.reward is not None]
-        axes.scatter([r.entry.iteration for r in scored], [r.reward for r in scored],
-                     c=[slot_colour(r) for r in scored], s=36, edgecolors="white", linewidths=0.5, zorder=3)
+        axes.scatter(
+            [r.entry.iteration for r in scored],
+            [r.reward for r in scored],
+            c=[slot_colour(r) for r in scored],
+            s=36,
+            edgecolors="white",
+            linewidths=0.5,
+            zorder=3,
+        )
         _failures_at_bottom(axes, [r.entry.iteration for r in runs if r.reward is None])
         steps = best_so_far(files)
         if steps:
@@ -166,16 +182,27 @@ def parameter_scatter(files: ExplorationFiles, path: Path) -> Path | None:
         for axes, parameter in zip(grid.flat, parameters):
             present, xs, labels = _positions(parameter, files.runs)
             scored = [(x, run) for x, run in zip(xs, present) if run.reward is not None]
-            axes.scatter([x for x, _ in scored], [run.reward for _, run in scored],
-                         c=[slot_colour(run) for _, run in scored], s=28, edgecolors="white", linewidths=0.4)
+            axes.scatter(
+                [x for x, _ in scored],
+                [run.reward for _, run in scored],
+                c=[slot_colour(run) for _, run in scored],
+                s=28,
+                edgecolors="white",
+                linewidths=0.4,
+            )
             _failures_at_bottom(axes, [x for x, run in zip(xs, present) if run.reward is None])
             _parameter_axis(axes, parameter, labels, files.short(parameter.key))
         for axes in grid[:, 0]:
             axes.set_ylabel(files.reward_label)
-        for axes in list(grid.flat)[len(parameters):]:
+        for axes in list(grid.flat)[len(parameters) :]:
             axes.set_visible(False)
-        figure.legend(handles=_slot_legend(files.runs, any(r.reward is None for r in files.runs)),
-                      loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5, frameon=False)
+        figure.legend(
+            handles=_slot_legend(files.runs, any(r.reward is None for r in files.runs)),
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=5,
+            frameon=False,
+        )
         figure.suptitle(f"{files.name}: parameter value vs reward (each point is one run)")
         figure.tight_layout()
         return _save(figure, path)
@@ -201,12 +228,18 @@ def _stability_axes(files: ExplorationFiles) -> list[tuple[str, bool, Callable[[
     slot_values = {slot_value(run) for run in files.runs} - {None}
     for parameter in varied_parameters(files):
         if parameter.kind in ("float", "int"):
-            axes.append((files.short(parameter.key), parameter.log,
-                         lambda run, key=parameter.key: _as_float(run.record.params.get(key))))
+            axes.append(
+                (
+                    files.short(parameter.key),
+                    parameter.log,
+                    lambda run, key=parameter.key: _as_float(run.record.params.get(key)),
+                )
+            )
     if len(slot_values) > 1:
         label = files.runs[0].entry.slot_label.partition("=")[0] or "slot value"
-        axes[1:1] = [(f"{label} (slot)", min(slot_values) > 0 and max(slot_values) / min(slot_values) >= 10,
-                      slot_value)]
+        axes[1:1] = [
+            (f"{label} (slot)", min(slot_values) > 0 and max(slot_values) / min(slot_values) >= 10, slot_value)
+        ]
     return axes[:2]
 
 
@@ -227,13 +260,25 @@ def stability_map(files: ExplorationFiles, path: Path) -> Path | None:
             label, marker, colour = outcome_style(outcome)
             chosen = [run for run in runs if run.outcome == outcome]
             points = Counter((x_of(run), y_of(run)) for run in chosen)
-            axes.scatter([x for x, _ in points], [y for _, y in points], marker=marker, color=colour,
-                         s=[(70 if outcome != "ok" else 40) * math.sqrt(n) for n in points.values()], alpha=0.8,
-                         edgecolors="white", linewidths=0.5, label=f"{label}: {len(chosen)}")
+            axes.scatter(
+                [x for x, _ in points],
+                [y for _, y in points],
+                marker=marker,
+                color=colour,
+                s=[(70 if outcome != "ok" else 40) * math.sqrt(n) for n in points.values()],
+                alpha=0.8,
+                edgecolors="white",
+                linewidths=0.5,
+                label=f"{label}: {len(chosen)}",
+            )
         _scale(axes.xaxis, x_log, x_label)
         _scale(axes.yaxis, y_log, y_label, sorted({y_of(run) for run in runs}) if y_of is slot_value else None)
-        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                    title="outcome (runs)\nlarger marker: repeated point")
+        axes.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            title="outcome (runs)\nlarger marker: repeated point",
+        )
         unstable = sum(1 for run in runs if run.outcome != "ok")
         axes.set_title(f"{files.name}: stability map ({unstable} of {len(runs)} runs unstable)")
         return _save(figure, path)

@@ -51,11 +51,16 @@ def header(files: ExplorationFiles) -> str:
         state = f"a bare log; rewards are the raw metric `{files.metric}` (larger is better)"
     else:
         budget = files.spec.exploration.budget
-        state = f"{runs} of {budget} iterations" + (f", {flying} running" if flying else "") + \
-                ("; finished" if runs >= budget else "; still running or stopped early")
-    return (f"# Exploration report: {files.name}\n\n"
-            f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `ucbx report` from "
-            f"`{files.log_path.name}`: {runs} runs on {nodes} nodes ({state}).\n")
+        state = (
+            f"{runs} of {budget} iterations"
+            + (f", {flying} running" if flying else "")
+            + ("; finished" if runs >= budget else "; still running or stopped early")
+        )
+    return (
+        f"# Exploration report: {files.name}\n\n"
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `ucbx report` from "
+        f"`{files.log_path.name}`: {runs} runs on {nodes} nodes ({state}).\n"
+    )
 
 
 def _overall_effects(files: ExplorationFiles) -> list[EffectRow]:
@@ -79,17 +84,23 @@ def glance_section(files: ExplorationFiles) -> str:
     converged = [stats.first_converged for stats in slots if stats.first_converged]
     if converged:
         first = min(converged, key=lambda run: run.entry.iteration)
-        lines.append(f"- first converged result: iter {first.entry.iteration} (node {first.entry.node_id}, "
-                     f"{first.slot_name})")
+        lines.append(
+            f"- first converged result: iter {first.entry.iteration} (node {first.entry.node_id}, {first.slot_name})"
+        )
     effects = sorted(_overall_effects(files), key=lambda row: row.mean_delta)
-    for word, row in (("most helpful", effects[-1] if effects and effects[-1].mean_delta > 0 else None),
-                      ("most harmful", effects[0] if effects and effects[0].mean_delta < 0 else None)):
+    for word, row in (
+        ("most helpful", effects[-1] if effects and effects[-1].mean_delta > 0 else None),
+        ("most harmful", effects[0] if effects and effects[0].mean_delta < 0 else None),
+    ):
         if row is not None:
-            lines.append(f"- {word} change: {row.parameter} {row.direction} ({row.mean_delta:+.3f} mean reward "
-                         f"change over {row.count} mutation(s))")
+            lines.append(
+                f"- {word} change: {row.parameter} {row.direction} ({row.mean_delta:+.3f} mean reward "
+                f"change over {row.count} mutation(s))"
+            )
     unstable = [run for run in files.runs if run.outcome != "ok"]
-    kinds = ", ".join(f"{kind} {sum(1 for r in unstable if r.outcome == kind)}"
-                      for kind in sorted({r.outcome for r in unstable}))
+    kinds = ", ".join(
+        f"{kind} {sum(1 for r in unstable if r.outcome == kind)}" for kind in sorted({r.outcome for r in unstable})
+    )
     lines.append(f"- unstable runs: {len(unstable)} of {len(files.runs)}" + (f" ({kinds})" if kinds else ""))
     return "\n".join(lines) + "\n"
 
@@ -100,14 +111,23 @@ def best_section(files: ExplorationFiles, out: Path) -> str:
     except UcbxError as error:
         return f"## Best node\n\n_{error}_\n"
     node = best.node
-    spread = f" ± {node.spread:.3f} (standard deviation over {len(node.rewards)} seeds)" if len(node.rewards) > 1 \
+    spread = (
+        f" ± {node.spread:.3f} (standard deviation over {len(node.rewards)} seeds)"
+        if len(node.rewards) > 1
         else " (one seed: no replicate yet)"
-    lines = [f"## Best node: {node.id}\n",
-             f"- reward **{node.mean:.3f}**{spread}; class `{node.classification}`; {best.runs[0].slot_name}",
-             "- lineage: root → " + " → ".join(best_module.lineage(files, node)),
-             f"- `ucbx best --yaml` prints its full config; `ucbx show {node.id}` its entry and run folder\n",
-             "### Metrics\n", metrics_table(files, best), "### Config against the base\n",
-             base_section(files, node.id), "### Trainer plots\n", trainer_plots_section(files, node.id, out)]
+    )
+    lines = [
+        f"## Best node: {node.id}\n",
+        f"- reward **{node.mean:.3f}**{spread}; class `{node.classification}`; {best.runs[0].slot_name}",
+        "- lineage: root → " + " → ".join(best_module.lineage(files, node)),
+        f"- `ucbx best --yaml` prints its full config; `ucbx show {node.id}` its entry and run folder\n",
+        "### Metrics\n",
+        metrics_table(files, best),
+        "### Config against the base\n",
+        base_section(files, node.id),
+        "### Trainer plots\n",
+        trainer_plots_section(files, node.id, out),
+    ]
     return "\n".join(lines)
 
 
@@ -147,7 +167,9 @@ def base_section(files: ExplorationFiles, node_id: int) -> str:
 def trainer_plots_section(files: ExplorationFiles, node_id: int, out: Path) -> str:
     found = best_module.trainer_plots(files.run_dir(node_id))
     if not found:
-        return f"_No trainer plots: the folder has no {files.run_dir(node_id).relative_to(files.folder)}/tmp_training._\n"
+        return (
+            f"_No trainer plots: the folder has no {files.run_dir(node_id).relative_to(files.folder)}/tmp_training._\n"
+        )
     lines = []
     for source in found:
         target = out / FIGURES_DIR / f"best_node_{source.parent.name}_{source.name}"
@@ -159,8 +181,11 @@ def trainer_plots_section(files: ExplorationFiles, node_id: int, out: Path) -> s
 
 def progress_section(files: ExplorationFiles, out: Path) -> str:
     path = plots.progress(files, out / FIGURES_DIR / "progress.png")
-    return "## Progress\n\n" + _figure("reward per iteration", path, out, "") + \
-        "\nEach dot is one run, coloured by slot; crosses on the bottom edge are failed runs (no reward).\n"
+    return (
+        "## Progress\n\n"
+        + _figure("reward per iteration", path, out, "")
+        + "\nEach dot is one run, coloured by slot; crosses on the bottom edge are failed runs (no reward).\n"
+    )
 
 
 def _first_converged(stats: GroupStats) -> str:
@@ -174,27 +199,38 @@ def slot_section(files: ExplorationFiles) -> str:
     rows = by_slot(files)
     if not rows:
         return "## Slots\n\n_The log has no Slot: lines: no per-slot comparison._\n"
-    lines = ["## Slots: which setting works best\n",
-             "| slot | runs | failed | best reward (node) | median reward | converged | first converged |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "## Slots: which setting works best\n",
+        "| slot | runs | failed | best reward (node) | median reward | converged | first converged |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for stats in rows:
         best = f"{stats.best_reward:.3f} ({stats.best.entry.node_id})" if stats.best else "-"
         median = "-" if stats.median is None else f"{stats.median:.3f}"
-        lines.append(f"| {stats.name} | {stats.runs} | {stats.failed} | {best} | {median} | {stats.converged} | "
-                     f"{_first_converged(stats)} |")
+        lines.append(
+            f"| {stats.name} | {stats.runs} | {stats.failed} | {best} | {median} | {stats.converged} | "
+            f"{_first_converged(stats)} |"
+        )
     return "\n".join(lines) + "\n\nRewards are per run (replicates count as runs); failed runs have no reward.\n"
 
 
 def effects_section(files: ExplorationFiles, out: Path) -> str:
     rows = effect_rows(files)
-    lines = ["## Parameter effects\n",
-             "From the agent's mutation ledger: each one-parameter mutation, its reward minus its parent's pooled "
-             "reward (a failed child counts as losing the parent's reward).\n"]
+    lines = [
+        "## Parameter effects\n",
+        "From the agent's mutation ledger: each one-parameter mutation, its reward minus its parent's pooled "
+        "reward (a failed child counts as losing the parent's reward).\n",
+    ]
     if rows:
-        lines += ["| parameter | direction | slot | mutations | beat parent | classified failed | mean change in reward |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r.parameter} | {r.direction} | {r.slot} | {r.count} | {r.improved} | {r.failed} | "
-                  f"{r.mean_delta:+.3f} |" for r in rows]
+        lines += [
+            "| parameter | direction | slot | mutations | beat parent | classified failed | mean change in reward |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r.parameter} | {r.direction} | {r.slot} | {r.count} | {r.improved} | {r.failed} | "
+            f"{r.mean_delta:+.3f} |"
+            for r in rows
+        ]
     else:
         lines.append("_No one-parameter mutation with a scored parent yet._")
     path = plots.parameter_scatter(files, out / FIGURES_DIR / "parameters.png")
@@ -213,14 +249,16 @@ def stability_section(files: ExplorationFiles, out: Path) -> str:
         non_finite = [f"{name}={format_number(v)}" for name, v in run.entry.metrics.items() if not math.isfinite(v)]
         detail = run.entry.failure or ", ".join(non_finite) or run.entry.observation
         config = ", ".join(f"{k}={v}" for k, v in run.entry.config.items())
-        lines.append(f"| {run.entry.iteration} | {run.entry.node_id} | {run.slot_name} | {run.outcome} | "
-                     f"{_cell(detail)} | {_cell(config)} |")
+        lines.append(
+            f"| {run.entry.iteration} | {run.entry.node_id} | {run.slot_name} | {run.outcome} | "
+            f"{_cell(detail)} | {_cell(config)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def _cell(text: str, limit: int = 90) -> str:
     text = text.replace("|", "/")
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _strategy_cell(stats: GroupStats | None) -> str:
@@ -234,10 +272,12 @@ def strategy_section(files: ExplorationFiles) -> str:
     table = by_strategy(files)
     slots = sorted({run.slot_name for run in files.runs})
     columns = slots + [ALL_SLOTS] if len(slots) > 1 else slots
-    lines = ["## Strategy outcomes\n",
-             "Per code strategy in effect (a combined strategy counts for each part): runs, converged runs, "
-             "best reward.\n",
-             "| strategy | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
+    lines = [
+        "## Strategy outcomes\n",
+        "Per code strategy in effect (a combined strategy counts for each part): runs, converged runs, best reward.\n",
+        "| strategy | " + " | ".join(columns) + " |",
+        "| --- |" + " --- |" * len(columns),
+    ]
     for name, cells in table.items():
         row = [_strategy_cell(cells.get(column)) for column in columns] if cells else ["not tried"] * len(columns)
         lines.append(f"| {name} | " + " | ".join(row) + " |")
@@ -246,8 +286,11 @@ def strategy_section(files: ExplorationFiles) -> str:
 
 def tree_section(files: ExplorationFiles, out: Path) -> str:
     path = plots.tree(files, out / FIGURES_DIR / "tree.png")
-    return "## Exploration tree\n\n" + _figure("exploration tree", path, out, "") + \
-        "\nEdges carry the mutation; the gold ring marks the best node; crosses are failed runs.\n"
+    return (
+        "## Exploration tree\n\n"
+        + _figure("exploration tree", path, out, "")
+        + "\nEdges carry the mutation; the gold ring marks the best node; crosses are failed runs.\n"
+    )
 
 
 def problems_section(files: ExplorationFiles) -> str:
@@ -265,10 +308,18 @@ def write_report(files: ExplorationFiles, out: Path) -> Path:
     if figures.is_dir():
         shutil.rmtree(figures)
     figures.mkdir(parents=True)
-    parts = [header(files), glance_section(files), best_section(files, out), progress_section(files, out), slot_section(files),
-             effects_section(files, out), stability_section(files, out), strategy_section(files),
-             tree_section(files, out), problems_section(files)]
+    parts = [
+        header(files),
+        glance_section(files),
+        best_section(files, out),
+        progress_section(files, out),
+        slot_section(files),
+        effects_section(files, out),
+        stability_section(files, out),
+        strategy_section(files),
+        tree_section(files, out),
+        problems_section(files),
+    ]
     path = out / REPORT_NAME
     write_text_atomic(path, "\n".join(part for part in parts if part))
     return path
-

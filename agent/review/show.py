@@ -55,8 +55,9 @@ def show_node(files: ExplorationFiles, node_id: int) -> str:
         hint = f" (it is a replicate of node {replicate.parent})" if replicate is not None else ""
         raise UcbxError(f"{files.log_path}: no finished node {node_id}{hint}")
     lines = [format_entry(node.entry).rstrip()]
-    lines += [f"replicate: Iter {e.iteration} (node {e.node_id}, seed {e.config.get('seed', '?')})"
-              for e in node.replicates]
+    lines += [
+        f"replicate: Iter {e.iteration} (node {e.node_id}, seed {e.config.get('seed', '?')})" for e in node.replicates
+    ]
     if node.mean is None:
         lines.append(f"failed: {node.failure}")
     elif len(node.rewards) > 1:
@@ -68,6 +69,8 @@ def show_node(files: ExplorationFiles, node_id: int) -> str:
         lines.append(f"recorded in git commit {commit.hexsha[:10]}: {commit.message.splitlines()[0]}")
     lines += config_section(files, node_id) + run_section(files, node_id)
     children = files.tree.children(node_id)
-    lines += [f"child {child}: {files.tree.nodes[child].entry.mutation if files.tree.nodes[child].entry else 'running'}"
-              for child in children]
+    lines += [
+        f"child {child}: {files.tree.nodes[child].entry.mutation if files.tree.nodes[child].entry else 'running'}"
+        for child in children
+    ]
     return "\n".join(lines) + "\n"

@@ -28,8 +28,10 @@ def node_label(node: Node, is_best: bool) -> str:
         reward = f"reward {node.mean:.3f}{seeds}"
     star = " [bold gold1]★ best[/bold gold1]" if is_best else ""
     slot = f" [dim]{escape(slot_name(node.entry))}[/dim]" if node.entry.slot is not None else ""
-    return (f"[bold]{node.id}[/bold]{star} {reward} [{style}]{escape(node.classification)}[/{style}]{slot} · "
-            f"{escape(node.entry.mutation)}")
+    return (
+        f"[bold]{node.id}[/bold]{star} {reward} [{style}]{escape(node.classification)}[/{style}]{slot} · "
+        f"{escape(node.entry.mutation)}"
+    )
 
 
 def rich_tree(files: ExplorationFiles) -> RichTree:

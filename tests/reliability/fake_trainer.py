@@ -29,7 +29,7 @@ import yaml
 parser = argparse.ArgumentParser(allow_abbrev=False)
 parser.add_argument("--config", required=True)
 parser.add_argument("--run-dir", required=True)
-arguments, _ = parser.parse_known_args()     # anything else is kept in argv.json, untouched
+arguments, _ = parser.parse_known_args()  # anything else is kept in argv.json, untouched
 run_dir = Path(arguments.run_dir)
 run_dir.mkdir(parents=True, exist_ok=True)
 with open(run_dir / "starts.txt", "a") as starts:
@@ -46,7 +46,7 @@ time.sleep(float(fault.get("sleep", 0.05)))
 
 lr, momentum, batch = float(train["lr"]), float(train["momentum"]), int(train["batch"])
 width = int(config["slot"]["width"])
-score = math.exp(-(math.log10(lr) + 2) ** 2) * (0.6 + 0.4 * momentum) * (1 - abs(math.log2(batch) - 5) / 12)
+score = math.exp(-((math.log10(lr) + 2) ** 2)) * (0.6 + 0.4 * momentum) * (1 - abs(math.log2(batch) - 5) / 12)
 score = max(0.0, min(1.0, score * (0.9 + 0.1 * (width % 3)) + 0.001 * (int(train.get("seed", 0)) % 5)))
 good = f"score: {score:.6f}\nloss: {1 - score:.6f}\n"
 log = run_dir / "analysis.log"

@@ -20,8 +20,10 @@ def summarise(lines: list[dict]) -> str:
     faults = sum(r.get("faults", 0) for s in ("training-faults", "training-faults-slurm") for r in by_suite.get(s, []))
     folder = sum(r.get("tried", 0) for r in by_suite.get("folder-faults", []))
     bad = sum(v for r in by_suite.get("bad-input", []) for k, v in r.items() if isinstance(v, int) and k != "long")
-    out.append(f"kills survived: {kills}; training faults classified: {faults}; folder faults tried: {folder}; "
-               f"bad inputs tried: {bad}")
+    out.append(
+        f"kills survived: {kills}; training faults classified: {faults}; folder faults tried: {folder}; "
+        f"bad inputs tried: {bad}"
+    )
     for suite, records in by_suite.items():
         for record in records:
             out.append(f"- {suite}: " + ", ".join(f"{k}={v}" for k, v in record.items()))

@@ -88,9 +88,20 @@ SLURM = """launcher:
 """
 
 
-def write_spec(folder: Path, *, slots: int = 2, budget: int = 12, plan: dict | None = None, mode: str = "ok",
-               sleep: float = 0.05, timeout: float = 60, poll: float = 0.1, launcher: str = LOCAL,
-               command: list[str] | None = None, base: dict | None = None) -> Path:
+def write_spec(
+    folder: Path,
+    *,
+    slots: int = 2,
+    budget: int = 12,
+    plan: dict | None = None,
+    mode: str = "ok",
+    sleep: float = 0.05,
+    timeout: float = 60,
+    poll: float = 0.1,
+    launcher: str = LOCAL,
+    command: list[str] | None = None,
+    base: dict | None = None,
+) -> Path:
     """An exploration spec of the fake trainer in ``folder`` (spec.yaml + base.yaml); its path."""
     folder.mkdir(parents=True, exist_ok=True)
     base = json.loads(json.dumps(base or BASE))
@@ -117,15 +128,29 @@ def environment(**extra: str) -> dict[str, str]:
 
 def ucbx(*arguments: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """`ucbx ARGUMENTS` as its own process, to the end."""
-    return subprocess.run([sys.executable, "-m", "agent.cli", *arguments], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env=env or environment(), check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *arguments],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or environment(),
+        check=False,
+    )
 
 
 def start_ucbx(*arguments: str, env: dict | None = None) -> subprocess.Popen:
     """`ucbx ARGUMENTS` started in its own session (so a test can SIGKILL its whole process group)."""
     output = tempfile.NamedTemporaryFile("w+", prefix="ucbx-output-", suffix=".txt", delete=False)  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", *arguments], cwd=REPO, stdout=output, stderr=subprocess.STDOUT,
-                               text=True, env=env or environment(), start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", *arguments],
+        cwd=REPO,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env or environment(),
+        start_new_session=True,
+    )
     output.close()
     # the output goes to a file, never a pipe: a daemon that writes more than a pipe holds
     # while nobody reads would block; `process.stdout.read()` reads the file from its start
@@ -234,7 +259,7 @@ def check_exploration(folder: Path, expected: int | None = None, *, final: bool 
         number = int(commit.message.split(":")[0].split()[1])
         blob = commit.tree / log_name
         last = entries[number - 1]
-        if blob.binsha != git_blob_id(log[: ends[number - 1]]):     # not the log of today cut after Iter N: read it
+        if blob.binsha != git_blob_id(log[: ends[number - 1]]):  # not the log of today cut after Iter N: read it
             committed = parse_notebook(blob.data_stream.read().decode()).entries
             assert [e.iteration for e in committed][-1] == number, f"commit of Iter {number} holds {len(committed)}"
             last = committed[-1]
@@ -251,7 +276,7 @@ def check_exploration(folder: Path, expected: int | None = None, *, final: bool 
     if final:
         assert listed == originals, (listed, originals)
         header = scores.splitlines()[0]
-        assert f"N={n}," in header, header                                 # every entry is one visit
+        assert f"N={n}," in header, header  # every entry is one visit
     failed = [e for e in entries if e.status == "failed"]
     return {"entries": n, "failed": len(failed), "relaunched": relaunched, "commits": len(commits)}
 

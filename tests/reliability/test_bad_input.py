@@ -49,20 +49,37 @@ from .harness import (
 
 EXAMPLES = 1000 if LONG else 40
 JOB_EXAMPLES = 150 if LONG else 15
-PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-JOBS = settings(max_examples=JOB_EXAMPLES, deadline=None, derandomize=not LONG,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not LONG,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+JOBS = settings(
+    max_examples=JOB_EXAMPLES,
+    deadline=None,
+    derandomize=not LONG,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 TRIED: dict[str, int] = {}
 
 # keys without line breaks: a key holding one has its own test below
 keys = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=8)
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["", "local", "slurm", "float", "choice", "maximize",
-                                                           "ratio", ">=", "{config}", "~", "yes", "1e-3"]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                        st.dictionaries(keys, inner, max_size=3)),
-                      max_leaves=6)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(
+        ["", "local", "slurm", "float", "choice", "maximize", "ratio", ">=", "{config}", "~", "yes", "1e-3"]
+    ),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
+    max_leaves=6,
+)
 
 
 def valid_spec(folder: Path) -> dict:
@@ -83,8 +100,7 @@ def paths(tree, prefix=()):
 @st.composite
 def mutations(draw):
     """(action, path index, new value, new key): applied to the valid spec by `mutate`."""
-    return (draw(st.sampled_from(["replace", "delete", "add"])), draw(st.integers(0, 10**6)), draw(values),
-            draw(keys))
+    return (draw(st.sampled_from(["replace", "delete", "add"])), draw(st.integers(0, 10**6)), draw(values), draw(keys))
 
 
 def mutate(spec: dict, mutation) -> tuple[dict, tuple]:
@@ -131,9 +147,13 @@ def test_any_malformed_spec_is_one_line_naming_file_and_key(tmp_path_factory, ch
         check_refusal(error, spec_path, touched[-1])
         sections = {str(path[0]) for path in touched}
         named = str(error).split(": ", 2)[1]
-        assert any(named == s or named.startswith((s + ".", s + "[")) for s in sections) \
-            or named in ("top level",) or "--set" in named or named.split(".")[0] in \
-            ("trainer", "slots", "search_space", "frozen", "objective", "exploration", "launcher", "name"), str(error)
+        assert (
+            any(named == s or named.startswith((s + ".", s + "[")) for s in sections)
+            or named in ("top level",)
+            or "--set" in named
+            or named.split(".")[0]
+            in ("trainer", "slots", "search_space", "frozen", "objective", "exploration", "launcher", "name")
+        ), str(error)
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
         code = main(["status", str(spec_path), "--workdir", str(folder / "none")])
@@ -202,7 +222,7 @@ def test_yaml_object_tags_are_refused_everywhere_and_never_run(tmp_path, tag):
     with pytest.raises(ValueError):
         parse_directive(f"pin lr = {payload}")
     result = ucbx("status", str(spec_path), "--workdir", str(tmp_path / "runs"), "--set", f"train.lr={payload}")
-    assert result.returncode != 0                                     # refused (one line: see the test below)
+    assert result.returncode != 0  # refused (one line: see the test below)
     assert not marker.exists(), f"{tag} ran"
     TRIED["object tags"] = TRIED.get("object tags", 0) + 5
 
@@ -228,20 +248,31 @@ def wait_finished(launcher, journal: Journal, limit: float = 120) -> list:
 
 @JOBS
 @given(st.lists(nasty, min_size=1, max_size=4), nasty)
-@example(["; touch MARKER", "$(touch MARKER)", "`touch MARKER`", "| touch MARKER", "&& touch MARKER"],
-         "a'b\"c $(touch MARKER);")
+@example(
+    ["; touch MARKER", "$(touch MARKER)", "`touch MARKER`", "| touch MARKER", "&& touch MARKER"],
+    "a'b\"c $(touch MARKER);",
+)
 def test_shell_metacharacters_reach_the_trainer_as_plain_arguments(tmp_path_factory, arguments, folder_name):
     assume(not any("{" in a and "}" in a for a in arguments + [folder_name]))
     root = tmp_path_factory.mktemp("shell")
     marker = root / "pwned"
     arguments = [a.replace("MARKER", str(marker)) for a in arguments]
-    folder = root / folder_name.replace("/", "_").replace("MARKER", "m").strip()[:40].lstrip(".-") \
-        if folder_name.replace("/", "_").strip().lstrip(".-") else root / "x"
+    folder = (
+        root / folder_name.replace("/", "_").replace("MARKER", "m").strip()[:40].lstrip(".-")
+        if folder_name.replace("/", "_").strip().lstrip(".-")
+        else root / "x"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.yaml"
-    config.write_text(yaml.safe_dump({"slot": {"width": 8}, "fault": {"sleep": 0},
-                                      "train": {"lr": 0.01, "momentum": 0.5, "batch": 16, "opt": arguments[0],
-                                                "seed": 0}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "slot": {"width": 8},
+                "fault": {"sleep": 0},
+                "train": {"lr": 0.01, "momentum": 0.5, "batch": 16, "opt": arguments[0], "seed": 0},
+            }
+        )
+    )
     journal = Journal(folder)
     launcher = make_launcher("local", {"grace_s": 1, "gpus": "none", "timeout_s": 60}, folder)
     command = ["{python}", str(TRAINER), "--config", "{config}", "--run-dir", "{run_dir}", "--", *arguments]
@@ -263,6 +294,7 @@ NASTY = ["; touch {m}", "$(touch {m})", "`touch {m}`", "a b", "'\"", "--run-dir"
 def test_a_whole_exploration_in_a_nasty_folder_with_nasty_arguments(tmp_path, launcher):
     if launcher == "slurm":
         from .test_training_faults import slurm_problem
+
         problem = slurm_problem()
         if problem is not None:
             if os.environ.get("UCBX_REQUIRE_SLURM") == "1":
@@ -272,13 +304,19 @@ def test_a_whole_exploration_in_a_nasty_folder_with_nasty_arguments(tmp_path, la
     extra = [a.format(m=marker) for a in NASTY]
     command = ["{python}", str(TRAINER), "--config", "{config}", "--run-dir", "{run_dir}", "--", *extra]
     nasty_dir = tmp_path / "it's a $(touch pwned) folder; `x` & more"
-    spec = write_spec(nasty_dir, budget=3, command=command, launcher=SLURM if launcher == "slurm" else
-                      "launcher:\n  kind: local\n  timeout_s: 60\n  grace_s: 1\n  gpus: none\n")
+    spec = write_spec(
+        nasty_dir,
+        budget=3,
+        command=command,
+        launcher=SLURM
+        if launcher == "slurm"
+        else "launcher:\n  kind: local\n  timeout_s: 60\n  grace_s: 1\n  gpus: none\n",
+    )
     result = ucbx("run", str(spec), "--workdir", str(nasty_dir / "runs $(x)"), env=environment())
     assert result.returncode == 0, result.stdout + result.stderr
     check_exploration(nasty_dir / "runs $(x)", 3)
     for argv in (nasty_dir / "runs $(x)" / "iterations").glob("*/argv.json"):
-        assert json.loads(argv.read_text())[-len(extra):] == extra
+        assert json.loads(argv.read_text())[-len(extra) :] == extra
     assert not marker.exists() and not (nasty_dir / "pwned").exists() and not (Path.cwd() / "pwned").exists()
     TRIED[f"nasty explorations ({launcher})"] = 1
 

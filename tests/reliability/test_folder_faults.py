@@ -58,7 +58,7 @@ def test_a_folder_in_the_way_of_a_write_stops_with_one_line_and_loses_nothing(tm
     assert ucbx("run", str(spec), "--workdir", str(folder), "--iterations", "3").returncode == 0
     scores = folder / "rel_ucb_scores.txt"
     scores.unlink()
-    scores.mkdir()                                                   # root ignores file modes: a folder blocks for all
+    scores.mkdir()  # root ignores file modes: a folder blocks for all
     line = one_line_error(ucbx("run", str(spec), "--workdir", str(folder), "--iterations", "2"))
     assert str(scores) in line and "cannot write it" in line, line
     scores.rmdir()
@@ -92,7 +92,7 @@ def test_a_corrupted_journal_names_its_recovery_command_which_works(tmp_path):
         lines = [one_line_error(ucbx(command, str(spec), "--workdir", str(folder))) for command in commands]
         line = lines[0]
         assert str(db) in line and "unreadable" in line, line
-        command = re.search(r"\((mv [^)]*)\)", line).group(1)           # the documented recovery, as printed
+        command = re.search(r"\((mv [^)]*)\)", line).group(1)  # the documented recovery, as printed
         subprocess.run(shlex.split(command), check=True)
         result = ucbx("run", str(spec), "--workdir", str(folder), "--iterations", "2")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -100,14 +100,27 @@ def test_a_corrupted_journal_names_its_recovery_command_which_works(tmp_path):
     assert not parsed.problems, parsed.problems
     assert [e.iteration for e in parsed.entries] == list(range(1, 3 + 2 * len(DAMAGES)))
     ids = [e.node_id for e in parsed.entries]
-    assert len(set(ids)) == len(ids), ids                            # no node id given twice after a recovery
+    assert len(set(ids)) == len(ids), ids  # no node id given twice after a recovery
     record_figures("folder-faults", fault="state.db corrupted", tried=len(DAMAGES), refusals=len(DAMAGES) + 2)
 
 
 def entry(iteration: int) -> Entry:
-    return Entry(iteration=iteration, status="partial", node_id=iteration, parent=None, mode="explore", slot=0,
-                 slot_label="width=8", config={"lr": "0.01"}, metrics={"score": 0.5}, visual="none",
-                 mutation="none", strategy="hyperparameter-only", observation="ok", next_parent=iteration)
+    return Entry(
+        iteration=iteration,
+        status="partial",
+        node_id=iteration,
+        parent=None,
+        mode="explore",
+        slot=0,
+        slot_label="width=8",
+        config={"lr": "0.01"},
+        metrics={"score": 0.5},
+        visual="none",
+        mutation="none",
+        strategy="hyperparameter-only",
+        observation="ok",
+        next_parent=iteration,
+    )
 
 
 @pytest.mark.parametrize("cut", [5, 40, 120, 200])
@@ -119,14 +132,14 @@ def test_a_log_torn_by_a_short_write_is_set_aside_before_the_next_append(tmp_pat
     text = format_entry(entry(2))
     assert cut < len(text) and text[cut - 1] != "\n"
     with open(log, "a") as handle:
-        handle.write(text[:cut])                                     # a crash or a full disk mid-append
+        handle.write(text[:cut])  # a crash or a full disk mid-append
     append_entry(log, entry(2))
     parsed = parse_notebook(log.read_text())
     assert not parsed.problems, parsed.problems
     assert [e.iteration for e in parsed.entries] == [1, 2]
     assert log.read_text() == before + text
     assert (tmp_path / "x_analysis.md.torn").read_text() == text[:cut] + "\n"
-    assert set_aside_torn_tail(log) == ""                            # a clean log is left alone
+    assert set_aside_torn_tail(log) == ""  # a clean log is left alone
 
 
 def test_a_hand_written_note_at_the_end_without_newline_is_kept_aside_not_lost(tmp_path):
@@ -140,7 +153,9 @@ def test_a_hand_written_note_at_the_end_without_newline_is_kept_aside_not_lost(t
 
 
 BROKEN_ENTRIES = {
-    "garbage fields": "## Iter 4: converged\nNode: id=banana, parent=???\nMetrics: score=oops, loss\nNext: parent=x\n\n",
+    "garbage fields": (
+        "## Iter 4: converged\nNode: id=banana, parent=???\nMetrics: score=oops, loss\nNext: parent=x\n\n"
+    ),
     "unterminated": "## Iter 4: partial\nNode: id=4, parent=1\nMetrics: score=0.5",
     "binary": "## Iter 4: \x00\x01\x02\nNode: \ufffd\n\n",
 }
@@ -160,13 +175,13 @@ def test_broken_entries_added_by_hand_are_reported_and_the_loop_goes_on(tmp_path
     written = {e.node_id for e in parsed.entries if e.slot is not None}
     missing = [job.node_id for job in journal.jobs() if job.node_id not in written]
     assert not missing, f"results never written: nodes {missing}"
-    assert parsed.problems                                            # the broken entries are reported
+    assert parsed.problems  # the broken entries are reported
     record_figures("folder-faults", fault="broken hand entries", tried=len(BROKEN_ENTRIES))
 
 
 def test_a_hand_written_note_does_not_swallow_the_result_of_a_running_job(tmp_path):
     spec, folder = fresh(tmp_path, budget=6, sleep=3.0)
-    assert ucbx("step", str(spec), "--workdir", str(folder)).returncode == 0     # nodes 1 and 2 running
+    assert ucbx("step", str(spec), "--workdir", str(folder)).returncode == 0  # nodes 1 and 2 running
     (folder / "rel_analysis.md").write_text("## Iter 1: my notes\nObservation: first runs look slow\n\n")
     assert ucbx("run", str(spec), "--workdir", str(folder)).returncode == 0
     written = {e.node_id for e in entries_of(folder).entries if "Slot" not in e.extra and e.slot is not None}
@@ -195,10 +210,12 @@ def test_malformed_directives_are_reported_and_the_valid_ones_obeyed(tmp_path):
     assert len({line.split("directive", 1)[1] for line in problems}) == MALFORMED_DIRECTIVES.count("\n") - 1, problems
     entries = entries_of(folder).entries
     assert len(entries) == 6
-    lrs = {yaml.safe_load((folder / "iterations" / f"node_{e.node_id:04d}" / "config.yaml").read_text())["train"]["lr"]
-           for e in entries}
-    assert lrs == {0.02}, lrs                                          # the one valid pin held
-    assert MALFORMED_DIRECTIVES in memory.read_text()                  # the person's section kept byte for byte
+    lrs = {
+        yaml.safe_load((folder / "iterations" / f"node_{e.node_id:04d}" / "config.yaml").read_text())["train"]["lr"]
+        for e in entries
+    }
+    assert lrs == {0.02}, lrs  # the one valid pin held
+    assert MALFORMED_DIRECTIVES in memory.read_text()  # the person's section kept byte for byte
     record_figures("folder-faults", fault="malformed directives", tried=MALFORMED_DIRECTIVES.count("\n") - 1)
 
 
@@ -208,17 +225,21 @@ def test_a_second_directives_section_among_the_agents_sections_is_obeyed_and_nei
     spec, folder = fresh(tmp_path, budget=4)
     assert ucbx("step", str(spec), "--workdir", str(folder), "--no-launch").returncode == 0
     memory = folder / "rel_memory.md"
-    memory.write_text(memory.read_text().replace("## Current Block", "## Directives\n- pin lr = 0.02\n\n## Current Block"))
+    memory.write_text(
+        memory.read_text().replace("## Current Block", "## Directives\n- pin lr = 0.02\n\n## Current Block")
+    )
     result = ucbx("run", str(spec), "--workdir", str(folder))
     assert result.returncode == 0, result.stderr
     assert "a second '## Directives' header" in result.stdout, result.stdout
     entries = entries_of(folder).entries
-    lrs = {yaml.safe_load((folder / "iterations" / f"node_{e.node_id:04d}" / "config.yaml").read_text())["train"]["lr"]
-           for e in entries}
-    assert len(entries) == 4 and lrs == {0.02}, lrs                    # obeyed, though the agent rewrote around it
+    lrs = {
+        yaml.safe_load((folder / "iterations" / f"node_{e.node_id:04d}" / "config.yaml").read_text())["train"]["lr"]
+        for e in entries
+    }
+    assert len(entries) == 4 and lrs == {0.02}, lrs  # obeyed, though the agent rewrote around it
     directives, problems = read_memory(memory).directives()
     assert [(d.kind, d.key, d.value) for d in directives] == [("pin", "lr", 0.02)] and not problems  # now one section
-    assert "pin KEY = VALUE" in memory.read_text()                     # the file's own section (its help) kept too
+    assert "pin KEY = VALUE" in memory.read_text()  # the file's own section (its help) kept too
     record_figures("folder-faults", fault="second Directives header", tried=1)
 
 
@@ -265,9 +286,9 @@ def test_slot_configs_broken_by_hand_are_not_launched_and_fixing_them_resumes(tm
         assert result.returncode == 0 and "Traceback" not in result.stderr, (kind, result.stderr)
         refused = [line for line in result.stdout.splitlines() if f"{slot_file}:" in line and "not launched" in line]
         assert len(refused) == 1, (kind, result.stdout)
-        assert 1 not in {job.slot for job in Journal(folder).jobs()}, kind     # never launched
+        assert 1 not in {job.slot for job in Journal(folder).jobs()}, kind  # never launched
         slot_file.write_text(good)
-    assert ucbx("run", str(spec), "--workdir", str(folder)).returncode == 0      # fixed: the slot resumes
+    assert ucbx("run", str(spec), "--workdir", str(folder)).returncode == 0  # fixed: the slot resumes
     check_exploration(folder, 8)
     assert 1 in {job.slot for job in Journal(folder).jobs()}
     record_figures("folder-faults", fault="slot configs broken by hand", tried=len(SLOT_EDITS))
@@ -281,7 +302,7 @@ def test_a_second_daemon_on_the_same_folder_is_refused_and_the_first_goes_on(tmp
         for command in (["run"], ["step"], ["step", "--no-launch"], ["run", "--fresh", "--yes"]):
             line = one_line_error(ucbx(command[0], str(spec), "--workdir", str(folder), *command[1:]))
             assert f"is locked by pid {first.pid}" in line, line
-        status = ucbx("status", str(spec), "--workdir", str(folder))       # a reader is welcome
+        status = ucbx("status", str(spec), "--workdir", str(folder))  # a reader is welcome
         assert status.returncode == 0, status.stderr
         assert first.wait(timeout=300) == 0
     finally:

@@ -90,10 +90,17 @@ def test_daemon_killed_at_every_phase_and_at_random_moments_loses_nothing(tmp_pa
     final = ucbx(*arguments, timeout=600)
     assert final.returncode == 0, final.stdout + final.stderr
     counts = check_exploration(folder, BUDGET)
-    record_figures("restart", injected_kills=sum(reached.values()), random_kills=random_kills,
-                   points_reached=sorted(reached), points_missed=[p for _, p in missed if p],
-                   entries=counts["entries"], failed_entries=counts["failed"], commits=counts["commits"],
-                   slots=SLOTS)
+    record_figures(
+        "restart",
+        injected_kills=sum(reached.values()),
+        random_kills=random_kills,
+        points_reached=sorted(reached),
+        points_missed=[p for _, p in missed if p],
+        entries=counts["entries"],
+        failed_entries=counts["failed"],
+        commits=counts["commits"],
+        slots=SLOTS,
+    )
     assert set(reached) == set(POINTS), f"crash points never reached: {set(POINTS) - set(reached)}; {transcripts}"
     assert sum(reached.values()) + random_kills >= 20
 

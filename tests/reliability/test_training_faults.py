@@ -39,20 +39,34 @@ from .harness import (
     write_spec,
 )
 
-PLAN = {2: "crash", 3: "hang", 4: "nan", 5: "diverged", 6: "no-metrics", 7: "truncated", 8: "garbage",
-        9: "garbage-ok", 10: "oom", 11: "sigkill", 12: "vanish", 13: "vanish"}
+PLAN = {
+    2: "crash",
+    3: "hang",
+    4: "nan",
+    5: "diverged",
+    6: "no-metrics",
+    7: "truncated",
+    8: "garbage",
+    9: "garbage-ok",
+    10: "oom",
+    11: "sigkill",
+    12: "vanish",
+    13: "vanish",
+}
 # node -> (journal failure kind or None for a finished job, text the entry's Failure line holds)
-EXPECTED = {2: ("crash", "exit code 3: RuntimeError: fake trainer crashed on purpose"),
-            3: ("timeout", "wall-clock timeout of 8 s"),
-            4: ("diverged", "nan in score"),
-            5: ("diverged", "diverged: 1"),
-            6: ("crash", "exit 0 without analysis.log"),
-            7: (None, "missing: score"),
-            8: ("crash", "exit 0 with no metric in analysis.log"),
-            10: ("oom", "MemoryError"),
-            11: ("crash", "killed by SIGKILL"),
-            12: ("crash", "killed by SIGKILL"),
-            13: ("lost", "ended without writing exit_status.json")}
+EXPECTED = {
+    2: ("crash", "exit code 3: RuntimeError: fake trainer crashed on purpose"),
+    3: ("timeout", "wall-clock timeout of 8 s"),
+    4: ("diverged", "nan in score"),
+    5: ("diverged", "diverged: 1"),
+    6: ("crash", "exit 0 without analysis.log"),
+    7: (None, "missing: score"),
+    8: ("crash", "exit 0 with no metric in analysis.log"),
+    10: ("oom", "MemoryError"),
+    11: ("crash", "killed by SIGKILL"),
+    12: ("crash", "killed by SIGKILL"),
+    13: ("lost", "ended without writing exit_status.json"),
+}
 BUDGET = 18
 
 
@@ -102,14 +116,18 @@ def test_every_training_fault_is_recorded_with_its_kind_and_the_loop_goes_on(tmp
         assert job.failure_kind == kind, (node, job.failure_kind, job.reason)
         assert text in entry.failure or text in job.stderr_tail, (node, entry.failure)
         reward, failure, _, _ = score_entry(entry, spec.objective, None)
-        assert reward is None and failure, (node, reward, failure)              # a failure, never a 0.0
+        assert reward is None and failure, (node, reward, failure)  # a failure, never a 0.0
         if not entry.is_replicate:
             assert tree.nodes[node].reward is None and tree.nodes[node].failed, (node, tree.nodes[node])
         classified[kind or "missing metric"] = classified.get(kind or "missing metric", 0) + 1
-    assert jobs[13].attempts == 2 and killed.get((13, 2))                      # run once more, then lost
-    assert entries[9].status != "failed" and math.isclose(                    # garbage around a good value
-        entries[9].metrics["score"], float((folder / "iterations/node_0009/analysis.log").read_text(
-            errors="replace").split("score: ")[-1].split()[0]), rel_tol=1e-6)
+    assert jobs[13].attempts == 2 and killed.get((13, 2))  # run once more, then lost
+    assert entries[9].status != "failed" and math.isclose(  # garbage around a good value
+        entries[9].metrics["score"],
+        float(
+            (folder / "iterations/node_0009/analysis.log").read_text(errors="replace").split("score: ")[-1].split()[0]
+        ),
+        rel_tol=1e-6,
+    )
     failed_ids = {node for node, e in entries.items() if e.status == "failed" and jobs[node].status == "failed"}
     assert not {e.next_parent for e in entries.values()} & failed_ids, "a failed node was chosen as parent"
     assert not {e.parent for e in entries.values()} & failed_ids, "a failed node was branched from"
@@ -118,17 +136,24 @@ def test_every_training_fault_is_recorded_with_its_kind_and_the_loop_goes_on(tmp
         if not entries[node].is_replicate:
             line = next(line for line in scores.splitlines() if line.startswith(f"Node {node}:"))
             assert "failed=" in line, line
-    healthy = [node for node in entries if node not in PLAN]                 # the loop went on around them
+    healthy = [node for node in entries if node not in PLAN]  # the loop went on around them
     assert len(healthy) == BUDGET - len(PLAN) and all(jobs[node].status == "done" for node in healthy), healthy
     assert all(score_entry(entries[node], spec.objective, None)[0] is not None for node in healthy)
-    record_figures("training-faults", faults=len(EXPECTED) + 1, classified=classified,
-                   outside_kills=len(killed), entries=counts["entries"])
+    record_figures(
+        "training-faults",
+        faults=len(EXPECTED) + 1,
+        classified=classified,
+        outside_kills=len(killed),
+        entries=counts["entries"],
+    )
 
 
 def slurm_problem() -> str | None:
     import sys
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from test_slots_slurm import slurm_problem as problem
+
     return problem()
 
 

@@ -17,40 +17,40 @@ from trainers.common import load_config, require
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
-        "seed": 0,                    # the graph, its weights and the samples
+        "seed": 0,  # the graph, its weights and the samples
         "n_variables": 13,
-        "n_edges": 13,                # edges of the true DAG
+        "n_edges": 13,  # edges of the true DAG
         "n_samples": 2000,
         "val_fraction": 0.2,
-        "noise_df": 3.0,              # Student-t degrees of freedom (heavy tails)
-        "raw_scale_max": 2775.0,      # the widest feature spans about 0..raw_scale_max
+        "noise_df": 3.0,  # Student-t degrees of freedom (heavy tails)
+        "raw_scale_max": 2775.0,  # the widest feature spans about 0..raw_scale_max
     },
     "model": {
-        "latent_dim": 16,             # per-variable latent code (the disentanglement term acts on it)
+        "latent_dim": 16,  # per-variable latent code (the disentanglement term acts on it)
         "hidden_dim": 32,
-        "sparsify_method": "sigmoid", # sigmoid: every gate learns; topk: only the top n_variables gates
+        "sparsify_method": "sigmoid",  # sigmoid: every gate learns; topk: only the top n_variables gates
     },
     "training": {
         "seed": 0,
-        "device": "auto",             # auto | cpu | cuda | cuda:N
-        "torch_threads": 0,           # 0 = $OMP_NUM_THREADS, else a quarter of the cores
+        "device": "auto",  # auto | cpu | cuda | cuda:N
+        "torch_threads": 0,  # 0 = $OMP_NUM_THREADS, else a quarter of the cores
         "epochs": 30,
         "batch_size": 64,
-        "learning_rate_init": 3.0e-4, # linear warmup from here ...
+        "learning_rate_init": 3.0e-4,  # linear warmup from here ...
         "learning_rate_max": 3.0e-3,  # ... to here over warmup_epochs
         "warmup_epochs": 3,
-        "lr_schedule": "plateau",     # none | plateau (ReduceLROnPlateau on the validation loss)
+        "lr_schedule": "plateau",  # none | plateau (ReduceLROnPlateau on the validation loss)
         "plateau_patience": 3,
         "plateau_factor": 0.5,
         "lambda_recon": 1.0,
         "lambda_sparse": 1.0e-2,
         "lambda_acyclic": 1.0e-3,
         "lambda_disen": 1.0e-4,
-        "loss_reduction": "mean",     # mean | sum (sum over batch and variables, as before the fix)
-        "grad_clip_norm": 1.0,        # 0 = no clipping
+        "loss_reduction": "mean",  # mean | sum (sum over batch and variables, as before the fix)
+        "grad_clip_norm": 1.0,  # 0 = no clipping
         "weight_decay": 1.0e-4,
-        "standardize_inputs": True,   # false = raw feature scales (0..2775)
-        "edge_threshold": 0.5,        # edge_count counts gates above it
+        "standardize_inputs": True,  # false = raw feature scales (0..2775)
+        "edge_threshold": 0.5,  # edge_count counts gates above it
     },
 }
 
@@ -71,7 +71,9 @@ def load(path: str | Path) -> dict[str, dict[str, Any]]:
     require(0.0 < data["val_fraction"] < 1.0, path, "data.val_fraction", "must be in (0, 1)")
     require(data["noise_df"] > 2.0, path, "data.noise_df", "must exceed 2 (finite variance)")
     require(data["raw_scale_max"] >= 1.0, path, "data.raw_scale_max", "must be at least 1")
-    require(data["n_samples"] * data["val_fraction"] >= 2, path, "data.n_samples", "leaves fewer than 2 validation samples")
+    require(
+        data["n_samples"] * data["val_fraction"] >= 2, path, "data.n_samples", "leaves fewer than 2 validation samples"
+    )
     for key in ("latent_dim", "hidden_dim"):
         require(model[key] >= 1, path, f"model.{key}", "must be a positive integer")
     for key in ("epochs", "batch_size"):

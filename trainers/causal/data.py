@@ -79,6 +79,6 @@ def make_sem(data: dict[str, Any]) -> tuple[Observations, GroundTruth]:
     adjacency = random_dag(data["n_variables"], data["n_edges"], rng)
     x = sample_sem(adjacency, data["n_samples"], data["noise_df"], rng)
     scales = raw_scales(data["n_variables"], data["raw_scale_max"], rng)
-    raw = np.clip(x * scales + 4.0 * scales, 0.0, None)   # sensor-like: non-negative, offset, own scale
+    raw = np.clip(x * scales + 4.0 * scales, 0.0, None)  # sensor-like: non-negative, offset, own scale
     n_val = int(round(data["n_samples"] * data["val_fraction"]))
     return Observations(train=raw[n_val:], val=raw[:n_val]), GroundTruth(adjacency=adjacency)

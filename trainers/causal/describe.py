@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-COLLAPSED_LOGIT_STD = 0.01      # below this every edge logit is the same number (seed 001's "quantization")
-EXPLODING_CLIP_RATIO = 0.9      # a last epoch this clipped never calmed down
+COLLAPSED_LOGIT_STD = 0.01  # below this every edge logit is the same number (seed 001's "quantization")
+EXPLODING_CLIP_RATIO = 0.9  # a last epoch this clipped never calmed down
 
 
 def number(value: Any) -> float:
@@ -27,18 +27,22 @@ def describe_graph(curves: dict[str, list], visual: dict[str, Any]) -> str:
     if edges == 0 or spread < COLLAPSED_LOGIT_STD:
         label = "collapsed"
     elif best == 0:
-        label = "undecided"     # no threshold beats predicting every edge (seed 002's "best threshold 0.000")
+        label = "undecided"  # no threshold beats predicting every edge (seed 002's "best threshold 0.000")
     else:
         label = "learning"
-    return (f"Graph={label}: {edges:.0f} edges above {number(visual['edge_threshold']):g}, logit std {spread:.2g}, "
-            f"F1 {f1s[best]:.2f} (best threshold {number(visual['thresholds'][best]):.2f})")
+    return (
+        f"Graph={label}: {edges:.0f} edges above {number(visual['edge_threshold']):g}, logit std {spread:.2g}, "
+        f"F1 {f1s[best]:.2f} (best threshold {number(visual['thresholds'][best]):.2f})"
+    )
 
 
 def describe_gradients(curves: dict[str, list]) -> str:
     first, last = number(curves["grad_clip_ratio"][0]), number(curves["grad_clip_ratio"][-1])
     label = "exploding" if last >= EXPLODING_CLIP_RATIO else "calm"
-    return (f"Gradients={label}: clipped {first:.0%} -> {last:.0%} of steps (first -> last epoch), "
-            f"norm {number(curves['grad_norm'][-1]):.2g}")
+    return (
+        f"Gradients={label}: clipped {first:.0%} -> {last:.0%} of steps (first -> last epoch), "
+        f"norm {number(curves['grad_norm'][-1]):.2g}"
+    )
 
 
 def describe_visual(visual: dict) -> str:

@@ -44,9 +44,14 @@ def sweep(gates: np.ndarray, true_adjacency: np.ndarray) -> list[GraphScore]:
     scores = []
     for threshold in THRESHOLDS:
         predicted = ((gates > threshold) * off_diagonal).astype(float)
-        scores.append(GraphScore(f1=f1_score(predicted, true_adjacency),
-                                 shd=structural_hamming_distance(predicted, true_adjacency),
-                                 threshold=float(threshold), predicted_edges=int(predicted.sum())))
+        scores.append(
+            GraphScore(
+                f1=f1_score(predicted, true_adjacency),
+                shd=structural_hamming_distance(predicted, true_adjacency),
+                threshold=float(threshold),
+                predicted_edges=int(predicted.sum()),
+            )
+        )
     return scores
 
 

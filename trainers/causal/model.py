@@ -22,13 +22,13 @@ class StructureLearner(nn.Module):
         super().__init__()
         d = n_variables
         self.sparsify_method = sparsify_method
-        self.edge_logits = nn.Parameter(torch.zeros(d, d))   # every edge starts undecided (gate 0.5)
+        self.edge_logits = nn.Parameter(torch.zeros(d, d))  # every edge starts undecided (gate 0.5)
         self.register_buffer("off_diagonal", 1.0 - torch.eye(d))
-        self.w1 = nn.Parameter(torch.randn(d, hidden_dim, d) / d ** 0.5)
+        self.w1 = nn.Parameter(torch.randn(d, hidden_dim, d) / d**0.5)
         self.b1 = nn.Parameter(torch.zeros(d, hidden_dim))
-        self.w2 = nn.Parameter(torch.randn(d, latent_dim, hidden_dim) / hidden_dim ** 0.5)
+        self.w2 = nn.Parameter(torch.randn(d, latent_dim, hidden_dim) / hidden_dim**0.5)
         self.b2 = nn.Parameter(torch.zeros(d, latent_dim))
-        self.w3 = nn.Parameter(torch.randn(d, latent_dim) / latent_dim ** 0.5)
+        self.w3 = nn.Parameter(torch.randn(d, latent_dim) / latent_dim**0.5)
         self.b3 = nn.Parameter(torch.zeros(d))
 
     def gates(self) -> torch.Tensor:
@@ -44,7 +44,7 @@ class StructureLearner(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reconstruction (batch x d), latent codes (batch x d x latent_dim), gates (d x d)."""
         gates = self.gates()
-        parents = x[:, None, :] * gates.T[None]                        # [b, j, i] = x_i * A[i, j]
+        parents = x[:, None, :] * gates.T[None]  # [b, j, i] = x_i * A[i, j]
         hidden = torch.tanh(torch.einsum("bji,jhi->bjh", parents, self.w1) + self.b1)
         latent = torch.einsum("bjh,jlh->bjl", hidden, self.w2) + self.b2
         reconstruction = torch.einsum("bjl,jl->bj", torch.relu(latent), self.w3) + self.b3
@@ -75,4 +75,4 @@ def disentanglement_loss(latent: torch.Tensor, reduction: str) -> torch.Tensor:
     codes = codes / (codes.std(0) + 1e-6)
     correlation = codes.T @ codes / len(codes)
     off_diagonal = correlation - torch.diag(torch.diag(correlation))
-    return reduce(off_diagonal ** 2, reduction)
+    return reduce(off_diagonal**2, reduction)

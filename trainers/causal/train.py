@@ -23,13 +23,36 @@ import torch
 from trainers.causal.config import load
 from trainers.causal.data import Observations, make_sem
 from trainers.causal.evaluate import THRESHOLDS, score_graph, sweep
-from trainers.causal.model import (StructureLearner, acyclicity_loss, disentanglement_loss,
-                                   reconstruction_loss, sparsity_loss)
-from trainers.common import (cap_threads, is_finite, pick_device, plot_curves, seed_everything,
-                             write_analysis_log, write_visual_json)
+from trainers.causal.model import (
+    StructureLearner,
+    acyclicity_loss,
+    disentanglement_loss,
+    reconstruction_loss,
+    sparsity_loss,
+)
+from trainers.common import (
+    cap_threads,
+    is_finite,
+    pick_device,
+    plot_curves,
+    seed_everything,
+    write_analysis_log,
+    write_visual_json,
+)
 
-CURVES = ("train_loss", "loss_recon", "loss_sparse", "loss_acyclic", "loss_disen", "val_loss",
-          "grad_clip_ratio", "grad_norm", "learning_rate", "logit_std", "edge_count")
+CURVES = (
+    "train_loss",
+    "loss_recon",
+    "loss_sparse",
+    "loss_acyclic",
+    "loss_disen",
+    "val_loss",
+    "grad_clip_ratio",
+    "grad_norm",
+    "learning_rate",
+    "logit_std",
+    "edge_count",
+)
 PLOTTED = ("train_loss", "grad_norm", "grad_clip_ratio", "logit_std", "edge_count")
 
 
@@ -66,12 +89,22 @@ def warmup_learning_rate(epoch: int, training: dict[str, Any]) -> float:
 
 def loss_terms(model: StructureLearner, x: torch.Tensor, reduction: str) -> dict[str, torch.Tensor]:
     reconstruction, latent, gates = model(x)
-    return {"recon": reconstruction_loss(reconstruction, x, reduction), "sparse": sparsity_loss(gates, reduction),
-            "acyclic": acyclicity_loss(gates), "disen": disentanglement_loss(latent, reduction)}
+    return {
+        "recon": reconstruction_loss(reconstruction, x, reduction),
+        "sparse": sparsity_loss(gates, reduction),
+        "acyclic": acyclicity_loss(gates),
+        "disen": disentanglement_loss(latent, reduction),
+    }
 
 
-def train_epoch(model: StructureLearner, optimizer: torch.optim.Optimizer, batches: list[torch.Tensor],
-                weights: dict[str, float], clip: float, reduction: str) -> dict[str, float] | None:
+def train_epoch(
+    model: StructureLearner,
+    optimizer: torch.optim.Optimizer,
+    batches: list[torch.Tensor],
+    weights: dict[str, float],
+    clip: float,
+    reduction: str,
+) -> dict[str, float] | None:
     """One pass over ``batches``: mean loss terms, mean and max pre-clip gradient norm, share of steps clipped.
 
     None as soon as a loss or a gradient norm is not finite (the step is not taken).
@@ -100,12 +133,15 @@ def train(observations: Observations, config: dict[str, dict[str, Any]], device:
     """Train a StructureLearner on ``observations``; the true graph is not an argument."""
     model_config, training = config["model"], config["training"]
     x_train, x_val = prepare_inputs(observations, training["standardize_inputs"], device)
-    model = StructureLearner(x_train.shape[1], model_config["hidden_dim"], model_config["latent_dim"],
-                             model_config["sparsify_method"]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=training["learning_rate_init"],
-                                 weight_decay=training["weight_decay"])
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=training["plateau_factor"],
-                                                         patience=training["plateau_patience"], cooldown=1)
+    model = StructureLearner(
+        x_train.shape[1], model_config["hidden_dim"], model_config["latent_dim"], model_config["sparsify_method"]
+    ).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=training["learning_rate_init"], weight_decay=training["weight_decay"]
+    )
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=training["plateau_factor"], patience=training["plateau_patience"], cooldown=1
+    )
     weights = {name: training[f"lambda_{name}"] for name in ("recon", "sparse", "acyclic", "disen")}
     clip = training["grad_clip_norm"] if training["grad_clip_norm"] > 0 else math.inf
     shuffler = torch.Generator().manual_seed(training["seed"])
@@ -135,9 +171,12 @@ def train(observations: Observations, config: dict[str, dict[str, Any]], device:
         history.curves["logit_std"].append(float(logits.std()))
         history.curves["edge_count"].append(float((gates > training["edge_threshold"]).sum()))
         history.gates.append(gates.cpu().numpy())
-        print(f"epoch {epoch + 1}/{training['epochs']} | loss {stats['train_loss']:.4g} | val {val_loss:.4g} | "
-              f"edges {history.last('edge_count'):.0f} | clip {stats['grad_clip_ratio']:.0%} | "
-              f"logit std {history.last('logit_std'):.3f} | lr {history.last('learning_rate'):.2e}", flush=True)
+        print(
+            f"epoch {epoch + 1}/{training['epochs']} | loss {stats['train_loss']:.4g} | val {val_loss:.4g} | "
+            f"edges {history.last('edge_count'):.0f} | clip {stats['grad_clip_ratio']:.0%} | "
+            f"logit std {history.last('logit_std'):.3f} | lr {history.last('learning_rate'):.2e}",
+            flush=True,
+        )
     return history
 
 
@@ -145,20 +184,35 @@ def final_metrics(history: History, true_adjacency: np.ndarray, lambda_recon: fl
     """analysis.log's metrics: the last epoch's health, and the graph score of the last gates."""
     if history.diverged or not history.gates:
         graph = dict.fromkeys(("val_f1", "val_shd", "best_threshold", "edge_count", "logit_std"), math.nan)
-        losses = dict.fromkeys(("train_loss", "val_loss", "loss_recon", "loss_sparse", "loss_acyclic",
-                                "loss_disen", "recon_fraction"), math.nan)
+        losses = dict.fromkeys(
+            ("train_loss", "val_loss", "loss_recon", "loss_sparse", "loss_acyclic", "loss_disen", "recon_fraction"),
+            math.nan,
+        )
     else:
         score = score_graph(history.gates[-1], true_adjacency)
-        graph = {"val_f1": float(score.f1), "val_shd": score.shd, "best_threshold": score.threshold,
-                 "edge_count": history.last("edge_count"), "logit_std": history.last("logit_std")}
-        losses = {name: history.last(name) for name in ("train_loss", "val_loss", "loss_recon", "loss_sparse",
-                                                         "loss_acyclic", "loss_disen")}
+        graph = {
+            "val_f1": float(score.f1),
+            "val_shd": score.shd,
+            "best_threshold": score.threshold,
+            "edge_count": history.last("edge_count"),
+            "logit_std": history.last("logit_std"),
+        }
+        losses = {
+            name: history.last(name)
+            for name in ("train_loss", "val_loss", "loss_recon", "loss_sparse", "loss_acyclic", "loss_disen")
+        }
         losses["recon_fraction"] = recon_fraction(history, lambda_recon)
-    return {**graph, "true_edges": float(true_adjacency.sum()),
-            "grad_clip_ratio": history.last("grad_clip_ratio"), "grad_norm": history.last("grad_norm"),
-            "max_grad_norm": history.max_grad_norm, **losses,
-            "learning_rate": history.last("learning_rate"), "input_max": history.input_max,
-            "epochs_run": float(len(history.gates))}
+    return {
+        **graph,
+        "true_edges": float(true_adjacency.sum()),
+        "grad_clip_ratio": history.last("grad_clip_ratio"),
+        "grad_norm": history.last("grad_norm"),
+        "max_grad_norm": history.max_grad_norm,
+        **losses,
+        "learning_rate": history.last("learning_rate"),
+        "input_max": history.input_max,
+        "epochs_run": float(len(history.gates)),
+    }
 
 
 def recon_fraction(history: History, lambda_recon: float) -> float:
@@ -183,13 +237,24 @@ def run(config_path: Path, run_dir: Path) -> dict[str, float]:
     write_analysis_log(run_dir, metrics, history.diverged)
     f1_per_epoch = [score_graph(gates, truth.adjacency).f1 for gates in history.gates]
     final_sweep = [score.f1 for score in sweep(history.gates[-1], truth.adjacency)] if history.gates else []
-    write_visual_json(run_dir, {"curves": {**history.curves, "val_f1": f1_per_epoch},
-                                "thresholds": THRESHOLDS, "f1_per_threshold": final_sweep,
-                                "final_gates": history.gates[-1] if history.gates else [],
-                                "true_graph": truth.adjacency, "edge_threshold": training["edge_threshold"],
-                                "diverged": history.diverged})
+    write_visual_json(
+        run_dir,
+        {
+            "curves": {**history.curves, "val_f1": f1_per_epoch},
+            "thresholds": THRESHOLDS,
+            "f1_per_threshold": final_sweep,
+            "final_gates": history.gates[-1] if history.gates else [],
+            "true_graph": truth.adjacency,
+            "edge_threshold": training["edge_threshold"],
+            "diverged": history.diverged,
+        },
+    )
     if history.gates:
         plotted = {name: history.curves[name] for name in PLOTTED} | {"val_f1": f1_per_epoch}
-        plot_curves(run_dir / "tmp_training" / "training.png", plotted, "causal structure learning",
-                    log_y=("train_loss", "grad_norm"))
+        plot_curves(
+            run_dir / "tmp_training" / "training.png",
+            plotted,
+            "causal structure learning",
+            log_y=("train_loss", "grad_norm"),
+        )
     return metrics

@@ -1,7 +1,7 @@
 """The log's Visual line from a GFlowNet run's visual.json (what the plots show, in words).
 
-    Loss=falling: 362 -> 0.57 over 300 steps, log Z 21.6,
-    Samples=diverse: 4/4 modes, mean reward 0.35, e.g. MKWEYLAT, QRCPSSHN
+Loss=falling: 362 -> 0.57 over 300 steps, log Z 21.6,
+Samples=diverse: 4/4 modes, mean reward 0.35, e.g. MKWEYLAT, QRCPSSHN
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-FALLING_FACTOR = 0.5            # the last tenth of the steps at most half the first tenth
+FALLING_FACTOR = 0.5  # the last tenth of the steps at most half the first tenth
 COLLAPSED_DIVERSITY = 0.2
 
 
@@ -33,8 +33,10 @@ def describe_loss(curves: dict[str, list]) -> str:
 def describe_samples(visual: dict[str, Any]) -> str:
     statistics = visual["statistics"]
     label = "collapsed" if number(statistics["diversity"]) < COLLAPSED_DIVERSITY else "diverse"
-    return (f"Samples={label}: {statistics['modes_found']}/{visual['n_motifs']} modes, "
-            f"mean reward {number(statistics['mean_reward']):.2f}, e.g. {', '.join(visual['samples'][:2])}")
+    return (
+        f"Samples={label}: {statistics['modes_found']}/{visual['n_motifs']} modes, "
+        f"mean reward {number(statistics['mean_reward']):.2f}, e.g. {', '.join(visual['samples'][:2])}"
+    )
 
 
 def describe_visual(visual: dict) -> str:

@@ -25,12 +25,17 @@ def diversity(tokens: torch.Tensor, lengths: torch.Tensor) -> float:
     return float((differ / longer)[pairs].mean())
 
 
-def sample_statistics(tokens: torch.Tensor, lengths: torch.Tensor, rewards: torch.Tensor,
-                      min_length: int) -> dict[str, float]:
+def sample_statistics(
+    tokens: torch.Tensor, lengths: torch.Tensor, rewards: torch.Tensor, min_length: int
+) -> dict[str, float]:
     unique = len({tuple(row[:n].tolist()) for row, n in zip(tokens, lengths)})
-    return {"mean_reward": float(rewards.mean()), "max_reward": float(rewards.max()),
-            "valid_fraction": float((lengths >= min_length).float().mean()),
-            "diversity": diversity(tokens, lengths), "unique_fraction": unique / len(tokens)}
+    return {
+        "mean_reward": float(rewards.mean()),
+        "max_reward": float(rewards.max()),
+        "valid_fraction": float((lengths >= min_length).float().mean()),
+        "diversity": diversity(tokens, lengths),
+        "unique_fraction": unique / len(tokens),
+    }
 
 
 def modes_found(tokens: torch.Tensor, lengths: torch.Tensor, modes: HiddenModes) -> int:

@@ -21,7 +21,7 @@ from torch import nn
 from trainers.gflownet.reward import AMINO_ACIDS, STOP
 
 N_ACTIONS = len(AMINO_ACIDS) + 1
-BEGIN = N_ACTIONS                  # input token that starts every prefix
+BEGIN = N_ACTIONS  # input token that starts every prefix
 LOG_FLOOR = math.log(1e-6)
 
 
@@ -31,8 +31,14 @@ class ForwardPolicy(nn.Module):
         self.policy_head = policy_head
         self.token = nn.Embedding(N_ACTIONS + 1, d_model)
         self.position = nn.Embedding(max_length, d_model)
-        layer = nn.TransformerEncoderLayer(d_model, nhead=math.gcd(d_model, 4), dim_feedforward=2 * d_model,
-                                           dropout=0.0, batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model,
+            nhead=math.gcd(d_model, 4),
+            dim_feedforward=2 * d_model,
+            dropout=0.0,
+            batch_first=True,
+            norm_first=True,
+        )
         self.body = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, N_ACTIONS)
 
@@ -50,8 +56,9 @@ class ForwardPolicy(nn.Module):
 
 
 @torch.no_grad()
-def sample(policy: ForwardPolicy, n: int, max_length: int, eps: float,
-           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample(
+    policy: ForwardPolicy, n: int, max_length: int, eps: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` sequences (tokens padded with STOP, batch x max_length; lengths) from P_F mixed with eps uniform."""
     device = policy.head.weight.device
     tokens = torch.full((n, max_length), STOP, dtype=torch.long, device=device)

@@ -10,5 +10,6 @@ from trainers.common import run_main
 from trainers.metabolism.train import run
 
 if __name__ == "__main__":
-    sys.exit(run_main(run, "Metabolism Phase 1 / Phase 2 trainer (seed 003): writes analysis.log, "
-                           "visual.json and plots."))
+    sys.exit(
+        run_main(run, "Metabolism Phase 1 / Phase 2 trainer (seed 003): writes analysis.log, visual.json and plots.")
+    )

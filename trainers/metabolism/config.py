@@ -30,13 +30,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 42,
         "concentration_min": 1.0,
         "concentration_max": 9.0,
-        "cycle_fraction": 1.0,          # share of reactions that are autocatalytic cycle steps
+        "cycle_fraction": 1.0,  # share of reactions that are autocatalytic cycle steps
         "cycle_length": 3,
         "log_k_min": -2.0,
         "log_k_max": -1.0,
         "homeostatic_lambda_per_type": [0.001, 0.002],
         "homeostatic_baseline_per_type": [4.0, 6.0],
-        "measurement_noise": 0.0,       # std of Gaussian noise added to observed concentrations
+        "measurement_noise": 0.0,  # std of Gaussian noise added to observed concentrations
     },
     "graph_model": {
         "hidden_dim_sub": 64,
@@ -44,18 +44,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "hidden_dim_node": 64,
         "n_layers_node": 3,
         "embedding_dim": 2,
-        "embedding_init_std": 0.01,     # embeddings start as N(0, std^2) draws (training.seed)
+        "embedding_init_std": 0.01,  # embeddings start as N(0, std^2) draws (training.seed)
     },
     "training": {
         "seed": 0,
-        "device": "auto",               # auto | cpu | cuda | cuda:N
-        "torch_threads": 0,             # 0 = auto: $OMP_NUM_THREADS, else a quarter of the cores
-        "cache_dir": "",                # "" = $UCBX_CACHE_DIR or ~/.cache/ucbx/metabolism
+        "device": "auto",  # auto | cpu | cuda | cuda:N
+        "torch_threads": 0,  # 0 = auto: $OMP_NUM_THREADS, else a quarter of the cores
+        "cache_dir": "",  # "" = $UCBX_CACHE_DIR or ~/.cache/ucbx/metabolism
         "freeze_stoichiometry": True,
         # Phase 1: rate constants and MLP_sub on one-step dc/dt
         "skip_phase1": False,
         "phase1_iterations": 3000,
-        "phase1_batch_size": 64,        # frames per gradient step
+        "phase1_batch_size": 64,  # frames per gradient step
         "learning_rate_k": 0.005,
         "learning_rate_sub": 0.001,
         # Phase 2: MLP_node and embeddings, everything of Phase 1 frozen
@@ -64,28 +64,47 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "learning_rate_node_homeostasis": 0.001,
         "learning_rate_embedding_homeostasis": 0.001,
         "data_augmentation_loop": 200,  # gradient steps of Phase 2
-        "batch_size": 8,                # rollouts per gradient step
-        "phase2_strategy": "rollout",   # one loss form, optionally "+"-joined with modifiers
+        "batch_size": 8,  # rollouts per gradient step
+        "phase2_strategy": "rollout",  # one loss form, optionally "+"-joined with modifiers
         "amplification_factor": 50.0,
-        "amplification_decay": False,   # decay the factor geometrically to 1x over training
+        "amplification_decay": False,  # decay the factor geometrically to 1x over training
         "contrastive_weight": 0.1,
-        "curriculum_stages": 2,         # stage s rolls out time_step / 2**s steps
+        "curriculum_stages": 2,  # stage s rolls out time_step / 2**s steps
         "warmup_fraction": 0.1,
-        "warmup_peak_factor": 10.0,     # peak learning rate = factor x base learning rate
-        "lr_final_factor": 0.01,        # cosine decays to factor x base learning rate
-        "multiscale_levels": 4,         # rollout lengths time_step, /2, /4, ... (levels of them)
+        "warmup_peak_factor": 10.0,  # peak learning rate = factor x base learning rate
+        "lr_final_factor": 0.01,  # cosine decays to factor x base learning rate
+        "multiscale_levels": 4,  # rollout lengths time_step, /2, /4, ... (levels of them)
         "accumulation_steps": 4,
     },
 }
 
 POSITIVE = {
     "simulation": ("n_metabolites", "n_metabolite_types", "n_reactions", "n_frames", "cycle_length", "delta_t"),
-    "graph_model": ("hidden_dim_sub", "n_layers_sub", "hidden_dim_node", "n_layers_node", "embedding_dim",
-                    "embedding_init_std"),
-    "training": ("phase1_iterations", "phase1_batch_size", "homeostasis_time_step", "data_augmentation_loop",
-                 "batch_size", "curriculum_stages", "multiscale_levels", "accumulation_steps", "learning_rate_k",
-                 "learning_rate_sub", "learning_rate_node_homeostasis", "learning_rate_embedding_homeostasis",
-                 "amplification_factor", "warmup_peak_factor", "lr_final_factor"),
+    "graph_model": (
+        "hidden_dim_sub",
+        "n_layers_sub",
+        "hidden_dim_node",
+        "n_layers_node",
+        "embedding_dim",
+        "embedding_init_std",
+    ),
+    "training": (
+        "phase1_iterations",
+        "phase1_batch_size",
+        "homeostasis_time_step",
+        "data_augmentation_loop",
+        "batch_size",
+        "curriculum_stages",
+        "multiscale_levels",
+        "accumulation_steps",
+        "learning_rate_k",
+        "learning_rate_sub",
+        "learning_rate_node_homeostasis",
+        "learning_rate_embedding_homeostasis",
+        "amplification_factor",
+        "warmup_peak_factor",
+        "lr_final_factor",
+    ),
 }
 
 
@@ -107,17 +126,34 @@ def validate(config: dict[str, Any], path: str | Path) -> None:
     n_types = simulation["n_metabolite_types"]
     for key in ("homeostatic_lambda_per_type", "homeostatic_baseline_per_type"):
         values = simulation[key]
-        require(isinstance(values, list) and len(values) == n_types, path, f"simulation.{key}",
-                f"must list one number per type ({n_types})")
+        require(
+            isinstance(values, list) and len(values) == n_types,
+            path,
+            f"simulation.{key}",
+            f"must list one number per type ({n_types})",
+        )
     require(0.0 <= simulation["cycle_fraction"] <= 1.0, path, "simulation.cycle_fraction", "must be in [0, 1]")
-    require(simulation["concentration_min"] < simulation["concentration_max"], path,
-            "simulation.concentration_min", "must be below concentration_max")
-    require(simulation["log_k_min"] <= simulation["log_k_max"], path, "simulation.log_k_min",
-            "must not exceed log_k_max")
-    require(simulation["n_frames"] > training["homeostasis_time_step"] + 1, path, "simulation.n_frames",
-            "must exceed training.homeostasis_time_step + 1")
-    require(training["freeze_stoichiometry"], path, "training.freeze_stoichiometry",
-            "must be true (learning S is not built)")
+    require(
+        simulation["concentration_min"] < simulation["concentration_max"],
+        path,
+        "simulation.concentration_min",
+        "must be below concentration_max",
+    )
+    require(
+        simulation["log_k_min"] <= simulation["log_k_max"], path, "simulation.log_k_min", "must not exceed log_k_max"
+    )
+    require(
+        simulation["n_frames"] > training["homeostasis_time_step"] + 1,
+        path,
+        "simulation.n_frames",
+        "must exceed training.homeostasis_time_step + 1",
+    )
+    require(
+        training["freeze_stoichiometry"],
+        path,
+        "training.freeze_stoichiometry",
+        "must be true (learning S is not built)",
+    )
     require(0.0 <= training["warmup_fraction"] < 1.0, path, "training.warmup_fraction", "must be in [0, 1)")
     parse_strategy(training["phase2_strategy"], path)
 
@@ -127,8 +163,10 @@ def parse_strategy(text: Any, source: str | Path = "config") -> tuple[str, froze
     parts = [part.strip() for part in str(text).split("+") if part.strip()]
     unknown = [part for part in parts if part not in STRATEGIES]
     if not parts or unknown:
-        raise ConfigError(f"{source}: 'training.phase2_strategy' unknown strategy {unknown or text!r} "
-                          f"(known: {', '.join(STRATEGIES)})")
+        raise ConfigError(
+            f"{source}: 'training.phase2_strategy' unknown strategy {unknown or text!r} "
+            f"(known: {', '.join(STRATEGIES)})"
+        )
     forms = [part for part in parts if part in LOSS_FORMS]
     if len(forms) > 1:
         raise ConfigError(f"{source}: 'training.phase2_strategy' combines loss forms {forms}; pick one")
@@ -137,8 +175,10 @@ def parse_strategy(text: Any, source: str | Path = "config") -> tuple[str, froze
     if {"curriculum", "multiscale"} <= modifiers:
         raise ConfigError(f"{source}: 'training.phase2_strategy' cannot combine curriculum and multiscale")
     if form == "residual" and modifiers & {"curriculum", "multiscale"}:
-        raise ConfigError(f"{source}: 'training.phase2_strategy' residual has no rollout to schedule "
-                          f"(curriculum/multiscale need rollout or separate_losses)")
+        raise ConfigError(
+            f"{source}: 'training.phase2_strategy' residual has no rollout to schedule "
+            f"(curriculum/multiscale need rollout or separate_losses)"
+        )
     return form, modifiers
 
 

@@ -1,7 +1,7 @@
 """The log's Visual line from run_dir/visual.json (what the plots show, in words).
 
-    MLP_node=active: slopes -0.0009/-0.0018 vs GT -0.001/-0.002, near-linear,
-    Embeddings=separated: 2 clusters, acc=0.97
+MLP_node=active: slopes -0.0009/-0.0018 vs GT -0.001/-0.002, near-linear,
+Embeddings=separated: 2 clusters, acc=0.97
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-INACTIVE_FRACTION = 0.01        # node magnitude below 1% of the true one = flat at zero
+INACTIVE_FRACTION = 0.01  # node magnitude below 1% of the true one = flat at zero
 NEAR_LINEAR_R2 = 0.95
 SEPARATED_ACCURACY = 0.9
 
@@ -53,5 +53,6 @@ def describe_embeddings(embedding: dict[str, Any]) -> str:
 
 def describe_visual(visual: dict) -> str:
     """visual.json (as a dict) -> the text after 'Visual: '."""
-    return f"{describe_node(visual['mlp_node'], bool(visual.get('diverged')))}, " \
-           f"{describe_embeddings(visual['embedding'])}"
+    return (
+        f"{describe_node(visual['mlp_node'], bool(visual.get('diverged')))}, {describe_embeddings(visual['embedding'])}"
+    )

@@ -8,7 +8,7 @@ embeddings, Hungarian matching to the true types).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -21,7 +21,7 @@ from trainers.metabolism.simulator import GroundTruth
 # the same shape: column i is metabolite i's homeostatic term at those concentrations.
 NodeFunction = Callable[[np.ndarray], np.ndarray]
 
-RANGE_PERCENTILES = (1.0, 99.0)     # fit over the concentrations the data visits
+RANGE_PERCENTILES = (1.0, 99.0)  # fit over the concentrations the data visits
 TRIM_FRACTION = 0.05
 DBSCAN_EPS = 0.5
 DBSCAN_MIN_SAMPLES = 3
@@ -65,8 +65,9 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return slope, offset, linearity
 
 
-def node_function_fits(node_function: NodeFunction, concentrations: np.ndarray,
-                       truth: GroundTruth) -> list[dict[str, float]]:
+def node_function_fits(
+    node_function: NodeFunction, concentrations: np.ndarray, truth: GroundTruth
+) -> list[dict[str, float]]:
     """Per type: line through the node term at the states the data visits, with the truth.
 
     The fit uses the points (c_i(t), f_i(c_i(t))) of every frame t and every metabolite i
@@ -84,11 +85,19 @@ def node_function_fits(node_function: NodeFunction, concentrations: np.ndarray,
             linearity = float(np.mean([linear_fit(x[:, i], y[:, i])[2] for i in range(len(members))]))
         else:
             slope = offset = linearity = float("nan")
-        fits.append({
-            "type": type_index, "slope": slope, "gt_slope": gt_slope, "offset": offset, "gt_offset": gt_offset,
-            "slope_ratio": slope / gt_slope, "offset_ratio": offset / gt_offset, "linearity_r2": linearity,
-            "range": list(type_concentration_range(concentrations, truth.types, type_index)),
-        })
+        fits.append(
+            {
+                "type": type_index,
+                "slope": slope,
+                "gt_slope": gt_slope,
+                "offset": offset,
+                "gt_offset": gt_offset,
+                "slope_ratio": slope / gt_slope,
+                "offset_ratio": offset / gt_offset,
+                "linearity_r2": linearity,
+                "range": list(type_concentration_range(concentrations, truth.types, type_index)),
+            }
+        )
     return fits
 
 
@@ -104,7 +113,7 @@ def standardise(embeddings: np.ndarray) -> np.ndarray:
     carries only jitter up to the size of the one that separates the clusters.
     """
     centred = embeddings - embeddings.mean(axis=0)
-    scale = np.sqrt(np.mean(np.sum(centred ** 2, axis=1)))
+    scale = np.sqrt(np.mean(np.sum(centred**2, axis=1)))
     return centred / scale if scale > 0 else centred
 
 
@@ -121,15 +130,19 @@ def embedding_clusters(embeddings: np.ndarray, types: np.ndarray) -> dict[str, f
     labels = DBSCAN(eps=DBSCAN_EPS, min_samples=DBSCAN_MIN_SAMPLES).fit_predict(standardised)
     clusters = np.unique(labels)
     n_types = int(types.max()) + 1
-    contingency = np.array([[np.sum((labels == cluster) & (types == t)) for t in range(n_types)]
-                            for cluster in clusters])
+    contingency = np.array(
+        [[np.sum((labels == cluster) & (types == t)) for t in range(n_types)] for cluster in clusters]
+    )
     rows, columns = linear_sum_assignment(-contingency)
     accuracy = contingency[rows, columns].sum() / len(types)
     n_clusters = int(np.sum(clusters >= 0))
     distinct = len(clusters)
     silhouette = float(silhouette_score(standardised, labels)) if 1 < distinct < len(labels) else 0.0
-    return {"embedding_cluster_acc": float(accuracy), "embedding_n_clusters": float(n_clusters),
-            "embedding_silhouette": silhouette}
+    return {
+        "embedding_cluster_acc": float(accuracy),
+        "embedding_n_clusters": float(n_clusters),
+        "embedding_silhouette": silhouette,
+    }
 
 
 def node_metrics(fits: list[dict[str, float]], magnitude: float) -> dict[str, float]:
@@ -137,10 +150,15 @@ def node_metrics(fits: list[dict[str, float]], magnitude: float) -> dict[str, fl
     metrics = {"phase2_node_magnitude": magnitude}
     for fit in fits:
         t = fit["type"]
-        metrics.update({
-            f"MLP_node_slope_{t}": fit["slope"], f"MLP_node_gt_slope_{t}": fit["gt_slope"],
-            f"MLP_node_offset_{t}": fit["offset"], f"MLP_node_gt_offset_{t}": fit["gt_offset"],
-            f"MLP_node_slope_ratio_{t}": fit["slope_ratio"], f"MLP_node_offset_ratio_{t}": fit["offset_ratio"],
-        })
+        metrics.update(
+            {
+                f"MLP_node_slope_{t}": fit["slope"],
+                f"MLP_node_gt_slope_{t}": fit["gt_slope"],
+                f"MLP_node_offset_{t}": fit["offset"],
+                f"MLP_node_gt_offset_{t}": fit["gt_offset"],
+                f"MLP_node_slope_ratio_{t}": fit["slope_ratio"],
+                f"MLP_node_offset_ratio_{t}": fit["offset_ratio"],
+            }
+        )
     metrics["avg_slope_ratio"] = float(np.mean([fit["slope_ratio"] for fit in fits]))
     return metrics

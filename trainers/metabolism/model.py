@@ -42,9 +42,9 @@ class SubstrateFunction(nn.Module):
 
     def forward(self, concentrations: torch.Tensor, order: float) -> torch.Tensor:
         scaled = (concentrations / self.concentration_scale).reshape(-1)
-        with_zero = torch.cat([scaled, scaled.new_zeros(1)])            # one pass for g(c) and g(0)
+        with_zero = torch.cat([scaled, scaled.new_zeros(1)])  # one pass for g(c) and g(0)
         raw = self.net(torch.stack([with_zero, torch.full_like(with_zero, order)], dim=-1)).squeeze(-1)
-        return self.concentration_scale ** order * (raw[:-1] - raw[-1]).reshape(concentrations.shape)
+        return self.concentration_scale**order * (raw[:-1] - raw[-1]).reshape(concentrations.shape)
 
 
 class NodeFunction(nn.Module):
@@ -57,8 +57,14 @@ class NodeFunction(nn.Module):
     layer, as the public implementation did, leaves all hidden gradients at exactly zero.)
     """
 
-    def __init__(self, embedding_dim: int, hidden: int, n_layers: int, concentration_scale: float,
-                 output_init_scale: float = 1e-3):
+    def __init__(
+        self,
+        embedding_dim: int,
+        hidden: int,
+        n_layers: int,
+        concentration_scale: float,
+        output_init_scale: float = 1e-3,
+    ):
         super().__init__()
         self.net = mlp(1 + embedding_dim, hidden, n_layers)
         with torch.no_grad():
@@ -86,12 +92,18 @@ class MetabolicModel(nn.Module):
         concentration_scale = float(np.percentile(observations.concentrations, 99))
         n_metabolites, n_reactions = observations.stoichiometry.shape
         self.log_k = nn.Parameter(torch.full((n_reactions,), float(initial_log_k)))
-        self.substrate = SubstrateFunction(graph_model["hidden_dim_sub"], graph_model["n_layers_sub"],
-                                           concentration_scale)
-        self.node = NodeFunction(graph_model["embedding_dim"], graph_model["hidden_dim_node"],
-                                 graph_model["n_layers_node"], concentration_scale)
-        self.embeddings = nn.Parameter(graph_model["embedding_init_std"] *
-                                       torch.randn(n_metabolites, graph_model["embedding_dim"]))
+        self.substrate = SubstrateFunction(
+            graph_model["hidden_dim_sub"], graph_model["n_layers_sub"], concentration_scale
+        )
+        self.node = NodeFunction(
+            graph_model["embedding_dim"],
+            graph_model["hidden_dim_node"],
+            graph_model["n_layers_node"],
+            concentration_scale,
+        )
+        self.embeddings = nn.Parameter(
+            graph_model["embedding_init_std"] * torch.randn(n_metabolites, graph_model["embedding_dim"])
+        )
         self.register_buffer("stoichiometry", torch.as_tensor(observations.stoichiometry, dtype=torch.float32))
         self.register_buffer("substrate_index", torch.as_tensor(observations.substrate_index))
         self.register_buffer("substrate_order", torch.as_tensor(observations.substrate_order))
@@ -106,13 +118,12 @@ class MetabolicModel(nn.Module):
     def reaction_derivative(self, concentrations: torch.Tensor) -> torch.Tensor:
         """sum_j S_ij k_j prod MLP_sub(c_s, |s|) for states (..., n_metabolites)."""
         ones = torch.ones_like(concentrations[..., :1])
-        terms = torch.ones(*concentrations.shape[:-1], *self.substrate_index.shape,
-                           device=concentrations.device)
+        terms = torch.ones(*concentrations.shape[:-1], *self.substrate_index.shape, device=concentrations.device)
         for order in self.orders:
             values = torch.cat([self.substrate(concentrations, float(order)), ones], dim=-1)
-            gathered = values[..., self.substrate_index]          # index -1 -> the padded one
+            gathered = values[..., self.substrate_index]  # index -1 -> the padded one
             terms = torch.where(self.substrate_order == order, gathered, terms)
-        rates = 10.0 ** self.log_k * terms.prod(dim=-1)
+        rates = 10.0**self.log_k * terms.prod(dim=-1)
         return rates @ self.stoichiometry.T
 
     def node_derivative(self, concentrations: torch.Tensor) -> torch.Tensor:

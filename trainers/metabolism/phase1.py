@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from filelock import FileLock
@@ -22,7 +23,7 @@ from trainers.metabolism.config import phase1_settings, section_hash
 from trainers.metabolism.model import MetabolicModel
 from trainers.metabolism.simulator import Observations
 
-PHASE1_SEED = 0                 # Phase 1 is shared by all runs, so it does not use training.seed
+PHASE1_SEED = 0  # Phase 1 is shared by all runs, so it does not use training.seed
 GAUGE_PENALTY = 100.0
 
 
@@ -35,8 +36,13 @@ def one_step_targets(concentrations: torch.Tensor, delta_t: float) -> tuple[torc
     return concentrations[:-1], (concentrations[1:] - concentrations[:-1]) / delta_t
 
 
-def train_phase1(model: MetabolicModel, concentrations: torch.Tensor, delta_t: float,
-                 training: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+def train_phase1(
+    model: MetabolicModel,
+    concentrations: torch.Tensor,
+    delta_t: float,
+    training: dict[str, Any],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Adam on MSE(dc/dt) with cosine decay; returns the loss history and wall time.
 
     MLP_sub is re-initialised from PHASE1_SEED first, so the cached checkpoint does not
@@ -48,13 +54,16 @@ def train_phase1(model: MetabolicModel, concentrations: torch.Tensor, delta_t: f
             module.reset_parameters()
     generator = torch.Generator(device="cpu").manual_seed(PHASE1_SEED)
     states, targets = one_step_targets(concentrations, delta_t)
-    optimizer = torch.optim.Adam([
-        {"params": [model.log_k], "lr": training["learning_rate_k"]},
-        {"params": list(model.substrate.parameters()), "lr": training["learning_rate_sub"]},
-    ])
+    optimizer = torch.optim.Adam(
+        [
+            {"params": [model.log_k], "lr": training["learning_rate_k"]},
+            {"params": list(model.substrate.parameters()), "lr": training["learning_rate_sub"]},
+        ]
+    )
     n_iterations = training["phase1_iterations"]
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * step / n_iterations)))
+        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * step / n_iterations))
+    )
     batch_size = min(training["phase1_batch_size"], len(states))
     losses = []
     start = time.perf_counter()
@@ -75,9 +84,14 @@ def train_phase1(model: MetabolicModel, concentrations: torch.Tensor, delta_t: f
     return {"losses": losses, "final_loss": full_loss, "seconds": time.perf_counter() - start}
 
 
-def load_or_train_phase1(model: MetabolicModel, observations: Observations, concentrations: torch.Tensor,
-                         config: dict[str, Any], cache_dir: Path,
-                         log: Callable[[str], None]) -> dict[str, Any]:
+def load_or_train_phase1(
+    model: MetabolicModel,
+    observations: Observations,
+    concentrations: torch.Tensor,
+    config: dict[str, Any],
+    cache_dir: Path,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Fill the reaction part of ``model`` from the cache, training and caching it if absent."""
     path = phase1_checkpoint_path(cache_dir, config)
     with FileLock(str(path) + ".lock"):
@@ -91,8 +105,11 @@ def load_or_train_phase1(model: MetabolicModel, observations: Observations, conc
             else:
                 log(f"phase1: training, then caching at {path}")
             checkpoint = train_phase1(model, concentrations, observations.delta_t, config["training"], log)
-            checkpoint["reaction_state"] = {name: value.detach().cpu() for name, value in
-                                            model.state_dict().items() if name.startswith(("log_k", "substrate."))}
+            checkpoint["reaction_state"] = {
+                name: value.detach().cpu()
+                for name, value in model.state_dict().items()
+                if name.startswith(("log_k", "substrate."))
+            }
             save_checkpoint_atomic(path, checkpoint)
             checkpoint["cached"] = False
     model.load_state_dict(checkpoint["reaction_state"], strict=False)

@@ -9,8 +9,9 @@ loss stops training and marks the run diverged.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from trainers.metabolism.model import MetabolicModel
 from trainers.metabolism.phase1 import one_step_targets
 from trainers.metabolism.strategies import Phase2Plan, contrastive_loss, residual_loss, rollout_loss
 
-DIVERGENCE_LOSS_FACTOR = 1e4    # a loss this many times the first batch's counts as blown up
+DIVERGENCE_LOSS_FACTOR = 1e4  # a loss this many times the first batch's counts as blown up
 N_EVALUATION_WINDOWS = 64
 
 
@@ -38,10 +39,12 @@ def freeze_reaction_part(model: MetabolicModel) -> None:
 
 
 def build_optimizer(model: MetabolicModel, training: dict[str, Any]) -> torch.optim.Adam:
-    return torch.optim.Adam([
-        {"params": list(model.node.parameters()), "lr": training["learning_rate_node_homeostasis"]},
-        {"params": [model.embeddings], "lr": training["learning_rate_embedding_homeostasis"]},
-    ])
+    return torch.optim.Adam(
+        [
+            {"params": list(model.node.parameters()), "lr": training["learning_rate_node_homeostasis"]},
+            {"params": [model.embeddings], "lr": training["learning_rate_embedding_homeostasis"]},
+        ]
+    )
 
 
 def observed_residuals(model: MetabolicModel, concentrations: torch.Tensor, delta_t: float) -> torch.Tensor:
@@ -51,21 +54,32 @@ def observed_residuals(model: MetabolicModel, concentrations: torch.Tensor, delt
         return targets - model.reaction_derivative(states)
 
 
-def batch_loss(model: MetabolicModel, plan: Phase2Plan, concentrations: torch.Tensor,
-               residuals: torch.Tensor | None, starts: torch.Tensor, length: int, delta_t: float,
-               amplification: float) -> torch.Tensor:
+def batch_loss(
+    model: MetabolicModel,
+    plan: Phase2Plan,
+    concentrations: torch.Tensor,
+    residuals: torch.Tensor | None,
+    starts: torch.Tensor,
+    length: int,
+    delta_t: float,
+    amplification: float,
+) -> torch.Tensor:
     """The plan's loss form on windows starting at ``starts``."""
     offsets = torch.arange(length + 1, device=concentrations.device)
-    windows = concentrations[starts.unsqueeze(1) + offsets]              # (batch, length + 1, n)
+    windows = concentrations[starts.unsqueeze(1) + offsets]  # (batch, length + 1, n)
     if plan.form == "residual":
         frames = starts.unsqueeze(1) + offsets[:-1]
         return residual_loss(model, windows[:, :-1], residuals[frames], amplification)
-    return rollout_loss(model, windows, delta_t, amplification,
-                        stop_reaction_gradient=plan.form == "separate_losses")
+    return rollout_loss(model, windows, delta_t, amplification, stop_reaction_gradient=plan.form == "separate_losses")
 
 
-def train_phase2(model: MetabolicModel, concentrations: torch.Tensor, delta_t: float,
-                 training: dict[str, Any], log: Callable[[str], None]) -> Phase2Result:
+def train_phase2(
+    model: MetabolicModel,
+    concentrations: torch.Tensor,
+    delta_t: float,
+    training: dict[str, Any],
+    log: Callable[[str], None],
+) -> Phase2Result:
     """The Phase 2 loop; ``model``'s homeostasis part is trained in place."""
     plan = Phase2Plan.from_training(training)
     freeze_reaction_part(model)
@@ -74,8 +88,7 @@ def train_phase2(model: MetabolicModel, concentrations: torch.Tensor, delta_t: f
     generator = torch.Generator(device="cpu").manual_seed(training["seed"])
     rng = np.random.default_rng(training["seed"])
     residuals = observed_residuals(model, concentrations, delta_t) if plan.form == "residual" else None
-    grid = torch.linspace(float(concentrations.min()), float(concentrations.max()), 32,
-                          device=concentrations.device)
+    grid = torch.linspace(float(concentrations.min()), float(concentrations.max()), 32, device=concentrations.device)
     n_frames = concentrations.shape[0]
     result = Phase2Result(final_amplification=plan.final_amplification())
     start_time = time.perf_counter()
@@ -83,8 +96,16 @@ def train_phase2(model: MetabolicModel, concentrations: torch.Tensor, delta_t: f
     for batch in range(plan.n_batches):
         length = plan.rollout_length(batch, rng)
         starts = torch.randint(n_frames - length, (training["batch_size"],), generator=generator)
-        loss = batch_loss(model, plan, concentrations, residuals, starts.to(concentrations.device), length,
-                          delta_t, plan.amplification(batch))
+        loss = batch_loss(
+            model,
+            plan,
+            concentrations,
+            residuals,
+            starts.to(concentrations.device),
+            length,
+            delta_t,
+            plan.amplification(batch),
+        )
         total = loss
         if "contrastive" in plan.modifiers:
             total = total + training["contrastive_weight"] * contrastive_loss(model, grid)
@@ -114,15 +135,15 @@ def blown_up(losses: list[float]) -> bool:
     return not np.isfinite(latest) or latest > DIVERGENCE_LOSS_FACTOR * max(losses[0], 1e-12)
 
 
-def evaluation_rollout_loss(model: MetabolicModel, concentrations: torch.Tensor, delta_t: float,
-                            time_step: int, amplification: float) -> float:
+def evaluation_rollout_loss(
+    model: MetabolicModel, concentrations: torch.Tensor, delta_t: float, time_step: int, amplification: float
+) -> float:
     """phase2_loss: rollout MSE over time_step steps on fixed, evenly spaced windows.
 
     The same windows for every strategy and seed, so the number compares across runs.
     """
     n_frames = concentrations.shape[0]
-    starts = torch.linspace(0, n_frames - time_step - 1, N_EVALUATION_WINDOWS,
-                            device=concentrations.device).long()
+    starts = torch.linspace(0, n_frames - time_step - 1, N_EVALUATION_WINDOWS, device=concentrations.device).long()
     windows = concentrations[starts.unsqueeze(1) + torch.arange(time_step + 1, device=concentrations.device)]
     with torch.no_grad():
         return rollout_loss(model, windows, delta_t, amplification).item()

@@ -28,8 +28,9 @@ def save(figure: plt.Figure, path: Path) -> None:
     plt.close(figure)
 
 
-def plot_node_function(path: Path, model: MetabolicModel, truth: GroundTruth, fits: list[dict],
-                       amplification: float) -> None:
+def plot_node_function(
+    path: Path, model: MetabolicModel, truth: GroundTruth, fits: list[dict], amplification: float
+) -> None:
     """Each metabolite's learned curve (thin), per type, with the ground truth dashed."""
     figure, axes = plt.subplots(1, len(fits), figsize=(4.5 * len(fits), 3.6), squeeze=False)
     n_metabolites = len(truth.types)
@@ -37,8 +38,9 @@ def plot_node_function(path: Path, model: MetabolicModel, truth: GroundTruth, fi
         t, color = fit["type"], TYPE_COLORS[fit["type"] % len(TYPE_COLORS)]
         grid = np.linspace(*fit["range"], 64)
         with torch.no_grad():
-            states = torch.as_tensor(np.repeat(grid[:, None], n_metabolites, axis=1), dtype=torch.float32,
-                                     device=model.log_k.device)
+            states = torch.as_tensor(
+                np.repeat(grid[:, None], n_metabolites, axis=1), dtype=torch.float32, device=model.log_k.device
+            )
             values = (amplification * model.node_derivative(states)).cpu().numpy()
         for column in np.flatnonzero(truth.types == t):
             axis.plot(grid, values[:, column], color=color, alpha=0.35, linewidth=0.8)
@@ -66,8 +68,13 @@ def plot_embeddings(path: Path, embeddings: np.ndarray, types: np.ndarray) -> No
     figure, axis = plt.subplots(figsize=(4.2, 4.0))
     for t in np.unique(types):
         chosen = types == t
-        axis.scatter(embeddings[chosen, 0], embeddings[chosen, 1], s=18,
-                     color=TYPE_COLORS[int(t) % len(TYPE_COLORS)], label=f"type {t}")
+        axis.scatter(
+            embeddings[chosen, 0],
+            embeddings[chosen, 1],
+            s=18,
+            color=TYPE_COLORS[int(t) % len(TYPE_COLORS)],
+            label=f"type {t}",
+        )
     axis.set_xlabel("a_0")
     axis.set_ylabel("a_1")
     axis.legend(fontsize=8)
@@ -87,15 +94,26 @@ def plot_loss(path: Path, losses: list[float]) -> None:
     save(figure, path)
 
 
-def write_all(folder: Path, iteration: int, model: MetabolicModel, truth: GroundTruth, fits: list[dict],
-              losses: list[float], amplification: float, diverged: bool) -> None:
+def write_all(
+    folder: Path,
+    iteration: int,
+    model: MetabolicModel,
+    truth: GroundTruth,
+    fits: list[dict],
+    losses: list[float],
+    amplification: float,
+    diverged: bool,
+) -> None:
     """All plots of one run; after a blow-up only the loss and rate constants are drawn."""
     plot_loss(folder / "loss.png", losses)
-    plot_rate_constants(folder / "rate_constants" / f"comparison_p2_{iteration}.png",
-                        model.log_k.detach().cpu().numpy(), truth.log_k)
+    plot_rate_constants(
+        folder / "rate_constants" / f"comparison_p2_{iteration}.png", model.log_k.detach().cpu().numpy(), truth.log_k
+    )
     if diverged:
         return
-    plot_node_function(folder / "function" / "MLP_node" / f"MLP_node_p2_{iteration}.png", model, truth, fits,
-                       amplification)
-    plot_embeddings(folder / "embedding" / f"embedding_p2_{iteration}.png",
-                    model.embeddings.detach().cpu().numpy(), truth.types)
+    plot_node_function(
+        folder / "function" / "MLP_node" / f"MLP_node_p2_{iteration}.png", model, truth, fits, amplification
+    )
+    plot_embeddings(
+        folder / "embedding" / f"embedding_p2_{iteration}.png", model.embeddings.detach().cpu().numpy(), truth.types
+    )

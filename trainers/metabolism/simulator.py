@@ -32,10 +32,10 @@ MAX_SUBSTRATES = 2
 class Observations:
     """Everything the training path receives: concentrations and reaction structure."""
 
-    concentrations: np.ndarray      # (n_frames, n_metabolites), float32
-    substrate_index: np.ndarray     # (n_reactions, MAX_SUBSTRATES) metabolite index, -1 = none
-    substrate_order: np.ndarray     # (n_reactions, MAX_SUBSTRATES) |s| in {1, 2}, 0 = none
-    stoichiometry: np.ndarray       # (n_metabolites, n_reactions) net coefficients S_ij
+    concentrations: np.ndarray  # (n_frames, n_metabolites), float32
+    substrate_index: np.ndarray  # (n_reactions, MAX_SUBSTRATES) metabolite index, -1 = none
+    substrate_order: np.ndarray  # (n_reactions, MAX_SUBSTRATES) |s| in {1, 2}, 0 = none
+    stoichiometry: np.ndarray  # (n_metabolites, n_reactions) net coefficients S_ij
     delta_t: float
 
 
@@ -43,10 +43,10 @@ class Observations:
 class GroundTruth:
     """Read by evaluation only, after training."""
 
-    log_k: np.ndarray               # (n_reactions,) log10 rate constants
-    types: np.ndarray               # (n_metabolites,) type of each metabolite
-    lambdas: np.ndarray             # (n_types,)
-    baselines: np.ndarray           # (n_types,)
+    log_k: np.ndarray  # (n_reactions,) log10 rate constants
+    types: np.ndarray  # (n_metabolites,) type of each metabolite
+    lambdas: np.ndarray  # (n_types,)
+    baselines: np.ndarray  # (n_types,)
 
 
 def build_reactions(simulation: dict[str, Any], rng: np.random.Generator):
@@ -73,14 +73,14 @@ def build_reactions(simulation: dict[str, Any], rng: np.random.Generator):
             keys = [frozenset(step) for step in steps]
             if len(set(keys)) < len(keys) or used_substrate_sets.intersection(keys):
                 continue
-            for (food, catalyst), key in zip(steps, keys):   # food + catalyst -> 2 catalyst
+            for (food, catalyst), key in zip(steps, keys):  # food + catalyst -> 2 catalyst
                 substrate_index[reaction] = (food, catalyst)
                 substrate_order[reaction] = (1, 1)
                 stoichiometry[food, reaction] -= 1
                 stoichiometry[catalyst, reaction] += 1
                 used_substrate_sets.add(key)
                 reaction += 1
-        elif rng.random() < 0.5:    # 2A -> B + C: a second-order substrate term
+        elif rng.random() < 0.5:  # 2A -> B + C: a second-order substrate term
             a, b, c = rng.choice(n_metabolites, size=3, replace=False)
             if frozenset([(a, 2)]) in used_substrate_sets:
                 continue
@@ -89,7 +89,7 @@ def build_reactions(simulation: dict[str, Any], rng: np.random.Generator):
             stoichiometry[a, reaction] -= 2
             stoichiometry[[b, c], reaction] += 1
             reaction += 1
-        else:                       # A + B -> C + D
+        else:  # A + B -> C + D
             a, b, c, d = rng.choice(n_metabolites, size=4, replace=False)
             if frozenset((a, b)) in used_substrate_sets:
                 continue
@@ -100,15 +100,17 @@ def build_reactions(simulation: dict[str, Any], rng: np.random.Generator):
             stoichiometry[[c, d], reaction] += 1
             reaction += 1
     if reaction < n_reactions:
-        raise ValueError(f"cannot place {n_reactions} reactions with distinct substrates "
-                         f"among {n_metabolites} metabolites")
+        raise ValueError(
+            f"cannot place {n_reactions} reactions with distinct substrates among {n_metabolites} metabolites"
+        )
     return substrate_index, substrate_order, stoichiometry
 
 
-def reaction_rates(concentrations: np.ndarray, rate_constants: np.ndarray,
-                   substrate_index: np.ndarray, substrate_order: np.ndarray) -> np.ndarray:
+def reaction_rates(
+    concentrations: np.ndarray, rate_constants: np.ndarray, substrate_index: np.ndarray, substrate_order: np.ndarray
+) -> np.ndarray:
     """Mass-action v_j = k_j prod_s c_s^|s| for one state (n_metabolites,)."""
-    padded = np.append(concentrations, 1.0)        # index -1 points at a constant 1
+    padded = np.append(concentrations, 1.0)  # index -1 points at a constant 1
     return rate_constants * np.prod(padded[substrate_index] ** substrate_order, axis=1)
 
 
@@ -121,7 +123,7 @@ def simulate(simulation: dict[str, Any]) -> tuple[Observations, GroundTruth]:
     types = rng.permutation(np.arange(n_metabolites) % n_types)
     lambdas = np.asarray(simulation["homeostatic_lambda_per_type"], dtype=np.float64)
     baselines = np.asarray(simulation["homeostatic_baseline_per_type"], dtype=np.float64)
-    rate_constants = 10.0 ** log_k
+    rate_constants = 10.0**log_k
     state = rng.uniform(simulation["concentration_min"], simulation["concentration_max"], size=n_metabolites)
     delta_t = simulation["delta_t"]
     frames = np.empty((simulation["n_frames"], n_metabolites))
@@ -132,8 +134,9 @@ def simulate(simulation: dict[str, Any]) -> tuple[Observations, GroundTruth]:
         state = np.maximum(state + delta_t * derivative, 0.0)
     noise = simulation["measurement_noise"] * rng.standard_normal(frames.shape)
     observed = np.maximum(frames + noise, 0.0) if simulation["measurement_noise"] > 0 else frames
-    observations = Observations(observed.astype(np.float32), substrate_index, substrate_order,
-                                stoichiometry.astype(np.float32), float(delta_t))
+    observations = Observations(
+        observed.astype(np.float32), substrate_index, substrate_order, stoichiometry.astype(np.float32), float(delta_t)
+    )
     truth = GroundTruth(log_k, types, lambdas, baselines)
     return observations, truth
 
@@ -149,13 +152,21 @@ def ensure_data(cache_dir: Path, simulation: dict[str, Any]) -> Path:
     with FileLock(str(folder / ".lock")):
         if not (folder / "observations.npz").exists():
             observations, truth = simulate(simulation)
-            save_npz_atomic(folder / "ground_truth.npz", log_k=truth.log_k, types=truth.types,
-                            lambdas=truth.lambdas, baselines=truth.baselines)
-            save_npz_atomic(folder / "observations.npz", concentrations=observations.concentrations,
-                            substrate_index=observations.substrate_index,
-                            substrate_order=observations.substrate_order,
-                            stoichiometry=observations.stoichiometry,
-                            delta_t=np.float64(observations.delta_t))
+            save_npz_atomic(
+                folder / "ground_truth.npz",
+                log_k=truth.log_k,
+                types=truth.types,
+                lambdas=truth.lambdas,
+                baselines=truth.baselines,
+            )
+            save_npz_atomic(
+                folder / "observations.npz",
+                concentrations=observations.concentrations,
+                substrate_index=observations.substrate_index,
+                substrate_order=observations.substrate_order,
+                stoichiometry=observations.stoichiometry,
+                delta_t=np.float64(observations.delta_t),
+            )
     return folder
 
 
@@ -173,8 +184,13 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
 
 def load_observations(folder: Path) -> Observations:
     with np.load(folder / "observations.npz") as data:
-        return Observations(data["concentrations"], data["substrate_index"], data["substrate_order"],
-                            data["stoichiometry"], float(data["delta_t"]))
+        return Observations(
+            data["concentrations"],
+            data["substrate_index"],
+            data["substrate_order"],
+            data["stoichiometry"],
+            float(data["delta_t"]),
+        )
 
 
 def load_ground_truth(folder: Path) -> GroundTruth:

@@ -42,10 +42,9 @@ class Phase2Plan:
     training: dict[str, Any]
 
     @classmethod
-    def from_training(cls, training: dict[str, Any]) -> "Phase2Plan":
+    def from_training(cls, training: dict[str, Any]) -> Phase2Plan:
         form, modifiers = parse_strategy(training["phase2_strategy"])
-        return cls(form, modifiers, training["homeostasis_time_step"], training["data_augmentation_loop"],
-                   training)
+        return cls(form, modifiers, training["homeostasis_time_step"], training["data_augmentation_loop"], training)
 
     @property
     def accumulation_steps(self) -> int:
@@ -93,8 +92,14 @@ class Phase2Plan:
         return final + (peak - final) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def rollout(model: MetabolicModel, start: torch.Tensor, length: int, delta_t: float, amplification: float,
-            stop_reaction_gradient: bool = False) -> torch.Tensor:
+def rollout(
+    model: MetabolicModel,
+    start: torch.Tensor,
+    length: int,
+    delta_t: float,
+    amplification: float,
+    stop_reaction_gradient: bool = False,
+) -> torch.Tensor:
     """Euler steps of the model from ``start`` (batch, n): returns (batch, length, n)."""
     state, states = start, []
     for _ in range(length):
@@ -105,16 +110,21 @@ def rollout(model: MetabolicModel, start: torch.Tensor, length: int, delta_t: fl
     return torch.stack(states, dim=1)
 
 
-def rollout_loss(model: MetabolicModel, windows: torch.Tensor, delta_t: float, amplification: float,
-                 stop_reaction_gradient: bool = False) -> torch.Tensor:
+def rollout_loss(
+    model: MetabolicModel,
+    windows: torch.Tensor,
+    delta_t: float,
+    amplification: float,
+    stop_reaction_gradient: bool = False,
+) -> torch.Tensor:
     """MSE between the rolled-out and observed states of windows (batch, length + 1, n)."""
-    predicted = rollout(model, windows[:, 0], windows.shape[1] - 1, delta_t, amplification,
-                        stop_reaction_gradient)
+    predicted = rollout(model, windows[:, 0], windows.shape[1] - 1, delta_t, amplification, stop_reaction_gradient)
     return torch.mean((predicted - windows[:, 1:]) ** 2)
 
 
-def residual_loss(model: MetabolicModel, states: torch.Tensor, residuals: torch.Tensor,
-                  amplification: float) -> torch.Tensor:
+def residual_loss(
+    model: MetabolicModel, states: torch.Tensor, residuals: torch.Tensor, amplification: float
+) -> torch.Tensor:
     """MSE(amplification x MLP_node(c), observed dc/dt minus the frozen reaction part)."""
     return torch.mean((amplification * model.node_derivative(states) - residuals) ** 2)
 

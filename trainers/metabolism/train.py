@@ -26,7 +26,6 @@ from trainers.metabolism.simulator import ensure_data, load_ground_truth, load_o
 from trainers.metabolism.strategies import Phase2Plan
 
 
-
 def cache_directory(training: dict[str, Any]) -> Path:
     """training.cache_dir, else $UCBX_CACHE_DIR, else ~/.cache/ucbx/metabolism."""
     chosen = training["cache_dir"] or os.environ.get("UCBX_CACHE_DIR") or Path.home() / ".cache/ucbx/metabolism"
@@ -54,7 +53,7 @@ def undefined_function(values: np.ndarray) -> np.ndarray:
 
 def tail_mean(losses: list[float]) -> float:
     """Mean training loss over the last tenth of the batches."""
-    return float(np.mean(losses[-max(1, len(losses) // 10):])) if losses else float("nan")
+    return float(np.mean(losses[-max(1, len(losses) // 10) :])) if losses else float("nan")
 
 
 def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
@@ -76,8 +75,10 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     data_dir = ensure_data(cache_dir, simulation)
     observations = load_observations(data_dir)
     concentrations = torch.as_tensor(observations.concentrations, device=device)
-    log(f"data {data_dir.name}: {concentrations.shape[0]} frames x {concentrations.shape[1]} metabolites, "
-        f"{observations.stoichiometry.shape[1]} reactions")
+    log(
+        f"data {data_dir.name}: {concentrations.shape[0]} frames x {concentrations.shape[1]} metabolites, "
+        f"{observations.stoichiometry.shape[1]} reactions"
+    )
 
     # -- model; training.seed fixes MLP_node's initialisation and the embeddings
     torch.manual_seed(training["seed"])
@@ -91,8 +92,10 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     plan = Phase2Plan.from_training(training)
     phase2 = Phase2Result(final_amplification=plan.final_amplification())
     if training["homeostasis_training"]:
-        log(f"phase2: strategy {training['phase2_strategy']}, time_step {training['homeostasis_time_step']}, "
-            f"{plan.n_batches} batches of {training['batch_size']}")
+        log(
+            f"phase2: strategy {training['phase2_strategy']}, time_step {training['homeostasis_time_step']}, "
+            f"{plan.n_batches} batches of {training['batch_size']}"
+        )
         phase2 = train_phase2(model, concentrations, observations.delta_t, training, log)
         if phase2.diverged:
             log(f"phase2 diverged: {phase2.divergence_reason}")
@@ -109,13 +112,14 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
         "phase1_time_min": phase1["seconds"] / 60.0,
         "phase1_cached": float(phase1["cached"]),
         "phase2_time_min": phase2.seconds / 60.0,
-        "phase2_loss": float("nan") if phase2.diverged else evaluation_rollout_loss(
-            model, concentrations, observations.delta_t, training["homeostasis_time_step"],
-            phase2.final_amplification),
+        "phase2_loss": float("nan")
+        if phase2.diverged
+        else evaluation_rollout_loss(
+            model, concentrations, observations.delta_t, training["homeostasis_time_step"], phase2.final_amplification
+        ),
         "phase2_train_loss": tail_mean(phase2.losses),
         **evaluate.node_metrics(fits, evaluate.node_magnitude(node_function, observed)),
-        **evaluate.embedding_clusters(undefined_function(embeddings) if phase2.diverged else embeddings,
-                                      truth.types),
+        **evaluate.embedding_clusters(undefined_function(embeddings) if phase2.diverged else embeddings, truth.types),
         "diverged": float(phase2.diverged),
     }
 
@@ -123,21 +127,37 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     visual = {
         "diverged": phase2.diverged,
         "amplification": phase2.final_amplification,
-        "mlp_node": {"magnitude": metrics["phase2_node_magnitude"],
-                     "gt_magnitude": evaluate.node_magnitude(evaluate.ground_truth_node_function(truth), observed),
-                     "per_type": fits},
-        "embedding": {"n_clusters": metrics["embedding_n_clusters"], "accuracy": metrics["embedding_cluster_acc"],
-                      "silhouette": metrics["embedding_silhouette"], "n_types": len(truth.lambdas)},
+        "mlp_node": {
+            "magnitude": metrics["phase2_node_magnitude"],
+            "gt_magnitude": evaluate.node_magnitude(evaluate.ground_truth_node_function(truth), observed),
+            "per_type": fits,
+        },
+        "embedding": {
+            "n_clusters": metrics["embedding_n_clusters"],
+            "accuracy": metrics["embedding_cluster_acc"],
+            "silhouette": metrics["embedding_silhouette"],
+            "n_types": len(truth.lambdas),
+        },
         "rate_constants_R2": metrics["rate_constants_R2"],
     }
     save_checkpoint_atomic(run_dir / "model.pt", {"model": model.state_dict(), "config": config})
     write_visual_json(run_dir, visual)
-    plots.write_all(run_dir / "tmp_training", plan.n_batches, model, truth, fits, phase2.losses,
-                    phase2.final_amplification, phase2.diverged)
+    plots.write_all(
+        run_dir / "tmp_training",
+        plan.n_batches,
+        model,
+        truth,
+        fits,
+        phase2.losses,
+        phase2.final_amplification,
+        phase2.diverged,
+    )
 
     metrics["training_time_min"] = (time.perf_counter() - started) / 60.0
     write_analysis_log(run_dir, metrics, phase2.diverged)
-    log(f"done: avg_slope_ratio {metrics['avg_slope_ratio']:.4g}, rate_constants_R2 "
+    log(
+        f"done: avg_slope_ratio {metrics['avg_slope_ratio']:.4g}, rate_constants_R2 "
         f"{metrics['rate_constants_R2']:.4g}, embedding_cluster_acc {metrics['embedding_cluster_acc']:.3g}, "
-        f"diverged {int(phase2.diverged)}")
+        f"diverged {int(phase2.diverged)}"
+    )
     return metrics
