@@ -29,9 +29,12 @@ with a newline: a crash during the append) is reported and left out.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
+from collections import ChainMap
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -373,18 +376,27 @@ def _is_boundary(line: str) -> bool:
 
 def parse_notebook(text: str, path: str = "") -> NotebookParse:
     """Every ``## Iter N`` entry of an analysis log, with the problems met on the way."""
+    return _parse(text, path, 1, {})
+
+
+def _parse(text: str, path: str, first_line: int, entry_of: MutableMapping[int, Entry]) -> NotebookParse:
+    """`parse_notebook` of a piece of a log that starts at line ``first_line``.
+
+    ``entry_of`` maps the node ids seen earlier in the file to their entries (a second
+    entry with the same id is reported); this piece's entries are added to it.
+    """
     lines = text.splitlines()
     entries: list[Entry] = []
     problems: list[Problem] = []
-    entry_of: dict[int, Entry] = {}
+    offset = first_line - 1
     index = 0
     while index < len(lines):
         header = HEADER_RE.match(lines[index])
         if not header:
             index += 1
             continue
-        reader = _EntryReader(index + 1, int(header.group(1)), header.group(2), path)
-        index = _read_entry_body(lines, index + 1, reader)
+        reader = _EntryReader(index + 1 + offset, int(header.group(1)), header.group(2), path)
+        index = _read_entry_body(lines, index + 1, reader, offset)
         reader.finish()
         problems.extend(reader.problems)
         entry = reader.entry
@@ -411,7 +423,93 @@ def parse_notebook(text: str, path: str = "") -> NotebookParse:
     return NotebookParse(entries, problems)
 
 
-def _read_entry_body(lines: list[str], index: int, reader: _EntryReader) -> int:
+class NotebookReader:
+    """The entries of a log that grows by appends, each byte parsed about once.
+
+    `read` re-reads nothing when the file is unchanged (inode, size, modification time).
+    When it grew, the part parsed before (every entry up to the last header, whose end
+    is known) is checked by a hash of its bytes and only what follows is parsed. If
+    that part changed (a hand edit, a rewrite, a truncation before it), the whole file
+    is parsed again and `notices` gets one line saying so. ``bytes_parsed`` counts the
+    bytes handed to the parser, so a test can see that appends cost what they add.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.bytes_parsed = 0
+        self.notices: list[str] = []
+        self._forget()
+
+    def _forget(self) -> None:
+        self._version: tuple[int, int, int] | None = None
+        self._stable = 0  # bytes of the file whose entries are final (they end before a later header)
+        self._stable_lines = 0
+        self._digest = _digest(b"")
+        self._entries: list[Entry] = []
+        self._problems: list[Problem] = []
+        self._entry_of: dict[int, Entry] = {}
+        self._tail = NotebookParse([], [])
+
+    def forget(self) -> None:
+        """Parse the whole file at the next `read` (the caller changed it other than by an append)."""
+        self._forget()
+
+    def read(self) -> NotebookParse:
+        """The log's entries and problems as the file is now."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._forget()
+            return NotebookParse([], [])
+        version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if version != self._version:
+            data = self.path.read_bytes()
+            if self._version is not None and not self._only_appended(data, stat.st_ino):
+                self.notices.append(f"{self.path}: changed other than by an append (a hand edit?); read again whole")
+                self._forget()
+            self._advance(data)
+            self._version = version
+        return NotebookParse(self._entries + self._tail.entries, self._problems + self._tail.problems)
+
+    def _only_appended(self, data: bytes, inode: int) -> bool:
+        return inode == self._version[0] and len(data) >= self._stable and _digest(data[: self._stable]) == self._digest
+
+    def _advance(self, data: bytes) -> None:
+        """Parse what follows the stable part; the entries before the last header become stable."""
+        tail = data[self._stable :]
+        cut = _last_header_at(tail)
+        if cut > 0:
+            chunk = tail[:cut].decode("utf-8", errors="replace")
+            parsed = _parse(chunk, str(self.path), self._stable_lines + 1, self._entry_of)
+            self.bytes_parsed += cut
+            self._entries.extend(parsed.entries)
+            self._problems.extend(parsed.problems)
+            self._stable += cut
+            self._stable_lines += len(chunk.splitlines())
+            self._digest = _digest(data[: self._stable])
+        rest = tail[cut:].decode("utf-8", errors="replace")
+        self.bytes_parsed += len(tail) - cut
+        self._tail = _parse(rest, str(self.path), self._stable_lines + 1, ChainMap({}, self._entry_of))
+
+
+HEADER_START_RE = re.compile(rb"(?mi)^#{2,3}[ \t]*iter")
+
+
+def _last_header_at(data: bytes) -> int:
+    """Where the last entry header of ``data`` starts (0 when there is none)."""
+    for match in reversed(list(HEADER_START_RE.finditer(data))):
+        end = data.find(b"\n", match.start())
+        line = data[match.start() : end if end >= 0 else len(data)].decode("utf-8", errors="replace")
+        if HEADER_RE.match(line.splitlines()[0] if line else ""):
+            return match.start()
+    return 0
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _read_entry_body(lines: list[str], index: int, reader: _EntryReader, offset: int = 0) -> int:
     """Feed the entry's lines to ``reader``; return the index of the first line after it.
 
     The entry ends at a header, a horizontal rule, or a blank line followed by
@@ -431,9 +529,9 @@ def _read_entry_body(lines: list[str], index: int, reader: _EntryReader) -> int:
         if after_blank and not is_standard:
             return index
         if field_match:
-            reader.add_field(index + 1, field_match.group(1).strip(), field_match.group(2) or "")
+            reader.add_field(index + 1 + offset, field_match.group(1).strip(), field_match.group(2) or "")
         else:
-            reader.continue_text(index + 1, line)
+            reader.continue_text(index + 1 + offset, line)
         after_blank = False
         index += 1
     return index
