@@ -26,6 +26,8 @@ from memory.errors import Problem
 from memory.notebook import Entry
 from ucb.rewards import Objective
 
+FAILED_CLASS = "failed"  # the band class of a run below every band (a scored run, not a failure)
+
 
 @dataclass
 class Node:
@@ -93,6 +95,8 @@ class Tree:
 
     nodes: dict[int, Node] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    replicates_wanted: int = 0  # seed replicates a node needs before it can be `best`
+    _replicate_of: dict[int, int] = field(default_factory=dict, repr=False)  # replicate id -> node id
     _children: dict[int | None, list[int]] = field(default_factory=dict, repr=False)
     _order: list[int] = field(default_factory=list, repr=False)  # parents before children
 
@@ -105,14 +109,17 @@ class Tree:
         objective: Objective | None = None,
         metric: str | None = None,
         in_flight: list[tuple[int, int | None]] = (),
+        replicates_wanted: int = 0,
     ) -> Tree:
         """The tree of ``entries`` plus the in-flight ``(node_id, parent)`` pairs.
 
         Rewards come from ``objective`` when given, else from the raw ``metric`` value.
-        A node id given twice keeps its last entry (reported).
+        A node id given twice keeps its last entry (reported). ``replicates_wanted``: the
+        seed replicates a node needs before it is `best` (the spec's
+        ``exploration.replicates`` when the trainer has a seed key, else 0).
         """
-        tree = cls()
-        replicate_of: dict[int, int] = {}
+        tree = cls(replicates_wanted=replicates_wanted)
+        replicate_of = tree._replicate_of
         for entry in entries:
             if entry.is_replicate:
                 continue
@@ -241,10 +248,99 @@ class Tree:
         return set(present) | set(self._walk([child for node_id in present for child in self._children[node_id]]))
 
     @property
+    def leader(self) -> Node | None:
+        """The node that would be best if its replicates confirm it (see `best`)."""
+        return max(self._scored(), key=_best_order, default=None)
+
+    @property
     def best(self) -> Node | None:
-        """The finished node with the highest pooled mean reward (the first one on ties)."""
-        scored = [node for node in self.nodes.values() if node.mean is not None]
-        return max(scored, key=lambda node: node.mean, default=None)
+        """The best node: the one definition every command and the agent use.
+
+        Any node with a pooled reward can be best (a crash, timeout or divergence has
+        none); a node the objective's bands class ``converged`` or ``partial`` always
+        ranks above one they class ``failed``; among those, the highest pooled mean
+        reward wins (the earlier node on ties). A node is best only once it has its
+        ``replicates_wanted`` seed replicates; until then it is only the `leader`.
+        """
+        confirmed = (node for node in self._scored() if node.n_replicates >= self.replicates_wanted)
+        return max(confirmed, key=_best_order, default=None)
+
+    def _scored(self):
+        return (node for node in self.nodes.values() if not node.in_flight and node.mean is not None)
+
+    # ------------------------------------------------------------ growing
+
+    def add(self, entry: Entry, objective: Objective | None = None, metric: str | None = None) -> bool:
+        """One entry appended to the log, as `from_entries` with it would give.
+
+        Returns False, changing nothing, when the entry needs the whole tree rebuilt (a node
+        id seen before, a parent not in the tree): the caller then calls `from_entries`.
+        An in-flight node of the same id becomes the finished node or replicate.
+        """
+        if entry.is_replicate:
+            return self._add_replicate_entry(entry, objective, metric)
+        known = self.nodes.get(entry.node_id)
+        parent = self._replicate_of.get(entry.parent, entry.parent)
+        if (known is not None and not known.in_flight) or entry.node_id in self._replicate_of:
+            return False
+        if parent is not None and (parent not in self.nodes or self.nodes[parent].in_flight):
+            return False
+        reward, failure, classification, guard = score_entry(entry, objective, metric)
+        node = Node(
+            entry.node_id,
+            parent,
+            entry,
+            reward,
+            failure,
+            classification,
+            guard,
+            rewards=[] if reward is None else [reward],
+        )
+        if known is not None:
+            self._unlink(known)
+        self.nodes[node.id] = node
+        self._children.setdefault(node.id, [])
+        self._children[parent].append(node.id)
+        self._order.append(node.id)
+        return True
+
+    def _add_replicate_entry(self, entry: Entry, objective: Objective | None, metric: str | None) -> bool:
+        target = self._replicate_of.get(entry.parent, entry.parent)
+        node = self.nodes.get(target) if target is not None else None
+        known = self.nodes.get(entry.node_id)
+        if node is None or node.in_flight or entry.node_id in self._replicate_of:
+            return False
+        if known is not None and not known.in_flight:
+            return False
+        if known is not None:
+            self._unlink(known)
+            del self.nodes[known.id]
+        self._replicate_of[entry.node_id] = target
+        reward = score_entry(entry, objective, metric)[0]
+        node.replicates.append(entry)
+        if reward is not None:
+            node.rewards.append(reward)
+        return True
+
+    def add_in_flight(self, node_id: int, parent: int | None) -> None:
+        """A node launched or proposed, not finished: a virtual visit of its ancestors."""
+        if node_id in self.nodes or node_id in self._replicate_of:
+            return
+        parent = self._replicate_of.get(parent, parent)
+        if parent is not None and parent not in self.nodes:
+            self.problems.append(
+                Problem(0, f"node {node_id}: parent {parent} is not in the tree; treated as a child of the root")
+            )
+            parent = None
+        self.nodes[node_id] = Node(node_id, parent, None, in_flight=True)
+        self._children.setdefault(node_id, [])
+        self._children[parent].append(node_id)
+        self._order.append(node_id)
+
+    def _unlink(self, node: Node) -> None:
+        """Take a childless in-flight node out of the links (it is about to be replaced)."""
+        self._children[node.parent].remove(node.id)
+        self._order.remove(node.id)
 
     def visits(self, members: set[int] | None = None) -> dict[int, int]:
         """V(u) = visits in u's subtree: each node's run, its replicates, in-flight nodes.
@@ -260,3 +356,8 @@ class Tree:
             if parent is not None:
                 counted[parent] += counted[node_id]
         return counted if members is None else {node_id: counted[node_id] for node_id in counted if node_id in members}
+
+
+def _best_order(node: Node) -> tuple:
+    """How `Tree.best` ranks nodes: a band class other than failed first, then the pooled mean."""
+    return (node.classification != FAILED_CLASS, node.mean, -node.id)
