@@ -15,8 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.history import NodeRecord, config_line, format_value
-from agent.policy import Proposal
+from agent.history import NodeRecord, Proposal, config_line, format_value
 from agent.spec import Spec
 from memory.analysis_log import read_metrics
 from memory.errors import ParseError
@@ -92,14 +91,15 @@ def observation(
     value = outcome.metrics.get(primary, math.nan)
     if proposal.replicate_of is not None:
         what = f"replicate of node {proposal.replicate_of}"
-    elif proposal.change is None:
+    elif not proposal.changes:
         what = f"baseline of {spec.slots.label(proposal.slot)}"
     else:
-        short = spec.space.get(proposal.change.key).short
-        what = f"{short} {format_value(proposal.change.old)} -> {format_value(proposal.change.new)}"
+        what = ", ".join(
+            f"{spec.space.get(c.key).short} {format_value(c.old)} -> {format_value(c.new)}" for c in proposal.changes
+        )
     if outcome.failure:
         return f"{outcome.failure} after {what}"
-    if parent is None or (proposal.change is None and proposal.replicate_of is None):
+    if parent is None or (not proposal.changes and proposal.replicate_of is None):
         text = f"{what}: {primary}={_show(value)}, reward {_show(outcome.reward)}"
     else:
         before = parent.metrics.get(primary, math.nan)
@@ -142,7 +142,7 @@ def build_entry(
         config=config_line(spec.space, proposal.params, proposal.seed),
         metrics=outcome.metrics,
         visual=visual_line(spec, Path(job.run_dir)),
-        mutation=proposal.mutation_text(spec),
+        mutation=proposal.mutation_text(spec.space),
         strategy=proposal.strategy,
         observation=observation(spec, proposal, outcome, parent, best_before),
         next_parent=next_parent,

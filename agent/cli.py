@@ -1,15 +1,17 @@
 """`ucbx`: the command line.
 
-    ucbx run SPEC [--workdir DIR] [--iterations N] [--fresh --yes] [--set KEY=VALUE ...]
-    ucbx step SPEC [--workdir DIR] [--wait] [--no-launch] [--set KEY=VALUE ...]
-    ucbx status SPEC [--workdir DIR]
-    ucbx report|tree|show|best|check [--workdir DIR] ...   (see agent/review/commands.py)
+    ucbx run SPEC|FOLDER [--workdir DIR] [--iterations N] [--fresh --yes] [--set KEY=VALUE ...]
+    ucbx step SPEC|FOLDER [--workdir DIR] [--wait] [--no-launch] [--set KEY=VALUE ...]
+    ucbx status SPEC|FOLDER [--workdir DIR] [--set KEY=VALUE ...]
+    ucbx report|tree|best|check [FOLDER|SPEC|LOG] ...      (see agent/review/commands.py)
+    ucbx show NODE [FOLDER|SPEC|LOG] ...
     ucbx ucb ANALYSIS_MD --out FILE ...          (see ucb/cli_command.py)
 
-The exploration folder is ``runs/<name>/`` unless ``--workdir`` says otherwise; an
-existing folder is always resumed, and only ``--fresh --yes`` starts it over. ``--set``
-overrides a spec key for this invocation (``--set trainer.base_config=metabolism/tiny.yaml``).
-A problem a person can fix prints one line and exits 2; never a traceback.
+The exploration folder is ``runs/<name>/`` of a spec unless ``--workdir`` says otherwise;
+given a folder instead, its spec copy is used. An existing folder is always resumed, and
+only ``--fresh --yes`` starts it over. ``--set`` overrides a spec key for this invocation
+(``--set trainer.base_config=metabolism/tiny.yaml``), in every command. A problem a
+person can fix prints one line and exits 2; never a traceback.
 """
 
 from __future__ import annotations
@@ -19,17 +21,16 @@ import shutil
 import sys
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 
-from agent.driver import Exploration, default_folder
+from agent import daemon
+from agent.driver import Exploration
+from agent.folder import ExplorationFolder, locate
 from agent.live import LiveReporter, PlainReporter, format_status, status_view
-from agent.review.commands import REVIEW_HANDLERS, add_review_commands
-from agent.spec import Spec, load_spec
+from agent.review.commands import REVIEW_HANDLERS, add_review_commands, add_set_option, overrides
+from agent.spec import Spec
 from memory.crash import check_environment as check_crash_environment
 from memory.errors import UcbxError
-from slots.journal import JOURNAL_NAME
-from slots.lock import FolderLock
 from ucb.cli_command import run_ucb_command
 
 
@@ -40,15 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     step = commands.add_parser("step", help="one pass: collect, write, propose, launch, then exit")
     status = commands.add_parser("status", help="slots, jobs, best node, top UCB, budget spent")
     for command in (run, step, status):
-        command.add_argument("spec", type=Path, help="exploration spec (configs/*.yaml)")
+        command.add_argument("spec", type=Path, help="exploration spec (configs/*.yaml), or an exploration folder")
         command.add_argument("--workdir", type=Path, help="exploration folder (default runs/<name>)")
-        command.add_argument(
-            "--set",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a spec key, e.g. exploration.budget=12 (repeatable)",
-        )
+        add_set_option(command)
     run.add_argument("--iterations", type=int, help="stop after this many more log entries")
     run.add_argument("--fresh", action="store_true", help="delete the exploration folder first (needs --yes)")
     run.add_argument("--yes", action="store_true", help="confirm --fresh")
@@ -63,34 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overrides(pairs: list[str]) -> dict:
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UcbxError(f"--set {pair}: expected KEY=VALUE")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as error:
-            raise UcbxError(
-                f"--set {key.strip()}: the value is not valid YAML ({' '.join(str(error).split())})"
-            ) from None
-    return overrides
+def _open(options: argparse.Namespace) -> tuple[Spec, ExplorationFolder]:
+    return locate(options.spec, options.workdir, overrides(options.set))
 
 
-def _open(options: argparse.Namespace) -> tuple[Spec, Path]:
-    spec = load_spec(options.spec, _overrides(options.set))
-    return spec, options.workdir or default_folder(spec)
-
-
-def _fresh(folder: Path, spec: Spec) -> None:
+def _fresh(folder: ExplorationFolder) -> None:
     """Delete an exploration folder, refusing anything that does not look like one."""
-    if not folder.exists():
+    if not folder.root.exists():
         return
-    if not ((folder / JOURNAL_NAME).exists() or (folder / f"{spec.name}_analysis.md").exists()):
-        raise UcbxError(f"{folder}: not an exploration folder (no {JOURNAL_NAME}); not deleted")
-    with FolderLock(folder):
-        shutil.rmtree(folder)
+    if not folder.is_exploration():
+        raise UcbxError(f"{folder.root}: not an exploration folder (no {folder.journal.name}); not deleted")
+    with folder.lock():
+        shutil.rmtree(folder.root)
 
 
 def cmd_run(options: argparse.Namespace) -> int:
@@ -100,15 +79,16 @@ def cmd_run(options: argparse.Namespace) -> int:
     if options.iterations is not None and options.iterations < 1:
         raise UcbxError("--iterations must be at least 1")
     if options.fresh:
-        _fresh(folder, spec)
+        _fresh(folder)
     exploration = Exploration(spec, folder)
     if sys.stdout.isatty():
         with LiveReporter(Console()) as reporter:
-            written = exploration.run(reporter, options.iterations)
+            written = daemon.run(exploration, reporter, options.iterations)
     else:
         reporter = PlainReporter()
-        reporter.say(f"ucbx run {spec.name}: folder {folder}, {len(exploration.entries())} entries so far")
-        written = exploration.run(reporter, options.iterations)
+        so_far = len(exploration.reader.entries())
+        reporter.say(f"ucbx run {spec.name}: folder {folder.root}, {so_far} entries so far")
+        written = daemon.run(exploration, reporter, options.iterations)
         reporter.say(f"stopped after {written} new entries")
     return 0
 
@@ -116,13 +96,13 @@ def cmd_run(options: argparse.Namespace) -> int:
 def cmd_step(options: argparse.Namespace) -> int:
     spec, folder = _open(options)
     exploration = Exploration(spec, folder)
-    report = exploration.step_once(launch=not options.no_launch, wait=options.wait)
+    report = daemon.step_once(exploration, launch=not options.no_launch, wait=options.wait)
     reporter = PlainReporter()
     reporter.update(exploration, report)
     if options.no_launch:
         for slot, node_id in report.proposed:
             reporter.say(
-                f"node {node_id} proposed for slot_{slot}: edit {exploration.slot_config_path(slot)} "
+                f"node {node_id} proposed for slot_{slot}: edit {folder.slot_config(slot)} "
                 "if you like, then `ucbx step` launches it"
             )
     return 0
@@ -130,8 +110,8 @@ def cmd_step(options: argparse.Namespace) -> int:
 
 def cmd_status(options: argparse.Namespace) -> int:
     spec, folder = _open(options)
-    if not folder.is_dir():
-        raise UcbxError(f"{folder}: no exploration here yet (start one with `ucbx run {options.spec}`)")
+    if not folder.root.is_dir():
+        raise UcbxError(f"{folder.root}: no exploration here yet (start one with `ucbx run {options.spec}`)")
     print(format_status(status_view(Exploration(spec, folder))))
     return 0
 

@@ -1,9 +1,12 @@
-"""The agent's view of the exploration: one `NodeRecord` per node, finished or in flight.
+"""The agent's records: `NodeRecord` (one node, finished or in flight), `Proposal` (one
+decision: what a slot runs next and why) and `Change` (one parameter's old and new value).
 
 Finished nodes come from the log entries (the `Node:` line is the truth for the tree;
 the `Config:` line, in the spec's short aliases, gives the searched values back); nodes
-in flight come from the journal's payloads. Values are typed by the spec's search
-space, so the policy compares numbers, not text.
+in flight come from the journal's payloads (`Proposal.to_payload`). Values are typed by
+the spec's search space, so the policy compares numbers, not text. A node changes one
+parameter of its parent, or several when a person edited its slot config before launch:
+the Mutation line then lists every change (``a: x -> y; b: u -> v``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from slots.space import Parameter, SearchSpace
 
 SEED_ALIAS = "seed"
 FAILED = "failed"
+CHANGE_SEPARATOR = "; "  # between the changes of one Mutation line
+HYPERPARAMETER_ONLY = "hyperparameter-only"
 
 
 @dataclass(frozen=True)
@@ -45,13 +50,18 @@ class NodeRecord:
     params: dict[str, Any]  # dotted search key -> value
     seed: int | None = None
     mode: str = ""
-    change: Change | None = None
+    changes: tuple[Change, ...] = ()  # against the parent; empty for baselines and replicates
     replicate_of: int | None = None
     iteration: int | None = None  # None while in flight
     status: str = "running"  # converged | partial | failed | running
     metrics: dict[str, float] = field(default_factory=dict)
     reward: float | None = None  # this run's own reward; None for a failure
     failure: str = ""
+
+    @property
+    def change(self) -> Change | None:
+        """The one change against the parent (None for none or several: no single parameter's evidence)."""
+        return self.changes[0] if len(self.changes) == 1 else None
 
     @property
     def finished(self) -> bool:
@@ -116,6 +126,19 @@ def parse_change(space: SearchSpace, text: str) -> Change | None:
         return None
 
 
+def parse_changes(space: SearchSpace, text: str) -> tuple[Change, ...]:
+    """Every ``short: old -> new`` of a Mutation line (``;``-separated); () when one is unreadable."""
+    changes = tuple(parse_change(space, part) for part in text.split(CHANGE_SEPARATOR.strip()))
+    return () if None in changes else changes
+
+
+def changes_text(space: SearchSpace, changes: tuple[Change, ...]) -> str:
+    """The Mutation line's ``short: old -> new`` pairs, ``; ``-separated."""
+    return CHANGE_SEPARATOR.join(
+        f"{space.get(c.key).short}: {format_value(c.old)} -> {format_value(c.new)}" for c in changes
+    )
+
+
 def record_from_entry(entry: Entry, space: SearchSpace, reward: float | None) -> NodeRecord:
     """The finished node an entry describes; values the entry does not give stay absent."""
     params = {}
@@ -135,7 +158,7 @@ def record_from_entry(entry: Entry, space: SearchSpace, reward: float | None) ->
         params=params,
         seed=int(seed_text) if seed_text.lstrip("-").isdigit() else None,
         mode=entry.mode,
-        change=None if replicate else parse_change(space, entry.mutation),
+        changes=() if replicate else parse_changes(space, entry.mutation),
         replicate_of=entry.parent if replicate else None,
         iteration=entry.iteration,
         status=entry.status,
@@ -148,3 +171,75 @@ def record_from_entry(entry: Entry, space: SearchSpace, reward: float | None) ->
 def signature(slot_value: Any, params: dict[str, Any], seed: int | None) -> tuple:
     """What makes two runs the same run: slot value, every searched value, seed."""
     return (repr(slot_value), tuple(sorted((k, repr(v)) for k, v in params.items())), seed)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One decision: what a slot runs next and why."""
+
+    slot: int
+    parent: int | None
+    mode: str
+    params: dict[str, Any]
+    seed: int | None
+    changes: tuple[Change, ...] = ()  # for a replicate: the seed's change
+    replicate_of: int | None = None
+    strategy: str = HYPERPARAMETER_ONLY
+    rationale: str = ""
+
+    @property
+    def change(self) -> Change | None:
+        return self.changes[0] if len(self.changes) == 1 else None
+
+    def as_record(self, node_id: int) -> NodeRecord:
+        """The in-flight node this proposal becomes once it has an id."""
+        return NodeRecord(
+            node_id=node_id,
+            parent=self.parent,
+            slot=self.slot,
+            params=dict(self.params),
+            seed=self.seed,
+            mode=self.mode,
+            replicate_of=self.replicate_of,
+            changes=() if self.replicate_of is not None else self.changes,
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON for the journal's payload column."""
+        return {
+            "parent": self.parent,
+            "mode": self.mode,
+            "params": self.params,
+            "seed": self.seed,
+            "changes": [[c.key, c.old, c.new] for c in self.changes],
+            "replicate_of": self.replicate_of,
+            "strategy": self.strategy,
+            "rationale": self.rationale,
+        }
+
+    @classmethod
+    def from_payload(cls, slot: int, payload: dict[str, Any]) -> Proposal:
+        """A payload of `to_payload` (or of an older ucbx, with a single ``change``)."""
+        changes = payload.get("changes")
+        if changes is None:
+            changes = [payload["change"]] if payload.get("change") else []
+        return cls(
+            slot=slot,
+            parent=payload["parent"],
+            mode=payload["mode"],
+            params=dict(payload["params"]),
+            seed=payload.get("seed"),
+            changes=tuple(Change(*change) for change in changes),
+            replicate_of=payload.get("replicate_of"),
+            strategy=payload.get("strategy", HYPERPARAMETER_ONLY),
+            rationale=payload.get("rationale", ""),
+        )
+
+    def mutation_text(self, space: SearchSpace) -> str:
+        """The Mutation line: ``short: old -> new`` (each change), or what a baseline or replicate is."""
+        if self.replicate_of is not None:
+            seed = self.changes[0]
+            return f"replicate of node {self.replicate_of} (seed {seed.old} -> {seed.new})"
+        if not self.changes:
+            return f"none (baseline of slot_{self.slot})"
+        return changes_text(space, self.changes)

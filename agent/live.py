@@ -18,7 +18,10 @@ from rich.live import Live
 from rich.table import Table
 
 from agent.driver import Exploration, StepReport
-from agent.policy import Proposal, best_node
+from agent.history import Proposal
+from agent.notes import best_line
+from agent.snapshot import Snapshot
+from slots.journal import IN_FLIGHT
 
 TOP_UCB = 5
 LAST_ENTRIES = 5
@@ -47,47 +50,45 @@ class StatusView:
     jobs: dict[str, int] = field(default_factory=dict)
 
 
-def status_view(exploration: Exploration) -> StatusView:
-    """The folder as it is now (reads the log, the journal and the pending slot configs)."""
+def status_view(exploration: Exploration, snapshot: Snapshot | None = None) -> StatusView:
+    """The folder as it is now (``snapshot``: one the caller has already read this pass)."""
     spec = exploration.spec
-    entries = exploration.entries()
-    state = exploration.policy_state(entries)
+    snapshot = snapshot or exploration.snapshot()
+    reader = exploration.reader
+    jobs = reader.uncollected()
+    flying = {job.slot: job for job in jobs if job.status in IN_FLIGHT}
+    pending = {p.slot: p for p in reader.pending()}
     slots = []
-    flying = {job.slot: job for job in exploration.journal.jobs(status=("queued", "running"))}
-    pending = {p.slot: p for p in exploration.pending()}
     for slot in range(spec.n_slots):
         label = spec.slots.label(slot)
         if slot in flying:
             job = flying[slot]
             elapsed = time.time() - job.started_at if job.started_at else None
-            what = Proposal.from_payload(slot, job.payload).mutation_text(spec)
+            what = Proposal.from_payload(slot, job.payload).mutation_text(spec.space)
             slots.append(SlotView(slot, label, job.status, job.node_id, elapsed, what))
         elif slot in pending:
-            slots.append(
-                SlotView(
-                    slot, label, "pending", pending[slot].node_id, mutation=pending[slot].proposal.mutation_text(spec)
-                )
-            )
+            what = pending[slot].proposal.mutation_text(spec.space)
+            slots.append(SlotView(slot, label, "pending", pending[slot].node_id, mutation=what))
         else:
             slots.append(SlotView(slot, label, "idle"))
-    best = best_node(state.records, state.pooled)
-    best_line = ""
-    if best is not None:
-        replicates = sum(1 for r in state.records if r.replicate_of == best.node_id and r.finished)
-        confirmed = "confirmed" if replicates >= spec.exploration.replicates else "not yet replicated"
-        best_line = (
-            f"node {best.node_id}: reward {state.pooled[best.node_id]:.3f} ({replicates} replicates, {confirmed})"
-        )
     top = [
-        f"node {node_id}: UCB={ucb:.3f}, reward={_reward(state.pooled.get(node_id))}"
-        for node_id, ucb in state.ranking[:TOP_UCB]
+        f"node {node_id}: UCB={ucb:.3f}, reward={_reward(snapshot.pooled.get(node_id))}"
+        for node_id, ucb in snapshot.ranking[:TOP_UCB]
     ]
-    last = [f"Iter {e.iteration}: {e.status} node {e.node_id} ({e.mode}) {e.mutation}" for e in entries[-LAST_ENTRIES:]]
-    jobs: dict[str, int] = {}
-    for job in exploration.journal.jobs():
-        jobs[job.status] = jobs.get(job.status, 0) + 1
+    entries = snapshot.entries[-LAST_ENTRIES:]
+    last = [f"Iter {e.iteration}: {e.status} node {e.node_id} ({e.mode}) {e.mutation}" for e in entries]
+    counts = exploration.journal.status_counts()
+    best = best_line(snapshot) if snapshot.leader is not None else ""
     return StatusView(
-        spec.name, str(exploration.folder), len(entries), spec.exploration.budget, slots, best_line, top, last, jobs
+        spec.name,
+        str(exploration.folder.root),
+        snapshot.entries_written,
+        spec.exploration.budget,
+        slots,
+        best,
+        top,
+        last,
+        counts,
     )
 
 
@@ -189,4 +190,4 @@ class LiveReporter:
             if problem not in self.plain.said:
                 self.plain.said.add(problem)
                 self.live.console.print(f"[red]problem:[/red] {problem}")
-        self.live.update(_tables(status_view(exploration)))
+        self.live.update(_tables(status_view(exploration, report.snapshot)))

@@ -10,12 +10,11 @@ any section ucbx does not know are left as they are by `memory.working_memory`.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from statistics import mean
 
 from agent.evidence import Ledger
 from agent.history import NodeRecord
-from agent.policy import best_node
+from agent.snapshot import Snapshot
 from agent.spec import Spec
 from memory.working_memory import WorkingMemory
 
@@ -24,27 +23,20 @@ MAX_UNTRIED = 8
 MAX_LISTED = 8  # iterations listed as evidence of one line
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """The finished records (by iteration) and pooled rewards the sections are computed from."""
-
-    records: list[NodeRecord]
-    pooled: dict[int, float | None]
-    mutations: dict[int, str]  # node id -> its Mutation line
-
-    def block(self, number: int, size: int) -> list[NodeRecord]:
-        first, last = (number - 1) * size + 1, number * size
-        return [r for r in self.records if first <= r.iteration <= last]
+def block_records(snapshot: Snapshot, number: int, size: int) -> list[NodeRecord]:
+    """The finished records of block ``number`` (iterations counted from 1)."""
+    first, last = (number - 1) * size + 1, number * size
+    return [r for r in snapshot.finished if first <= r.iteration <= last]
 
 
 def update_memory(memory: WorkingMemory, spec: Spec, snapshot: Snapshot) -> None:
-    """Rewrite the agent's sections of ``memory`` in place."""
-    ledger = Ledger(snapshot.records, snapshot.pooled)
+    """Rewrite the agent's sections of ``memory`` in place, from the snapshot of the folder."""
+    ledger = Ledger(snapshot.finished, snapshot.pooled)
     memory.set("Established Principles", principles(spec, ledger))
     memory.set("Strategy Outcomes", strategy_outcomes(spec, snapshot))
     memory.set("Open Questions", open_questions(spec, snapshot, ledger))
     size = spec.exploration.n_iter_block
-    written = len(snapshot.records)
+    written = snapshot.entries_written
     memory.set("Current Block", current_block(spec, snapshot, written // size + 1))
     if written >= size:
         memory.set("Previous Block Summary", block_summary(spec, snapshot, written // size))
@@ -86,13 +78,13 @@ def strategy_outcomes(spec: Spec, snapshot: Snapshot) -> str:
             "| --- | --- | --- | --- | --- | --- |",
         ]
         groups: dict[tuple, list[NodeRecord]] = defaultdict(list)
-        for record in snapshot.records:
+        for record in snapshot.finished:
             groups[(str(record.params.get(code.key, "?")), record.slot)].append(record)
         for (value, slot), records in sorted(groups.items()):
             lines.append(_outcome_row(spec, value, slot, records))
         lines.append("")
     by_mode: dict[str, list[float]] = defaultdict(list)
-    for record in snapshot.records:
+    for record in snapshot.finished:
         parent_reward = snapshot.pooled.get(record.parent) if record.parent is not None else None
         if record.replicate_of is None and parent_reward is not None:
             by_mode[record.mode].append((record.reward or 0.0) - parent_reward)
@@ -130,14 +122,12 @@ def open_questions(spec: Spec, snapshot: Snapshot, ledger: Ledger) -> str:
             f"- {_short(spec, key)} {direction}: mixed evidence, reward {mean(e.delta for e in effects):+.3f} "
             f"on average, helped {helped}/{len(effects)} (iters {_iters(effects[-MAX_LISTED:])})"
         )
-    best = best_node(snapshot.records, snapshot.pooled)
-    if best is not None:
-        done = sum(1 for r in snapshot.records if r.replicate_of == best.node_id)
-        if done < spec.exploration.replicates:
-            lines.append(
-                f"- is node {best.node_id} (reward {snapshot.pooled[best.node_id]:.3f}) real? "
-                f"{done} of {spec.exploration.replicates} seed replicates so far"
-            )
+    leader = snapshot.leader
+    if leader is not None and leader.n_replicates < snapshot.tree.replicates_wanted:
+        lines.append(
+            f"- is node {leader.id} (reward {leader.mean:.3f}) real? "
+            f"{leader.n_replicates} of {snapshot.tree.replicates_wanted} seed replicates so far"
+        )
     return "\n".join(lines) or "- none"
 
 
@@ -155,19 +145,14 @@ def _entry_line(spec: Spec, snapshot: Snapshot, record: NodeRecord) -> str:
 def current_block(spec: Spec, snapshot: Snapshot, number: int) -> str:
     size = spec.exploration.n_iter_block
     lines = [f"Block {number} (iters {(number - 1) * size + 1}-{number * size})"]
-    lines += [_entry_line(spec, snapshot, r) for r in snapshot.block(number, size)] or ["- no entries yet"]
-    best = best_node(snapshot.records, snapshot.pooled)
-    if best is not None:
-        replicates = sum(1 for r in snapshot.records if r.replicate_of == best.node_id)
-        lines.append(
-            f"Best so far: node {best.node_id} (reward {snapshot.pooled[best.node_id]:.3f}, {replicates} replicates)"
-        )
+    lines += [_entry_line(spec, snapshot, r) for r in block_records(snapshot, number, size)] or ["- no entries yet"]
+    lines.append(f"Best so far: {best_line(snapshot)}")
     return "\n".join(lines)
 
 
 def block_summary(spec: Spec, snapshot: Snapshot, number: int) -> str:
     size = spec.exploration.n_iter_block
-    records = snapshot.block(number, size)
+    records = block_records(snapshot, number, size)
     counts = defaultdict(int)
     for record in records:
         counts[record.status] += 1
@@ -184,3 +169,21 @@ def block_summary(spec: Spec, snapshot: Snapshot, number: int) -> str:
     if failures:
         lines.append("- failures: " + "; ".join(f"node {r.node_id} {r.failure.split(':')[0]}" for r in failures))
     return "\n".join(lines)
+
+
+def best_line(snapshot: Snapshot) -> str:
+    """The best node in one line (status, memory, live view), and the leader awaiting replicates."""
+    best, leader = snapshot.best, snapshot.leader
+    if leader is None:
+        return "none yet"
+    wanted = snapshot.tree.replicates_wanted
+    text = "none confirmed yet" if best is None else _node_text(best, wanted)
+    if leader is not best:
+        waiting = f"awaiting replicates ({leader.n_replicates} of {wanted})"
+        text += f"; node {leader.id} leads (reward {leader.mean:.3f}), {waiting}"
+    return text
+
+
+def _node_text(node, wanted: int) -> str:
+    spread = f" ± {node.spread:.3f}" if len(node.rewards) > 1 else ""
+    return f"node {node.id} (reward {node.mean:.3f}{spread}, {node.n_replicates} of {wanted} replicates)"

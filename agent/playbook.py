@@ -19,8 +19,10 @@ import yaml
 
 from agent.history import NodeRecord
 from agent.validation import Reader
+from memory.errors import SpecError
 
 PLAYBOOK_DIR = Path(__file__).resolve().parent / "playbooks"
+PLAYBOOK_SUFFIXES = (".yaml", ".yml")
 STEPS = ("small", "normal", "big")
 DIRECTIONS = ("up", "down", "toward_target", "any")
 METRIC_TESTS = ("below", "above", "abs_below", "between", "outside")
@@ -115,12 +117,29 @@ class Playbook:
         return " + ".join(numbered)
 
 
+def playbook_path(name: str, spec_dir: Path) -> Path | None:
+    """Where the playbook ``name`` of a spec lives: a file path (``*.yaml``, relative to the
+    spec's folder) or the name of a built-in one (agent/playbooks/<name>.yaml); None if absent."""
+    if name.endswith(PLAYBOOK_SUFFIXES):
+        path = (spec_dir / name).resolve()
+    else:
+        path = PLAYBOOK_DIR / f"{name}.yaml"
+    return path if path.is_file() else None
+
+
+def builtin_playbooks() -> list[str]:
+    return sorted(p.stem for p in PLAYBOOK_DIR.glob("*.yaml"))
+
+
 def load_playbook(name: str) -> Playbook:
-    """agent/playbooks/<name>.yaml, validated; SpecError names the file, key and reason."""
+    """The playbook ``name`` (a built-in name or a file path), validated; SpecError names the file, key and reason."""
     if not name:
         return Playbook.generic()
-    path = PLAYBOOK_DIR / f"{name}.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path = Path(name) if name.endswith(PLAYBOOK_SUFFIXES) else PLAYBOOK_DIR / f"{name}.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise SpecError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
     parser = _Parser(path)
     data = parser.mapping("", raw, ("rules", "default"), ("strategies", "primary_target"))
     rules = tuple(parser.rule(f"rules[{i}]", item) for i, item in enumerate(parser.listing("rules", data["rules"])))

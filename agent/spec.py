@@ -16,13 +16,13 @@ from typing import Any
 
 import yaml
 
+from agent.playbook import PLAYBOOK_SUFFIXES, builtin_playbooks, load_playbook, playbook_path
 from agent.validation import Reader, show
 from memory.errors import ConfigError, SpecError
 from slots.config import get_path, set_path
 from slots.space import PARAMETER_KINDS, Parameter, SearchSpace, SlotSet
 from ucb.rewards import OPERATORS, TERM_KINDS, Band, Guard, Objective, RewardTerm
 
-PLAYBOOK_DIR = Path(__file__).resolve().parent / "playbooks"
 LAUNCHER_KINDS = ("local", "slurm")
 SLURM_KEYS = (
     "partition",
@@ -54,7 +54,7 @@ class ExplorationSettings:
     budget: int = 48  # iterations (log entries) in all
     replicates: int = 1  # extra seeds a node gets before it is reported best
     seed: int = 0  # the agent's own random choices
-    playbook: str = ""  # agent/playbooks/<name>.yaml
+    playbook: str = ""  # a built-in name (agent/playbooks/<name>.yaml) or a file's absolute path
     poll_s: float = 2.0  # how often the daemon looks at running jobs
 
 
@@ -348,9 +348,15 @@ def _exploration(reader: Reader, value: Any) -> ExplorationSettings:
     playbook = ""
     if "playbook" in section:
         playbook = reader.text("exploration.playbook", section["playbook"])
-        if not (PLAYBOOK_DIR / f"{playbook}.yaml").is_file():
-            known = sorted(p.stem for p in PLAYBOOK_DIR.glob("*.yaml"))
-            raise reader.fail("exploration.playbook", f"no playbook {playbook!r} (known: {', '.join(known)})")
+        path = playbook_path(playbook, reader.path.parent)
+        if path is None:
+            known = ", ".join(builtin_playbooks())
+            raise reader.fail(
+                "exploration.playbook", f"no playbook {playbook!r} (a file beside the spec, or one of: {known})"
+            )
+        if playbook.endswith(PLAYBOOK_SUFFIXES):
+            playbook = str(path)
+            load_playbook(playbook)  # a bad playbook stops the spec, naming its file and key
     defaults = ExplorationSettings()
     return ExplorationSettings(
         ucb_c=float(reader.number("exploration.ucb_c", section.get("ucb_c", defaults.ucb_c), minimum=0)),

@@ -437,6 +437,7 @@ class NotebookReader:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.bytes_parsed = 0
+        self.generation = 0  # read whole again this many times (after the first): entries read before are stale
         self.notices: list[str] = []
         self._forget()
 
@@ -453,13 +454,16 @@ class NotebookReader:
     def forget(self) -> None:
         """Parse the whole file at the next `read` (the caller changed it other than by an append)."""
         self._forget()
+        self.generation += 1
 
     def read(self) -> NotebookParse:
         """The log's entries and problems as the file is now."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            self._forget()
+            if self._version is not None:
+                self._forget()
+                self.generation += 1
             return NotebookParse([], [])
         version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if version != self._version:
@@ -467,6 +471,7 @@ class NotebookReader:
             if self._version is not None and not self._only_appended(data, stat.st_ino):
                 self.notices.append(f"{self.path}: changed other than by an append (a hand edit?); read again whole")
                 self._forget()
+                self.generation += 1
             self._advance(data)
             self._version = version
         return NotebookParse(self._entries + self._tail.entries, self._problems + self._tail.problems)

@@ -26,6 +26,8 @@ from memory.errors import UcbxError
 
 JOURNAL_NAME = "state.db"
 STATUSES = ("queued", "running", "done", "failed")
+IN_FLIGHT = ("queued", "running")  # launched, not finished
+FINISHED = ("done", "failed")
 FAILURE_KINDS = ("crash", "timeout", "oom", "diverged", "lost", "infrastructure", "cancelled")
 SCHEMA_VERSION = 1
 
@@ -95,6 +97,10 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS jobs ({})".format(
 )
 
 
+# Every pass asks for the jobs not collected yet: an index keeps that cheap at 100,000 jobs.
+_INDEX = "CREATE INDEX IF NOT EXISTS jobs_collected ON jobs (collected)"
+
+
 def _to_row(fields: dict[str, Any]) -> dict[str, Any]:
     row = dict(fields)
     for name in _JSON_COLUMNS:
@@ -132,6 +138,7 @@ class Journal:
                     f"up to {SCHEMA_VERSION}); run the ucbx that made it, or upgrade this one"
                 )
             self._db.execute(_SCHEMA)
+            self._db.execute(_INDEX)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._db.execute("SELECT count(*) FROM jobs").fetchone()
         except sqlite3.DatabaseError as error:
@@ -215,6 +222,15 @@ class Journal:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._execute(f"SELECT * FROM jobs{where} ORDER BY id", parameters).fetchall()
         return [_from_row(row) for row in rows]
+
+    def uncollected(self) -> list[JobRecord]:
+        """Jobs whose entry is not written yet: in flight, or finished and not collected (submission order)."""
+        return self.jobs(collected=False)
+
+    def status_counts(self) -> dict[str, int]:
+        """How many jobs are in each status."""
+        rows = self._execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
+        return {row[0]: row[1] for row in rows}
 
     def max_iteration(self) -> int:
         """The largest iteration in the journal, 0 when it is empty."""

@@ -28,13 +28,11 @@ from typing import Any
 from memory.crash import crash_point
 from memory.errors import ConfigError
 from slots.config import config_hash, load_config
-from slots.journal import JobRecord, Journal
+from slots.journal import IN_FLIGHT, JobRecord, Journal
 from slots.outcome import JobState, classify_run, read_exit_status, stderr_tail
 from slots.runner import EXIT_STATUS, RUNNER_INFO, SLURM_OUT, STDERR, STDOUT
 
 __all__ = ["JobRequest", "JobState", "Launcher", "classify_run", "make_launcher"]
-
-IN_FLIGHT = ("queued", "running")
 
 
 @dataclass

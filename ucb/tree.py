@@ -337,6 +337,13 @@ class Tree:
         self._children[parent].append(node_id)
         self._order.append(node_id)
 
+    def remove_in_flight(self, node_id: int) -> None:
+        """Forget a virtual node (its job was dropped, or a new pass reads the jobs again)."""
+        node = self.nodes.get(node_id)
+        if node is not None and node.in_flight:
+            self._unlink(node)
+            del self.nodes[node_id]
+
     def _unlink(self, node: Node) -> None:
         """Take a childless in-flight node out of the links (it is about to be replaced)."""
         self._children[node.parent].remove(node.id)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from agent.folder import SLOT_CONFIG_RE, ExplorationFolder
 from agent.review.folder import ExplorationFiles
 from memory.directives import Directive
 from memory.errors import ConfigError, Problem
@@ -24,7 +25,6 @@ from slots.config import get_path, load_config, set_path, validate_config
 
 ERROR, WARNING = "error", "warning"
 MAX_MEMORY_LINES = 300
-SLOT_FILE_RE = re.compile(r"^slot_(\d+)\.yaml$")
 KEYED_KINDS = ("pin", "avoid", "bound", "try")
 NODE_KINDS = ("prefer-parent", "freeze")
 
@@ -171,7 +171,7 @@ def _yaml_error_line(message: str) -> int:
 
 def check_slot_config(files: ExplorationFiles, path: Path) -> Finding | None:
     spec = files.spec
-    slot = int(SLOT_FILE_RE.match(path.name).group(1))
+    slot = int(SLOT_CONFIG_RE.match(path.name).group(1))
     if not 0 <= slot < spec.n_slots:
         return Finding(path, 1, ERROR, f"slot {slot} does not exist in the spec (slots 0-{spec.n_slots - 1})")
     try:
@@ -195,14 +195,13 @@ def check_slot_config(files: ExplorationFiles, path: Path) -> Finding | None:
 
 
 def check_slots(files: ExplorationFiles) -> list[Finding]:
-    folder = files.folder / "slots"
-    if files.spec is None or not folder.is_dir():
+    if files.spec is None:
         return []
-    paths = sorted(p for p in folder.iterdir() if SLOT_FILE_RE.match(p.name))
+    paths = files.layout.slot_configs()
     return [finding for finding in (check_slot_config(files, path) for path in paths) if finding]
 
 
 def check_all(files: ExplorationFiles) -> list[Finding]:
     """Every finding, file by file: the log, the memory, the slot configs."""
-    memory = files.folder / f"{files.name}_memory.md"
+    memory = ExplorationFolder(files.folder, files.name).memory
     return check_log(files) + check_memory(files, memory) + check_slots(files)

@@ -3,9 +3,11 @@
 Owns the command line of review. `add_review_commands(subparsers)` adds the five
 commands to ``ucbx``'s parser and `REVIEW_HANDLERS` maps each to its handler
 (``handler(options) -> exit status``); `main(argv)` runs them alone
-(``python -m agent.review report ...``). Every command reads an exploration folder
-(``--workdir``, default the current folder) or a bare log (``--log FILE --metric NAME``);
-the spec is the folder's copy unless ``--spec`` names one.
+(``python -m agent.review report ...``). Every command reads an exploration folder or
+a bare log, named by its positional argument (a folder, a spec, whose folder is
+``runs/<name>``, or an ``*_analysis.md`` log) or by ``--workdir`` / ``--spec`` /
+``--log``; by default the current folder. The spec is the folder's copy unless one is
+named; ``--set KEY=VALUE`` overrides its keys; a bare log needs ``--metric NAME``.
 
 Exit status: 0 done; 1 ``check`` found an error; 2 a problem a person can fix (no log,
 no objective, unknown node), printed as one line.
@@ -18,9 +20,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 
-from agent.driver import default_folder
+from agent.folder import LOG_SUFFIX, ExplorationFolder, load_spec_copy
 from agent.review import best as best_module
 from agent.review import plots
 from agent.review.check import ERROR, check_all
@@ -41,7 +44,41 @@ HELP = {
 }
 
 
+def add_set_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec key, e.g. exploration.budget=12 (repeatable)",
+    )
+
+
+def overrides(pairs: list[str]) -> dict:
+    """``--set KEY=VALUE`` pairs as a dict of YAML values; UcbxError (one line) for a bad one."""
+    found = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UcbxError(f"--set {pair}: expected KEY=VALUE")
+        try:
+            found[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise UcbxError(
+                f"--set {key.strip()}: the value is not valid YAML ({' '.join(str(error).split())})"
+            ) from None
+    return found
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "target",
+        nargs="?",
+        type=Path,
+        metavar="FOLDER|SPEC|LOG",
+        help="the exploration folder, its spec, or an *_analysis.md log (default: the current folder)",
+    )
+    add_set_option(parser)
     parser.add_argument(
         "--workdir",
         type=Path,
@@ -63,22 +100,32 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def add_review_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add report, tree, show, best and check to ``ucbx``'s subcommands."""
     commands = {name: subparsers.add_parser(name, help=text, description=text) for name, text in HELP.items()}
+    commands["show"].add_argument("node", type=int, help="node id (the N of 'Node: id=N')")
     for parser in commands.values():
         _common(parser)
     commands["report"].add_argument(
         "--out", type=Path, metavar="DIR", help="write REPORT.md and report/ here instead of the folder"
     )
     commands["tree"].add_argument("--plot", type=Path, metavar="FILE", help="draw the tree to this PNG instead")
-    commands["show"].add_argument("node", type=int, help="node id (the N of 'Node: id=N')")
     commands["best"].add_argument("--yaml", action="store_true", help="print only the config, as YAML")
 
 
 def open_files(options: argparse.Namespace) -> ExplorationFiles:
-    """The exploration the options name: ``--workdir``, else ``runs/<name>`` of ``--spec``,
-    else the folder of ``--log``, else the current folder."""
-    spec = load_spec(options.spec) if options.spec else None
-    folder = options.workdir or (default_folder(spec) if spec else options.log.parent if options.log else Path.cwd())
-    return ExplorationFiles.open(folder, spec, options.log, options.metric)
+    """The exploration the options name (see the module's docstring)."""
+    extra = overrides(options.set)
+    target, log, folder = options.target, options.log, options.workdir
+    spec = load_spec(options.spec, extra) if options.spec else None
+    if target is not None and target.is_dir():
+        folder = target
+    elif target is not None and target.name.endswith(LOG_SUFFIX):
+        log = target
+    elif target is not None:
+        spec = load_spec(target, extra)
+    if folder is None:
+        folder = ExplorationFolder.default(spec.name).root if spec else log.parent if log else Path.cwd()
+    if spec is None:
+        spec = load_spec_copy(folder, extra)
+    return ExplorationFiles.open(folder, spec, log, options.metric)
 
 
 def run_report(options: argparse.Namespace) -> int:

@@ -1,8 +1,8 @@
 """An exploration as its files, read for review: the log, the spec, the run folders, git.
 
-Owns finding things in a folder (``<name>_analysis.md``, ``spec.yaml``, ``state.db``,
-``iterations/node_NNNN/``) and reading them without writing. Works on a bare log: the
-spec, configs and git history are optional, and what needs them says so.
+Owns reading an exploration's files without writing (where they are is
+agent/folder.py's `ExplorationFolder`). Works on a bare log: the spec, configs and git
+history are optional, and what needs them says so.
 """
 
 from __future__ import annotations
@@ -17,19 +17,18 @@ from typing import Any
 import git
 import yaml
 
+from agent.folder import ExplorationFolder
 from agent.history import NodeRecord, record_from_entry
-from agent.spec import Spec, load_spec
+from agent.snapshot import replicates_wanted
+from agent.spec import Spec
 from memory.errors import Problem, UcbxError
 from memory.notebook import Entry, parse_mutation, parse_notebook
 from slots.config import load_config
-from slots.journal import JOURNAL_NAME, Journal
+from slots.journal import IN_FLIGHT, Journal
 from slots.space import Parameter, SearchSpace
 from ucb.tree import Tree, score_entry
 
-LOG_SUFFIX = "_analysis.md"
 ALL_SLOTS = "all slots"  # the row or column that pools every slot
-SPEC_COPY = "spec.yaml"
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 LOG_SPAN = 10.0  # an inferred parameter whose positive values span this factor is drawn on a log axis
 
 
@@ -106,43 +105,13 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def load_folder_spec(folder: Path) -> Spec | None:
-    """The spec copy the driver keeps in the folder (None if there is none).
-
-    Its ``trainer.base_config`` is relative to the original spec: it is looked up beside
-    the copy, then in ucbx's own ``configs/``.
-    """
-    copy = folder / SPEC_COPY
-    if not copy.is_file():
-        return None
-    raw = yaml.safe_load(copy.read_text(encoding="utf-8")) or {}
-    base = str((raw.get("trainer") or {}).get("base_config", ""))
-    for root in (folder, CONFIGS_DIR):
-        if base and (root / base).is_file():
-            return load_spec(copy, {"trainer.base_config": str((root / base).resolve())})
-    raise UcbxError(
-        f"{copy}: its base config {base!r} is neither beside it nor in {CONFIGS_DIR}; "
-        "give the original spec with --spec"
-    )
-
-
-def find_log(folder: Path, name: str | None) -> Path:
-    """``<name>_analysis.md`` in ``folder``; without a name, the only such file there."""
-    if name:
-        return folder / f"{name}{LOG_SUFFIX}"
-    found = sorted(folder.glob(f"*{LOG_SUFFIX}"))
-    if len(found) != 1:
-        what = "no" if not found else f"{len(found)} ({', '.join(p.name for p in found)})"
-        raise UcbxError(f"{folder}: {what} *{LOG_SUFFIX} files; say which with --log FILE")
-    return found[0]
-
-
 @dataclass
 class ExplorationFiles:
     """What review reads: the log's entries and tree, and the folder's files when present."""
 
     folder: Path
     log_path: Path
+    layout: ExplorationFolder
     spec: Spec | None = None
     metric: str | None = None  # the raw metric scored when there is no spec
     entries: list[Entry] = field(default_factory=list)
@@ -152,19 +121,24 @@ class ExplorationFiles:
     def open(
         cls, folder: Path, spec: Spec | None = None, log_path: Path | None = None, metric: str | None = None
     ) -> ExplorationFiles:
-        """Read ``folder`` (or the log ``log_path``); without ``spec``, the folder's copy of it."""
-        spec = spec or load_folder_spec(folder)
-        log = Path(log_path) if log_path else find_log(folder, spec.name if spec else None)
+        """Read ``folder`` (or the log ``log_path``) with ``spec`` (the caller reads the folder's copy)."""
+        if log_path:
+            layout = ExplorationFolder(folder, ExplorationFolder.of_log(Path(log_path)).name)
+            log = Path(log_path)
+        else:
+            layout = ExplorationFolder(folder, spec.name) if spec else ExplorationFolder.discover(folder)
+            log = layout.log
         if not log.is_file():
             raise UcbxError(f"{log}: no analysis log here (is {folder} an exploration folder?)")
         if spec is None and metric is None:
-            raise UcbxError(f"{folder}: no {SPEC_COPY} here, so no objective; give --spec SPEC or --metric NAME")
+            copy = layout.spec_copy.name
+            raise UcbxError(f"{folder}: no {copy} here, so no objective; give the spec (--spec SPEC) or --metric NAME")
         parse = parse_notebook(log.read_text(encoding="utf-8"), str(log))
-        return cls(folder, log, spec, metric, parse.entries, parse.problems)
+        return cls(folder, log, layout, spec, metric, parse.entries, parse.problems)
 
     @property
     def name(self) -> str:
-        return self.spec.name if self.spec else self.log_path.name.removesuffix(LOG_SUFFIX)
+        return self.spec.name if self.spec else self.layout.name
 
     @property
     def reward_label(self) -> str:
@@ -178,7 +152,10 @@ class ExplorationFiles:
     @cached_property
     def tree(self) -> Tree:
         objective = self.spec.objective if self.spec else None
-        return Tree.from_entries(self.entries, objective, self.metric, in_flight=self.in_flight())
+        wanted = replicates_wanted(self.spec) if self.spec else 0
+        return Tree.from_entries(
+            self.entries, objective, self.metric, in_flight=self.in_flight(), replicates_wanted=wanted
+        )
 
     @cached_property
     def runs(self) -> list[Run]:
@@ -198,11 +175,11 @@ class ExplorationFiles:
 
     def in_flight(self) -> list[tuple[int, int | None]]:
         """(node id, parent) of the jobs the journal says are queued or running."""
-        if not (self.folder / JOURNAL_NAME).is_file():
+        if not self.layout.journal.is_file():
             return []
         journal = Journal(self.folder)
         try:
-            return [(job.node_id, job.parent) for job in journal.jobs(status=("queued", "running"))]
+            return [(job.node_id, job.parent) for job in journal.jobs(status=IN_FLIGHT)]
         finally:
             journal.close()
 
@@ -213,14 +190,14 @@ class ExplorationFiles:
     # ------------------------------------------------------------ run folders and configs
 
     def run_dir(self, node_id: int) -> Path:
-        return self.folder / "iterations" / f"node_{node_id:04d}"
+        return self.layout.run_dir(node_id)
 
     def config(self, node_id: int) -> dict[str, Any] | None:
         """The config node ``node_id`` ran, from its run folder, else from the folder's git history."""
-        path = self.run_dir(node_id) / "config.yaml"
+        path = self.layout.run_config(node_id)
         if path.is_file():
             return load_config(path)
-        text = self.git_file(f"iterations/node_{node_id:04d}/config.yaml")
+        text = self.git_file(self.layout.run_config_relative(node_id))
         return yaml.safe_load(text) if text else None
 
     @cached_property

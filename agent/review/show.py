@@ -22,7 +22,7 @@ def parent_config(files: ExplorationFiles, node_id: int) -> tuple[dict | None, s
     if node.parent is None:
         return base_config(files), "the base config"
     commit = files.commit_of(node.entry)
-    relative = f"iterations/node_{node.parent:04d}/config.yaml"
+    relative = files.layout.run_config_relative(node.parent)
     text = files.git_file(relative, commit.hexsha) if commit is not None else None
     if text is not None:
         return yaml.safe_load(text), f"node {node.parent} (git {commit.hexsha[:10]})"
