@@ -66,7 +66,7 @@ def _finished(exploration: Exploration, report: StepReport, target: int | None) 
     done = snapshot.entries_written
     if done >= exploration.spec.exploration.budget or (target is not None and done >= target):
         return True
-    return len(snapshot.records) == done  # nothing in flight, nothing pending
+    return len(snapshot.records) == len(snapshot.entries)  # nothing in flight, nothing pending
 
 
 def stop_local_jobs(exploration: Exploration) -> None:

@@ -82,7 +82,7 @@ class Exploration:
 
     def capacity(self, snapshot: Snapshot, target: int | None = None) -> int:
         """How many more jobs may start: within the budget and the iteration target of this run."""
-        in_flight = len(snapshot.records) - snapshot.entries_written
+        in_flight = len(snapshot.records) - len(snapshot.entries)
         limit = self.spec.exploration.budget if target is None else min(target, self.spec.exploration.budget)
         return max(0, limit - snapshot.entries_written - in_flight)
 

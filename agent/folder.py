@@ -43,6 +43,19 @@ PENDING_SUFFIX = ".pending.json"
 DEFAULT_ROOT = Path("runs")
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"  # ucbx's own specs and presets
 SLOT_CONFIG_RE = re.compile(r"^slot_(\d+)\.yaml$")
+# what the folder's git repository leaves out: the journal, the lock, temporary files, and
+# the heavy or repeated parts of run folders (checkpoints, data, the trainer's plot series)
+GIT_IGNORED = (
+    JOURNAL_NAME,
+    f"{JOURNAL_NAME}-wal",
+    f"{JOURNAL_NAME}-shm",
+    ".ucbx.lock",
+    "*.tmp",
+    f"{RUNS_DIR}/*/attempt_*/",
+    f"{RUNS_DIR}/*/*.pt",
+    f"{RUNS_DIR}/*/*.npz",
+    f"{RUNS_DIR}/*/tmp_training/",
+)
 
 
 @dataclass(frozen=True)

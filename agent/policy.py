@@ -32,27 +32,19 @@ the same parent). One decision, in this order:
 
 from __future__ import annotations
 
-import math
 import random
-import re
 from typing import Any
 
 from agent.candidates import RANDOM, CandidateRanker, Context
 from agent.directive_rules import DirectiveRules
-from agent.evidence import DIVERGED, Ledger
+from agent.evidence import Ledger
 from agent.history import HYPERPARAMETER_ONLY, Change, NodeRecord, Proposal, signature
-from agent.playbook import Action, Playbook, Preference
+from agent.modes import ModeRules
+from agent.playbook import Action, Playbook
 from agent.snapshot import Snapshot
 from agent.spec import Spec
 from agent.surrogate import Surrogate
 from slots.config import get_path
-from slots.space import Parameter
-
-# After a divergence: float parameters whose name has these words (as whole words) go down.
-DIVERGED_PARAMS = ((("learning", "rate"), "down"), (("lr",), "down"), (("clip",), "down"), (("grad", "norm"), "down"))
-NOT_A_RATE = {"warmup", "steps", "step", "epochs", "patience", "schedule"}  # lr_warmup_steps is no learning rate
-FLAT_CHILDREN = 2  # children with an unchanged primary metric before a bigger step
-FLAT_TOLERANCE = 0.01
 
 
 class Policy:
@@ -67,6 +59,7 @@ class Policy:
         self.rules = DirectiveRules(spec.space)
         self.rng = random.Random(spec.exploration.seed)
         self.ranker = CandidateRanker(spec, playbook, self.rng)
+        self.modes = ModeRules(spec, playbook)
         self._surrogate_key = -1  # finished records the cached surrogate was fitted on
         self._surrogate_fit: Surrogate | None = None
 
@@ -134,39 +127,6 @@ class Policy:
             parents[record.node_id] = record
         return [*parents.values(), None]
 
-    def decide_mode(self, snapshot: Snapshot, parent: NodeRecord | None) -> Action:
-        """The action for branching from ``parent``: generic diverged rule, playbook, generic flat rule."""
-        children = snapshot.children.get(parent.node_id if parent else None, [])
-        if children and children[-1].failure.startswith(DIVERGED):
-            return self._after_divergence(children[-1])
-        action = self.playbook.decide(parent, snapshot.finished)
-        if action is self.playbook.default and parent is not None and self._flat(parent, children):
-            return Action(
-                mode="explore",
-                step="big",
-                prefer=action.prefer,
-                rule=f"{self.spec.objective.primary} flat over {len(children)} children: bigger step",
-            )
-        return action
-
-    def _after_divergence(self, child: NodeRecord) -> Action:
-        """A diverged child: learning rate down, clipping tighter.
-
-        The diverged value stays barred, see `CandidateRanker.candidates`.
-        """
-        prefer = tuple(
-            Preference(p.key, direction)
-            for p in self.spec.space
-            for words, direction in DIVERGED_PARAMS
-            if _named(p, words)
-        )
-        return Action(
-            mode="exploit",
-            step="normal",
-            prefer=prefer,
-            rule=f"child {child.node_id} diverged: learning rate down, clipping tighter",
-        )
-
     def at_block_boundary(self, snapshot: Snapshot) -> bool:
         """True between the last entry of a block and the first of the next (seed 003's code review)."""
         block = self.spec.exploration.n_iter_block
@@ -227,7 +187,7 @@ class Policy:
 
         A step, or with ``fallback`` a random value.
         """
-        action = self.decide_mode(snapshot, parent)
+        action = self.modes.decide(snapshot, parent)
         boundary = self.at_block_boundary(snapshot)
         if action.code_only and not boundary:
             action = action.fallback or self.playbook.default
@@ -271,27 +231,6 @@ class Policy:
             strategy=strategy,
             rationale=f"{action.rule}; from {where}",
         )
-
-    def _flat(self, parent: NodeRecord, children: list[NodeRecord]) -> bool:
-        primary = self.spec.objective.primary
-        reference = parent.metrics.get(primary, math.nan)
-        recent = [c.metrics.get(primary, math.nan) for c in children[-FLAT_CHILDREN:]]
-        return (
-            len(recent) == FLAT_CHILDREN
-            and not math.isnan(reference)
-            and all(abs(v - reference) <= FLAT_TOLERANCE * max(1.0, abs(reference)) for v in recent)
-        )
-
-
-def _named(parameter: Parameter, words: tuple[str, ...]) -> bool:
-    """True when a float parameter's name holds ``words`` as consecutive whole words (and is no count)."""
-    if parameter.kind != "float":
-        return False
-    tokens = [t for t in re.split(r"[^a-z0-9]+", parameter.key.lower().split(".")[-1]) if t]
-    if NOT_A_RATE.intersection(tokens):
-        return False
-    size = len(words)
-    return any(tuple(tokens[i : i + size]) == words for i in range(len(tokens) - size + 1))
 
 
 def _under_freeze(snapshot: Snapshot, record: NodeRecord, frozen: set[int], seen: dict[int, bool]) -> bool:

@@ -15,21 +15,11 @@ from pathlib import Path
 
 import git
 
+from agent.folder import GIT_IGNORED
 from agent.spec import Spec
 from memory.crash import crash_point
 from memory.errors import UcbxError
 
-IGNORED = (
-    "state.db",
-    "state.db-wal",
-    "state.db-shm",
-    ".ucbx.lock",
-    "*.tmp",
-    "iterations/*/attempt_*/",
-    "iterations/*/*.pt",
-    "iterations/*/*.npz",
-    "iterations/*/tmp_training/",
-)
 AUTHOR = git.Actor("ucbx", "ucbx@localhost")
 INIT_STAGING = ".git-init.tmp"
 
@@ -60,7 +50,7 @@ class Provenance:
                 "repository is made, the next commit holds every file"
             ) from None
         if not self.repo.head.is_valid():
-            (folder / ".gitignore").write_text("\n".join(IGNORED) + "\n", encoding="utf-8")
+            (folder / ".gitignore").write_text("\n".join(GIT_IGNORED) + "\n", encoding="utf-8")
             self.commit([folder / ".gitignore"], "ucbx: exploration folder")
 
     def commit(self, paths: list[Path], message: str) -> str:

@@ -136,7 +136,7 @@ class FolderReader:
         directives = self.directives()[0]
         in_flight = self.in_flight()
         last = self._last
-        if last is None or self.log.generation != self._generation or len(entries) < last.entries_written:
+        if last is None or self.log.generation != self._generation or len(entries) < len(last.entries):
             snapshot = Snapshot.build(self.spec, entries, in_flight, directives)
         else:
             snapshot = last.grown(entries, in_flight, directives)

@@ -47,6 +47,11 @@ class Snapshot:
     tree: Tree
     directives: list[Directive] = field(default_factory=list)
     reward_metric: str | None = None  # score this raw metric instead of the spec's objective (tests)
+    entries_written: int = -1  # the log's entries (-1: len(entries))
+
+    def __post_init__(self) -> None:
+        if self.entries_written < 0:
+            self.entries_written = len(self.entries)
 
     @classmethod
     def build(
@@ -79,10 +84,11 @@ class Snapshot:
         """
         objective = None if self.reward_metric else self.spec.objective
         tree = self.tree
-        for record in self.records[self.entries_written :]:
+        written = len(self.entries)
+        for record in self.records[written:]:
             tree.remove_in_flight(record.node_id)
-        records = self.records[: self.entries_written]
-        for entry in entries[self.entries_written :]:
+        records = self.records[:written]
+        for entry in entries[written:]:
             records.append(_record(self.spec, entry, objective, self.reward_metric))
             if not tree.add(entry, objective, self.reward_metric):
                 return Snapshot.build(self.spec, entries, in_flight, directives, reward_metric=self.reward_metric)
@@ -98,6 +104,7 @@ class Snapshot:
         record = _record(self.spec, entry, objective, self.reward_metric)
         written = len(self.entries)
         self.entries.append(entry)
+        self.entries_written += 1
         in_flight = [r for r in self.records[written:] if r.node_id != entry.node_id]
         self.records = self.records[:written] + [record] + in_flight
         if not self.tree.add(entry, objective, self.reward_metric):
@@ -122,10 +129,6 @@ class Snapshot:
             self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------ what consumers read
-
-    @property
-    def entries_written(self) -> int:
-        return len(self.entries)
 
     @property
     def best(self) -> Node | None:

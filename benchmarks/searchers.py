@@ -1,7 +1,7 @@
 """The searchers compared on every task, behind one ask/tell interface.
 
-- ``ucbx``: agent/policy.py's `Policy.propose`, fed the `PolicyState` the driver builds
-  (agent/driver.py `policy_state`) from the entries the driver would write (agent/analysis.py
+- ``ucbx``: agent/policy.py's `Policy.propose`, fed the `Snapshot` the driver builds
+  (agent/snapshot.py `Snapshot.build`) from the entries the driver would write (agent/analysis.py
   `outcome_of`): the tree from the log entries with in-flight nodes as virtual visits,
   PUCT ranking (ucb/scores.py), pooled rewards.
 - ``public-rule``: the public implementation's rule. Each slot's first run is the base
@@ -30,10 +30,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.analysis import outcome_of
-from agent.driver import node_tree, policy_state
 from agent.history import NodeRecord, config_line
 from agent.playbook import load_playbook
-from agent.policy import Policy, PolicyState
+from agent.policy import Policy
+from agent.snapshot import Snapshot
 from agent.spec import Spec
 from benchmarks.tasks import Task, metrics_failure
 from memory.notebook import Entry
@@ -124,10 +124,10 @@ class Book:
         )
 
     def tree(self) -> Tree:
-        return node_tree(self.spec, self.entries, self.in_flight())
+        return self.state().tree
 
-    def state(self) -> PolicyState:
-        return policy_state(self.spec, self.entries, self.in_flight())
+    def state(self) -> Snapshot:
+        return Snapshot.build(self.spec, self.entries, self.in_flight())
 
 
 class UcbxSearcher(Searcher):
@@ -144,7 +144,7 @@ class UcbxSearcher(Searcher):
         if proposal is None:
             return None
         node_id = self.book.next_id()
-        self.book.add(proposal.as_record(node_id), proposal.mutation_text(self.spec))
+        self.book.add(proposal.as_record(node_id), proposal.mutation_text(self.spec.space))
         return Trial(slot, dict(proposal.params), proposal.seed, node_id)
 
     def tell(self, trial: Trial, metrics: dict[str, float]) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import git
 import yaml
 
-from agent.history import NodeRecord
+from agent.history import NodeRecord, changes_text, config_line
 from agent.playbook import load_playbook
-from agent.policy import Policy, PolicyState
+from agent.policy import Policy
+from agent.snapshot import Snapshot
 from agent.spec import Spec, load_spec
-from memory.notebook import parse_notebook
+from memory.notebook import Entry, parse_notebook
 from memory.working_memory import KNOWN_SECTIONS
 
 BASE = {
@@ -108,7 +111,8 @@ def node(
     replicate_of: int | None = None,
     seed: int = 7,
 ) -> NodeRecord:
-    """A finished record (iteration defaults to the node id); status 'failed' makes reward None."""
+    """A finished record (iteration defaults to the node id). A ``failure`` (crash, divergence...)
+    means no reward; a run the bands class ``failed`` keeps its reward."""
     return NodeRecord(
         node_id=node_id,
         parent=parent,
@@ -118,18 +122,47 @@ def node(
         iteration=node_id if iteration is None else iteration,
         status=status,
         metrics=metrics or {"avg_slope_ratio": 0.5, "embedding_cluster_acc": 0.8},
-        reward=None if status == "failed" else reward,
+        reward=None if failure else reward,
         failure=failure,
         replicate_of=replicate_of,
     )
 
 
-def state_of(records: list[NodeRecord], **kwargs) -> PolicyState:
-    """A state whose UCB ranking is simply the reward order (highest first)."""
-    pooled = {r.node_id: r.reward for r in records if r.finished and r.replicate_of is None}
-    ranking = sorted(((i, reward or 0.0) for i, reward in pooled.items()), key=lambda pair: -pair[1])
-    kwargs.setdefault("entries_written", sum(1 for r in records if r.finished))
-    return PolicyState(records=records, ranking=ranking, pooled=pooled, **kwargs)
+REWARD = "test_reward"  # the metric the test snapshots score, so a record's reward is what the test says
+
+
+def entry_of(spec: Spec, record: NodeRecord) -> Entry:
+    """The log entry the driver would have written for ``record``."""
+    if record.replicate_of is not None:
+        mode, parent, mutation = "replicate", record.replicate_of, f"replicate of node {record.replicate_of}"
+    else:
+        mode, parent = record.mode or "exploit", record.parent
+        mutation = changes_text(spec.space, record.changes) if record.changes else "none (baseline)"
+    reward = math.nan if record.reward is None else record.reward
+    return Entry(
+        iteration=record.iteration,
+        status=record.status,
+        node_id=record.node_id,
+        parent=parent,
+        mode=mode,
+        slot=record.slot,
+        config=config_line(spec.space, record.params, record.seed),
+        metrics={**record.metrics, REWARD: reward},
+        mutation=mutation,
+        failure=record.failure,
+    )
+
+
+def state_of(records: list[NodeRecord], spec: Spec, directives=(), entries_written: int | None = None) -> Snapshot:
+    """The snapshot the driver would build from these records' entries (real tree, real PUCT ranking);
+    rewards are the records' own. ``entries_written`` overrides the log's entry count (block tests)."""
+    finished = sorted((r for r in records if r.finished), key=lambda r: r.iteration)
+    in_flight = [r for r in records if not r.finished]
+    entries = [entry_of(spec, r) for r in finished]
+    snapshot = Snapshot.build(spec, entries, in_flight, list(directives), reward_metric=REWARD)
+    if entries_written is not None:
+        snapshot = replace(snapshot, entries_written=entries_written)
+    return snapshot
 
 
 def every_slot_started(records: list[NodeRecord]) -> list[NodeRecord]:

@@ -8,15 +8,20 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import git
 import pytest
 import yaml
-from agent_helpers import SLURM_LAUNCHER, check_folder, fake_spec, scores_lines
+from agent_helpers import LR_NODE, SLURM_LAUNCHER, check_folder, fake_spec, scores_lines
 
+from agent import daemon
 from agent.cli import main
 from agent.driver import Exploration
+from agent.evidence import Ledger
+from agent.folder import ExplorationFolder
+from agent.history import record_from_entry
 from agent.spec import load_spec
 from memory.notebook import parse_notebook
 from slots.journal import Journal
@@ -63,6 +68,31 @@ def test_step_no_launch_writes_configs_that_a_person_may_edit(tmp_path, capsys):
     assert len(entries) == 4
     entry = next(e for e in entries if e.slot == 2)
     assert entry.mutation == "lr_node_homeo: 0.01 -> 0.02" and "edited before launch" in entry.extra["Rationale"]
+
+
+def test_a_hand_edit_of_two_keys_is_logged_as_two_changes_and_credited_to_neither(tmp_path):
+    spec = fake_spec(tmp_path)
+    folder = tmp_path / "runs"
+    assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
+    slot_file = folder / "slots" / "slot_01.yaml"
+    config = yaml.safe_load(slot_file.read_text())
+    config["training"]["learning_rate_node_homeostasis"] = 0.02
+    config["training"]["batch_size"] = 16
+    slot_file.write_text(yaml.safe_dump(config))
+    assert main(["step", str(spec), "--workdir", str(folder)]) == 0
+    while Journal(folder).jobs(status=("queued", "running")):
+        assert main(["step", str(spec), "--workdir", str(folder), "--wait", "--no-launch"]) == 0
+    assert main(["step", str(spec), "--workdir", str(folder), "--no-launch"]) == 0
+    entries = parse_notebook((folder / "unit_analysis.md").read_text()).entries
+    entry = next(e for e in entries if e.slot == 1)
+    assert entry.mutation == "lr_node_homeo: 0.01 -> 0.02; batch_size: 8 -> 16"
+    assert "edited before launch: lr_node_homeo=0.02, batch_size=16" in entry.extra["Rationale"]
+    loaded = load_spec(spec)
+    record = record_from_entry(entry, loaded.space, 0.9)
+    assert [c.key for c in record.changes] == [LR_NODE, "training.batch_size"] and record.change is None
+    parent = record_from_entry(next(e for e in entries if e.slot == 0), loaded.space, 0.1)
+    ledger = Ledger([replace(parent, node_id=0, slot=1), replace(record, parent=0)], {0: 0.1, record.node_id: 0.9})
+    assert not ledger.tried(LR_NODE, 1) and not ledger.tried("training.batch_size", 1)
 
 
 def test_an_edited_config_that_breaks_the_spec_is_not_launched(tmp_path, capsys):
@@ -116,13 +146,13 @@ def test_an_append_cut_on_a_line_boundary_is_set_aside_and_written_again(tmp_pat
 
 def test_a_pending_slot_already_in_the_journal_is_not_launched_twice(tmp_path):
     spec = load_spec(fake_spec(tmp_path))
-    exploration = Exploration(spec, tmp_path / "runs")
-    exploration.step_once(launch=False)
-    pending = exploration.pending()[0]
+    exploration = Exploration(spec, ExplorationFolder(tmp_path / "runs", spec.name))
+    daemon.step_once(exploration, launch=False)
+    pending = exploration.reader.pending()[0]
     (pending.path.parent / "copy.json").write_bytes(pending.path.read_bytes())
-    exploration.step_once(launch=True)
+    daemon.step_once(exploration, launch=True)
     (pending.path.parent / "copy.json").rename(pending.path)  # as if the unlink never happened
-    exploration.step_once(launch=True)
+    daemon.step_once(exploration, launch=True)
     assert len(exploration.journal.jobs()) == 4
     assert not pending.path.exists()
 
@@ -148,7 +178,8 @@ def test_status_shows_slots_best_and_budget(tmp_path, capsys):
     assert main(["status", str(spec), "--workdir", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "unit: 4/48 iterations" in out and "slot_3 (homeostasis_time_step=64)" in out
-    assert "best: node" in out and "top UCB:" in out
+    # four baselines, none replicated yet: the best is only a leader
+    assert "best: none confirmed yet; node " in out and "awaiting replicates (0 of 1)" in out and "top UCB:" in out
 
 
 def test_sigterm_ends_local_jobs_and_the_next_run_reruns_them(tmp_path):

@@ -6,16 +6,17 @@ import io
 import json
 from dataclasses import replace
 
-from agent_helpers import LR_NODE, fake_spec, make_spec, node, root_params
+from agent_helpers import LR_NODE, fake_spec, make_spec, node, root_params, state_of
 from rich.console import Console
 
+from agent import daemon
 from agent.analysis import Outcome, observation, visual_line
 from agent.driver import Exploration
 from agent.evidence import Ledger
-from agent.history import Change
+from agent.folder import ExplorationFolder
+from agent.history import Change, Proposal
 from agent.live import LiveReporter, format_status, status_view
-from agent.notes import Snapshot, update_memory
-from agent.policy import Proposal
+from agent.notes import update_memory
 from agent.spec import load_spec
 from memory.working_memory import KNOWN_SECTIONS, fresh_memory, render_memory
 
@@ -31,7 +32,7 @@ def lr_up_history(count: int = 3):
             reward=0.3 + 0.1 * node_id,
             params=root_params(learning_rate_node_homeostasis=0.01 * node_id),
         )
-        record.change = Change(LR_NODE, 0.01, 0.01 * node_id)
+        record.changes = (Change(LR_NODE, 0.01, 0.01 * node_id),)
         record.mode = "exploit"
         records.append(record)
     return records, {r.node_id: r.reward for r in records}
@@ -52,7 +53,7 @@ def test_memory_sections_hold_principles_outcomes_questions_and_blocks(tmp_path)
     memory = fresh_memory("unit")
     memory.sections["Directives"] = "- pin batch_size = 8\n"
     memory.sections["My Notes"] = "keep me\n"
-    update_memory(memory, spec, Snapshot(records, pooled, {r.node_id: "lr_node_homeo: ..." for r in records}))
+    update_memory(memory, spec, state_of(records, spec))
     text = render_memory(memory)
     assert "**lr_node_homeo up helps**" in text and "held 8/8 (iters 2, 3, 4, 5, 6, 7, 8, 9)" in text
     assert "| rollout | homeostasis_time_step=4 |" in text
@@ -67,7 +68,7 @@ def test_memory_stays_within_its_bound_on_a_long_campaign(tmp_path):
     spec = make_spec(tmp_path)
     records, pooled = lr_up_history(count=400)
     memory = fresh_memory("unit")
-    update_memory(memory, spec, Snapshot(records, pooled, {}))
+    update_memory(memory, spec, state_of(records, spec))
     assert render_memory(memory).count("\n") <= 300
 
 
@@ -75,7 +76,7 @@ def test_observation_compares_with_the_parent(tmp_path):
     spec = make_spec(tmp_path)
     parent = node(1, None, reward=0.21, metrics={"avg_slope_ratio": 0.12})
     proposal = Proposal(
-        slot=0, parent=1, mode="exploit", params=root_params(), seed=7, change=Change(LR_NODE, 0.01, 0.03)
+        slot=0, parent=1, mode="exploit", params=root_params(), seed=7, changes=(Change(LR_NODE, 0.01, 0.03),)
     )
     outcome = Outcome({"avg_slope_ratio": 0.45}, "partial", 0.48)
     text = observation(spec, proposal, outcome, parent, best_before=0.3)
@@ -102,8 +103,8 @@ def test_the_visual_line_comes_from_the_trainers_describe_module(tmp_path):
 
 def test_the_live_view_and_status_render(tmp_path):
     spec = load_spec(fake_spec(tmp_path))
-    exploration = Exploration(spec, tmp_path / "runs")
-    report = exploration.step_once(launch=False)
+    exploration = Exploration(spec, ExplorationFolder(tmp_path / "runs", spec.name))
+    report = daemon.step_once(exploration, launch=False)
     buffer = io.StringIO()
     with LiveReporter(Console(file=buffer, force_terminal=True, width=140)) as reporter:
         reporter.update(exploration, report)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 from agent_helpers import (
+    BASE,
     LR_EMB,
     LR_NODE,
     SPEC,
@@ -17,10 +18,11 @@ from agent_helpers import (
     node,
     root_params,
     state_of,
+    write_spec,
 )
 
 from agent.history import Change, signature
-from agent.policy import best_node
+from agent.spec import load_spec
 from agent.surrogate import BEST_POINTS, MAX_POINTS, Surrogate, training_set
 from memory.directives import parse_directive
 
@@ -38,7 +40,7 @@ def policy(spec):
 
 
 def propose(policy, records, slot=0, **kwargs):
-    return policy.propose(state_of(every_slot_started(records), **kwargs), slot)
+    return policy.propose(state_of(every_slot_started(records), policy.spec, **kwargs), slot)
 
 
 # ---------------------------------------------------------------- seed 003's six rows
@@ -143,7 +145,7 @@ def test_a_flat_metric_takes_a_bigger_step(policy):
         node(2, 1, reward=0.2, metrics=flat, params=root_params(batch_size=16)),
         node(3, 1, reward=0.2, metrics=flat, params=root_params(batch_size=4)),
     ]
-    proposal = propose(policy, records)
+    proposal = propose(policy, records, directives=directives("prefer-parent 1"))
     assert proposal.parent == 1 and "flat" in proposal.rationale
     assert proposal.change.new / proposal.change.old in (pytest.approx(10), pytest.approx(0.1))
 
@@ -152,7 +154,7 @@ def test_a_flat_metric_takes_a_bigger_step(policy):
 
 
 def test_an_empty_tree_starts_every_slot_from_the_base_config(policy):
-    state = state_of([])
+    state = state_of([], policy.spec)
     proposal = policy.propose(state, 2)
     assert proposal.parent is None and proposal.change is None and proposal.params == root_params()
 
@@ -161,13 +163,13 @@ def test_free_slots_get_different_mutations_and_never_a_config_that_ran(policy, 
     records = every_slot_started([node(1, None, reward=0.5)])
     proposals = []
     for slot in range(4):
-        state = state_of(records)
+        state = state_of(records, spec)
         proposal = policy.propose(state, slot)
         proposals.append(proposal)
         records.append(proposal.as_record(200 + slot))
     signatures = [signature(spec.slots.values[p.slot], p.params, p.seed) for p in proposals]
     assert len(set(signatures)) == 4
-    assert len({(p.change.key, repr(p.change.new)) for p in proposals}) == 4
+    assert len({(p.parent, p.change.key, repr(p.change.new)) for p in proposals}) == 4
     ran = {signature(spec.slots.values[r.slot], r.params, r.seed) for r in records[:-4]}
     assert not ran & set(signatures)
 
@@ -221,7 +223,7 @@ def test_try_is_proposed_first(policy):
 def test_a_try_is_proposed_once(policy):
     tried = node(2, 1, reward=0.1, params=root_params(batch_size=16))
     proposal = propose(policy, [node(1, None, reward=0.5), tried], directives=directives("try batch_size = 16"))
-    assert proposal.params["training.batch_size"] != 16
+    assert not (proposal.change.key == "training.batch_size" and proposal.change.new == 16)
 
 
 def test_prefer_parent_and_freeze(policy):
@@ -232,22 +234,24 @@ def test_prefer_parent_and_freeze(policy):
 
 def test_failed_nodes_are_never_parents_while_others_exist(policy):
     records = [node(1, None, reward=0.2), node(2, 1, status="failed", failure="crash: exit 1")]
-    assert propose(policy, records).parent == 1
+    parents = policy.parent_candidates(state_of(every_slot_started(records), policy.spec))
+    assert 1 in [p.node_id for p in parents if p] and 2 not in [p.node_id for p in parents if p]
+    assert propose(policy, records).parent != 2
 
 
 def test_a_band_failed_node_with_a_reward_may_be_a_parent_and_a_crashed_one_may_not(policy):
     scored = replace(node(2, None, reward=0.2), status="failed")  # below the partial band, reward real
     crashed = node(3, None, status="failed", failure="crash: exit 1")
-    parents = policy.parent_candidates(state_of(every_slot_started([scored, crashed])))
-    assert scored in parents and crashed not in parents
-    assert propose(policy, [scored, crashed]).parent == 2
+    parents = policy.parent_candidates(state_of(every_slot_started([scored, crashed]), policy.spec))
+    ids = [p.node_id for p in parents if p]
+    assert 2 in ids and 3 not in ids
 
 
 def test_no_slot_is_left_idle_when_every_single_step_is_in_flight(policy):
     records = [node(1, None, reward=0.2)]
     seen = set()
     for node_id in range(200, 240):
-        proposal = policy.propose(state_of(every_slot_started(records)), 0)
+        proposal = policy.propose(state_of(every_slot_started(records), policy.spec), 0)
         assert proposal is not None
         seen.add(signature(4, proposal.params, proposal.seed))
         records.append(proposal.as_record(node_id))
@@ -268,7 +272,7 @@ def diverged_child(node_id: int, parent: int, old: float, new: float):
             failure="diverged: nan in phase2_loss",
             params=root_params(learning_rate_node_homeostasis=new),
         ),
-        change=Change(LR_NODE, old, new),
+        changes=(Change(LR_NODE, old, new),),
     )
 
 
@@ -276,7 +280,7 @@ def test_after_a_diverged_x10_step_that_way_stays_open_with_smaller_steps_only(p
     records = [node(1, None, reward=0.6), diverged_child(2, 1, 0.01, 0.1)]
     up = []
     for node_id in range(200, 230):
-        proposal = propose(policy, records)
+        proposal = propose(policy, records, directives=directives("prefer-parent 1"))
         records.append(proposal.as_record(node_id))
         if proposal.parent == 1 and proposal.change.key == LR_NODE and proposal.change.new > 0.01:
             up.append(proposal.change.new)
@@ -287,12 +291,12 @@ def test_after_a_diverged_x10_step_that_way_stays_open_with_smaller_steps_only(p
 def test_a_diverged_value_is_never_proposed_again_from_the_same_other_settings(policy):
     sibling = replace(
         node(3, 1, reward=0.7, params=root_params(learning_rate_node_homeostasis=0.02)),
-        change=Change(LR_NODE, 0.01, 0.02),
+        changes=(Change(LR_NODE, 0.01, 0.02),),
     )
     records = [node(1, None, reward=0.6), diverged_child(2, 1, 0.01, 0.1), sibling]
     up = []
     for node_id in range(200, 260):
-        proposal = propose(policy, records)
+        proposal = propose(policy, records, directives=directives("prefer-parent 1"))
         records.append(proposal.as_record(node_id))
         others = {k: v for k, v in proposal.params.items() if k != LR_NODE}
         if others == {k: v for k, v in root_params().items() if k != LR_NODE}:
@@ -339,15 +343,15 @@ def test_the_best_node_gets_its_replicate_on_its_own_slot_before_anything_else(t
     replicate = propose(policy, records, slot=1)
     assert replicate.mode == "replicate" and replicate.parent == 2 and replicate.replicate_of == 2
     assert replicate.params == records[1].params and replicate.seed != records[1].seed
-    assert replicate.mutation_text(policy.spec) == f"replicate of node 2 (seed 7 -> {replicate.seed})"
+    assert replicate.mutation_text(policy.spec.space) == f"replicate of node 2 (seed 7 -> {replicate.seed})"
     records.append(replicate.as_record(3))
     assert propose(policy, records, slot=1).mode != "replicate"  # one replicate is in flight
 
 
-def test_best_node_is_an_original_with_the_highest_pooled_reward():
-    records = [node(1, None, reward=0.9), node(2, None, reward=0.5), node(3, 1, reward=0.1, replicate_of=1)]
-    pooled = {1: 0.5, 2: 0.6}
-    assert best_node(records, pooled).node_id == 2
+def test_the_leader_is_an_original_with_the_highest_pooled_reward(policy):
+    records = [node(1, None, reward=0.9), node(2, None, reward=0.6), node(3, 1, reward=0.1, replicate_of=1)]
+    snapshot = state_of(records, policy.spec)
+    assert snapshot.pooled[1] == pytest.approx(0.5) and snapshot.leader.id == 2
 
 
 @pytest.mark.parametrize(
@@ -362,10 +366,31 @@ def test_best_node_is_an_original_with_the_highest_pooled_reward():
 )
 def test_directives_the_space_refuses_are_named_not_applied(tmp_path, text, problem):
     policy = make_policy(make_spec(tmp_path))
-    assert problem in policy.directive_problem(parse_directive(text))
+    assert problem in policy.rules.problem(parse_directive(text))
 
 
 def test_directives_the_space_accepts_have_no_problem(tmp_path):
     policy = make_policy(make_spec(tmp_path))
     for text in ("pin lr_node_homeo = 0.01", "bound lr_emb_homeo 1e-4 1e-2", "avoid data_aug > 3000", "freeze 3"):
-        assert policy.directive_problem(parse_directive(text)) == ""
+        assert policy.rules.problem(parse_directive(text)) == ""
+
+
+def test_after_a_divergence_only_learning_rates_and_clipping_go_down(tmp_path):
+    """Named by whole words, float only: lr_warmup_steps and lr_warmup_fraction are no learning rates."""
+    text = SPEC.replace(
+        "  training.batch_size:",
+        "  training.lr_warmup_steps: {kind: int, low: 0, high: 1000, short: warmup}\n"
+        "  training.lr_warmup_fraction: {kind: float, low: 0.0, high: 0.5, short: warmup_frac}\n"
+        "  training.grad_clip_norm: {kind: float, low: 0.1, high: 10.0, log: true, short: clip}\n"
+        "  training.batch_size:",
+    )
+    extra = {"lr_warmup_steps": 100, "lr_warmup_fraction": 0.1, "grad_clip_norm": 1.0}
+    spec = load_spec(write_spec(tmp_path, text, {**BASE, "training": {**BASE["training"], **extra}}))
+    policy = make_policy(spec)
+    params = policy.root_params()
+    parent = node(1, None, params=params)
+    diverged = replace(diverged_child(2, 1, 0.01, 0.1), params={**params, LR_NODE: 0.1})
+    snapshot = state_of([parent, diverged], spec)
+    action = policy.modes.decide(snapshot, snapshot.get(1))
+    assert "child 2 diverged" in action.rule
+    assert {p.param for p in action.prefer} == {LR_NODE, LR_EMB, "training.grad_clip_norm"}

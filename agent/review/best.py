@@ -1,6 +1,7 @@
 """The best node: which it is, how sure we are (replicates), what it ran and what it drew.
 
-Owns the choice of the best node (the tree's highest pooled mean, ucb/tree.py), its
+Owns what review shows of the best node (which node it is is `Tree.best`, ucb/tree.py:
+the one definition every command and the agent use), its
 runs (the node and its seed replicates), its full config, its difference from the base
 config, and the trainer's latest plots in its run folder.
 """
@@ -31,8 +32,14 @@ class Best:
 
 
 def best_node(files: ExplorationFiles) -> Best:
-    """The finished node with the highest pooled mean reward; UcbxError when none finished."""
+    """The best node (`Tree.best`); UcbxError when there is none yet, naming the leader if one awaits replicates."""
     node = files.tree.best
+    leader = files.tree.leader
+    if node is None and leader is not None:
+        raise UcbxError(
+            f"{files.log_path}: no node is confirmed best yet; node {leader.id} leads (reward {leader.mean:.3f}) "
+            f"and has {leader.n_replicates} of {files.tree.replicates_wanted} seed replicates (`ucbx show {leader.id}`)"
+        )
     if node is None:
         raise UcbxError(f"{files.log_path}: no finished node with a reward yet")
     members = {node.id} | {entry.node_id for entry in node.replicates}

@@ -132,7 +132,7 @@ class ExplorationFiles:
             raise UcbxError(f"{log}: no analysis log here (is {folder} an exploration folder?)")
         if spec is None and metric is None:
             copy = layout.spec_copy.name
-            raise UcbxError(f"{folder}: no {copy} here, so no objective; give the spec (--spec SPEC) or --metric NAME")
+            raise UcbxError(f"{folder}: no {copy} here, so no objective; give --spec SPEC or --metric NAME")
         parse = parse_notebook(log.read_text(encoding="utf-8"), str(log))
         return cls(folder, log, layout, spec, metric, parse.entries, parse.problems)
 
