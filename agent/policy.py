@@ -43,7 +43,7 @@ from agent.modes import ModeRules
 from agent.playbook import Action, Playbook
 from agent.snapshot import Snapshot
 from agent.spec import Spec
-from agent.surrogate import Surrogate
+from agent.surrogate import TUNE_EVERY, Surrogate
 from slots.config import get_path
 
 
@@ -62,6 +62,7 @@ class Policy:
         self.modes = ModeRules(spec, playbook)
         self._surrogate_key = -1  # finished records the cached surrogate was fitted on
         self._surrogate_fit: Surrogate | None = None
+        self._tuned_at = -TUNE_EVERY  # finished records when the kernel was last tuned
 
     # ------------------------------------------------------------------ decisions
 
@@ -94,12 +95,19 @@ class Policy:
         return None
 
     def _surrogate(self, finished: list[NodeRecord]) -> Surrogate | None:
-        """The surrogate of these finished nodes, refitted only when a node has finished since the last fit."""
-        if len(finished) != self._surrogate_key:
-            self._surrogate_key = len(finished)
-            self._surrogate_fit = Surrogate.fit(
-                self.spec.space, self.spec.n_slots, finished, self.spec.exploration.seed
-            )
+        """The surrogate of these finished nodes, refitted only when a node has finished since the last fit;
+        its kernel is tuned again every `TUNE_EVERY` results, kept fixed in between."""
+        count = len(finished)
+        if count == self._surrogate_key:
+            return self._surrogate_fit
+        tune = self._surrogate_fit is None or count - self._tuned_at >= TUNE_EVERY or count < self._surrogate_key
+        kernel = None if tune else self._surrogate_fit.kernel
+        self._surrogate_fit = Surrogate.fit(
+            self.spec.space, self.spec.n_slots, finished, self.spec.exploration.seed, kernel
+        )
+        self._surrogate_key = count
+        if tune:
+            self._tuned_at = count
         return self._surrogate_fit
 
     def parent_candidates(self, snapshot: Snapshot) -> list[NodeRecord | None]:

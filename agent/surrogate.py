@@ -8,9 +8,11 @@ and priority alone.
 
 The fit is bounded whatever the log's length: it uses at most `MAX_POINTS` runs, the
 `BEST_POINTS` best rewards and the most recent of the others (log order), so a fit costs
-the same at 300 entries and at 100,000. Fit and prediction run with one BLAS/OpenMP
-thread (threadpoolctl): the agent shares the machine with the trainers, and a GP this
-small is slower, not faster, with many threads.
+the same at 300 entries and at 100,000. The kernel's hyperparameters are optimised only
+every `TUNE_EVERY` new results (the policy passes the last tuned kernel back); in between
+a fit keeps them fixed and costs one Cholesky factorisation of at most 256 x 256.
+Fit and prediction run with one BLAS/OpenMP thread (threadpoolctl): the agent shares the
+machine with the trainers, and a GP this small is slower, not faster, with many threads.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 from threadpoolctl import threadpool_limits
 
 from agent.history import NodeRecord
@@ -32,6 +34,7 @@ MIN_POINTS = 5
 MAX_POINTS = 256  # runs a fit uses at most ...
 BEST_POINTS = 64  # ... of which the best rewards; the rest are the most recent
 KAPPA = 1.0
+TUNE_EVERY = 16  # new results between two optimisations of the kernel's hyperparameters
 
 
 def _encode(parameter: Parameter, value: Any) -> list[float]:
@@ -64,20 +67,31 @@ class Surrogate:
         self.model = model
 
     @classmethod
-    def fit(cls, space: SearchSpace, n_slots: int, records: list[NodeRecord], seed: int = 0) -> Surrogate | None:
+    def fit(
+        cls, space: SearchSpace, n_slots: int, records: list[NodeRecord], seed: int = 0, kernel: Kernel | None = None
+    ) -> Surrogate | None:
+        """A GP on the finished runs with a reward; with ``kernel`` (a tuned one), its hyperparameters are kept."""
         points = training_set(
             [r for r in records if r.finished and r.reward is not None and all(p.key in r.params for p in space)]
         )
         if len(points) < MIN_POINTS:
             return None
-        kernel = ConstantKernel(1.0) * Matern(length_scale=0.5, nu=2.5) + WhiteKernel(0.01)
-        model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
+        if kernel is None:
+            kernel = ConstantKernel(1.0) * Matern(length_scale=0.5, nu=2.5) + WhiteKernel(0.01)
+            model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
+        else:
+            model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed, optimizer=None)
         surrogate = cls(space, n_slots, model)
         features = np.array([surrogate.features(r.params, r.slot) for r in points])
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(features, np.array([r.reward for r in points]))
         return surrogate
+
+    @property
+    def kernel(self) -> Kernel:
+        """The fitted kernel, hyperparameters included (to fit again without tuning them)."""
+        return self.model.kernel_
 
     def features(self, params: dict[str, Any], slot: int) -> list[float]:
         row = [x for p in self.space for x in _encode(p, params[p.key])]

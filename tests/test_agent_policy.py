@@ -23,7 +23,7 @@ from agent_helpers import (
 
 from agent.history import Change, signature
 from agent.spec import load_spec
-from agent.surrogate import BEST_POINTS, MAX_POINTS, Surrogate, training_set
+from agent.surrogate import BEST_POINTS, MAX_POINTS, TUNE_EVERY, Surrogate, training_set
 from memory.directives import parse_directive
 
 FLAT = {"avg_slope_ratio": 0.01, "embedding_cluster_acc": 0.5}
@@ -394,3 +394,13 @@ def test_after_a_divergence_only_learning_rates_and_clipping_go_down(tmp_path):
     action = policy.modes.decide(snapshot, snapshot.get(1))
     assert "child 2 diverged" in action.rule
     assert {p.param for p in action.prefer} == {LR_NODE, LR_EMB, "training.grad_clip_norm"}
+
+
+def test_the_kernel_is_tuned_every_tune_every_results_and_kept_in_between(policy):
+    records = [node(i, None, reward=0.05 * i, params=root_params(batch_size=2 + i)) for i in range(1, 31)]
+    first = policy._surrogate(records[:10])
+    assert first.model.optimizer is not None  # tuned
+    second = policy._surrogate(records[:11])
+    assert second.model.optimizer is None and second.kernel.get_params() == first.kernel.get_params()
+    tuned_again = policy._surrogate(records[: 10 + TUNE_EVERY])
+    assert tuned_again.model.optimizer is not None
