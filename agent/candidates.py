@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ class Candidate:
 class Context:
     """What one decision computes once and every parent shares."""
 
-    taken: set  # signatures of every run done or in flight
+    taken: Collection  # signatures of every run done or in flight (`Snapshot.taken`)
     ledger: Ledger
     surrogate: Surrogate | None
     tries: list[tuple[Parameter, Any]]

@@ -68,11 +68,7 @@ class Policy:
 
     def propose(self, snapshot: Snapshot, slot: int) -> Proposal | None:
         """The next run for ``slot``; None only when no allowed config is left to run."""
-        taken = {
-            signature(self.spec.slots.values[r.slot], r.params, r.seed)
-            for r in snapshot.records
-            if 0 <= r.slot < self.spec.n_slots
-        }
+        taken = snapshot.taken
         replicate = self._replicate(snapshot, slot, taken)
         if replicate is not None:
             return replicate

@@ -14,11 +14,11 @@ forgotten at each update.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from agent.history import Change, NodeRecord, record_from_entry
+from agent.history import Change, NodeRecord, record_from_entry, signature
 from agent.spec import Spec
 from memory.directives import Directive
 from memory.notebook import Entry
@@ -48,10 +48,24 @@ class Snapshot:
     directives: list[Directive] = field(default_factory=list)
     reward_metric: str | None = None  # score this raw metric instead of the spec's objective (tests)
     entries_written: int = -1  # the log's entries (-1: len(entries))
+    taken: Counter = None  # signatures of every run done or in flight (kept up to date; None: count them)
 
     def __post_init__(self) -> None:
         if self.entries_written < 0:
             self.entries_written = len(self.entries)
+        if self.taken is None:
+            self.taken = Counter()
+            for record in self.records:
+                self._take(record, 1)
+
+    def _take(self, record: NodeRecord, count: int) -> None:
+        """Count ``record``'s run as done or in flight (``count`` 1), or no longer (-1)."""
+        if not 0 <= record.slot < self.spec.n_slots:
+            return
+        key = signature(self.spec.slots.values[record.slot], record.params, record.seed)
+        self.taken[key] += count
+        if self.taken[key] <= 0:
+            del self.taken[key]
 
     @classmethod
     def build(
@@ -87,14 +101,19 @@ class Snapshot:
         written = len(self.entries)
         for record in self.records[written:]:
             tree.remove_in_flight(record.node_id)
+            self._take(record, -1)
         records = self.records[:written]
         for entry in entries[written:]:
-            records.append(_record(self.spec, entry, objective, self.reward_metric))
+            record = _record(self.spec, entry, objective, self.reward_metric)
+            records.append(record)
+            self._take(record, 1)
             if not tree.add(entry, objective, self.reward_metric):
                 return Snapshot.build(self.spec, entries, in_flight, directives, reward_metric=self.reward_metric)
         for record in in_flight:
             tree.add_in_flight(record.node_id, record.parent)
-        return Snapshot(self.spec, list(entries), records + list(in_flight), tree, list(directives), self.reward_metric)
+            self._take(record, 1)
+        records += list(in_flight)
+        return Snapshot(self.spec, list(entries), records, tree, list(directives), self.reward_metric, taken=self.taken)
 
     # ------------------------------------------------------------ updates within a pass
 
@@ -105,6 +124,10 @@ class Snapshot:
         written = len(self.entries)
         self.entries.append(entry)
         self.entries_written += 1
+        for flying in self.records[written:]:
+            if flying.node_id == entry.node_id:
+                self._take(flying, -1)
+        self._take(record, 1)
         in_flight = [r for r in self.records[written:] if r.node_id != entry.node_id]
         self.records = self.records[:written] + [record] + in_flight
         if not self.tree.add(entry, objective, self.reward_metric):
@@ -121,6 +144,7 @@ class Snapshot:
     def add_in_flight(self, record: NodeRecord) -> None:
         """A proposal made this pass: a virtual visit, and a config no other slot may take."""
         self.records.append(record)
+        self._take(record, 1)
         self.tree.add_in_flight(record.node_id, record.parent)
         self._forget()
 

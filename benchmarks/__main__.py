@@ -109,7 +109,9 @@ def utilisation_command(options, argv: list[str]) -> None:
 def overhead_command(options, argv: list[str]) -> None:
     top = header(argv)
     with tempfile.TemporaryDirectory(prefix="ucbx-overhead-") as work:
-        decisions = overhead.run_overhead(options.sizes, Path(work) / "log", options.policy_max, options.repeat)
+        decisions = overhead.run_overhead(
+            options.sizes, Path(work) / "log", options.repeat, options.tpe_max, options.pass_max
+        )
         share = overhead.demo_fraction(Path(work) / "demo", options.demo_budget) if options.demo_budget else None
     text = f"{top}\n\n{overhead.table(decisions)}"
     if share:
@@ -143,7 +145,7 @@ def smoke(options, argv: list[str]) -> None:
             "smoke",
         ],
         ["utilisation", "--unit", "0.02", "--rounds", "1"],
-        ["overhead", "--sizes", "30", "--repeat", "1", "--demo-budget", "0"],
+        ["overhead", "--sizes", "30", "--repeat", "2", "--demo-budget", "0"],
     ):
         main(args + ["--results", str(options.results), "--figures", str(options.figures)])
 
@@ -169,10 +171,11 @@ def parser() -> argparse.ArgumentParser:
     util.add_argument("--unit", type=float, default=0.25, help="seconds per time_step unit (4/16/32/64)")
     util.add_argument("--rounds", type=int, default=3, help="synchronous batches (the window)")
     util.set_defaults(action=utilisation_command)
-    cost = commands.add_parser("overhead", help="seconds per decision vs log size")
-    cost.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 10_000, 100_000])
-    cost.add_argument("--policy-max", type=int, default=100_000, help="largest log the policy step is run on")
-    cost.add_argument("--repeat", type=int, default=3, help="best of this many timings per step")
+    cost = commands.add_parser("overhead", help="seconds per decision and per daemon pass vs log size, and TPE's ask")
+    cost.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10_000, 100_000])
+    cost.add_argument("--repeat", type=int, default=5, help="decisions and passes timed per size (median)")
+    cost.add_argument("--tpe-max", type=int, default=10_000, help="largest number of trials TPE's ask is run with")
+    cost.add_argument("--pass-max", type=int, default=100_000, help="largest log a full daemon pass is run on")
     cost.add_argument("--demo-budget", type=int, default=24, help="entries of the demo exploration (0: skip)")
     cost.set_defaults(action=overhead_command)
     commands.add_parser("smoke", help="all of it at toy size").set_defaults(action=smoke)

@@ -1,54 +1,58 @@
-"""Decision overhead: the wall time of one ucbx decision against the size of the log.
+"""Decision overhead: what ucbx costs per decision and per daemon pass, against the log's size.
 
-One decision is what the driver does when a slot frees, timed step by step on a log of
-n entries (benchmarks/ucb_scaling.py's generator, bushy shape, its entries completed
-with every searched value and reward metric of configs/demo.yaml so the policy's
-surrogate has data): parse the log, build the tree (3 nodes in flight), PUCT scores and
-the scores file, the policy (`agent.driver.policy_state`, which builds the tree and PUCT
-ranking again as the driver does, then `Policy.propose` for one slot, surrogate fit
-included), and the writes (the new entry appended, the slot config written).
+Three measurements at each size n (entries in the log; benchmarks/ucb_scaling.py's
+generator, bushy shape, completed with every searched value and reward metric of
+configs/demo.yaml so the surrogate has data):
 
-The surrogate's fit is bounded (agent/surrogate.py `MAX_POINTS`), so the policy step grows
-linearly with the log; it is run up to ``policy_max`` nodes.
+- **decision**: what a running daemon does when a slot frees, after one more entry:
+  the snapshot updated with the entry (`Snapshot.add_entry`) and `Policy.propose` for
+  one slot, surrogate included (the policy object lives on, as in the daemon, so the
+  kernel is tuned every `TUNE_EVERY` results and refitted cheaply in between). Median
+  and maximum of ``repeat`` decisions;
+- **pass**: one full daemon pass on a real folder (`Exploration.step`): a finished job
+  collected, its entry written, the memory, the scores file, the git commit, a proposal
+  and its launch (a local job that exits at once). The folder is warm: its first pass
+  (parsing the whole log, building the tree) is not counted, as in a running daemon.
+  Median of ``repeat`` passes;
+- **tpe ask**: Optuna's TPE (multivariate, constant liar, as benchmarks/searchers.py
+  configures it) asking one trial of the same search space with n finished trials
+  (only when optuna is installed; sizes above ``tpe_max`` are not run).
 
 `demo_fraction` runs a real exploration (configs/demo.yaml on the tiny metabolism preset,
-local launcher, 4 slots) through `agent.driver.Exploration.step` and reports the agent's
-share of the wall time: time inside `step` / total wall time.
+local launcher, 4 slots) and reports the agent's share of the wall time.
 """
 
 from __future__ import annotations
 
-import functools
 import random
+import statistics
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.driver import Exploration, node_tree, policy_state
-from agent.history import NodeRecord, config_line
+from agent.driver import Exploration
+from agent.folder import ExplorationFolder
+from agent.history import Proposal, config_line
 from agent.playbook import load_playbook
 from agent.policy import Policy
+from agent.snapshot import Snapshot
 from agent.spec import Spec, load_spec
 from benchmarks.searchers import base_params, random_value
 from benchmarks.tasks import REPO
-from benchmarks.ucb_scaling import best_of, synthetic_log
-from memory.notebook import append_entry, format_entry, parse_notebook
-from slots.config import build_slot_config, write_config
-from ucb.scores import puct, scores_header, total_visits, write_scores
+from benchmarks.ucb_scaling import synthetic_log
+from memory.notebook import format_entry, parse_notebook
+from slots.journal import JobRecord
 
 DEMO_SPEC = REPO / "configs" / "demo.yaml"
-STEPS = ("parse", "tree", "scores", "policy", "writes")
+MEASURES = ("decision", "decision max", "pass", "tpe ask")
+QUICK_JOB = [sys.executable, "-c", "pass", "{config}", "{run_dir}"]  # a trainer that exits at once
 
 
 @dataclass(frozen=True)
 class Decision:
     nodes: int
-    seconds: dict[str, float | None]  # per step; None = not run
-
-    @property
-    def total(self) -> float | None:
-        """The whole decision; None when a step was not run."""
-        return None if None in self.seconds.values() else sum(self.seconds.values())
+    seconds: dict[str, float | None]  # per measure; None = not run
 
 
 def campaign_log(n: int, spec: Spec) -> str:
@@ -71,71 +75,138 @@ def campaign_log(n: int, spec: Spec) -> str:
     return "".join(parts)
 
 
-def timed(action):
-    start = time.perf_counter()
-    result = action()
-    return time.perf_counter() - start, result
-
-
-def decide(spec: Spec, text: str, folder: Path, run_policy: bool, repeat: int) -> dict[str, float | None]:
-    """One decision on ``text`` (the whole log), each step timed (best of ``repeat``)."""
-    measure = functools.partial(best_of, repeat)
-    log_path, seconds = folder / "bench_analysis.md", {}
-    log_path.write_text(text, encoding="utf-8")
-    seconds["parse"], parsed = measure(lambda: parse_notebook(log_path.read_text(encoding="utf-8"), str(log_path)))
-    entries = parsed.entries
-    last = entries[-1].node_id
-    flying = [
-        NodeRecord(node_id=last + slot + 1, parent=last - slot, slot=slot + 1, params=base_params(spec))
-        for slot in range(3)
-    ]
-    seconds["tree"], tree = measure(lambda: node_tree(spec, entries, flying))
-
-    def scores():
-        ranking = puct(tree, spec.exploration.ucb_c)
-        write_scores(folder / "bench_ucb_scores.txt", ranking, tree, scores_header(total_visits(tree), 1.414))
-        return ranking
-
-    seconds["scores"], _ = measure(scores)
-
-    def policy():
-        state = policy_state(spec, entries, flying)
-        return Policy(spec, load_playbook(spec.exploration.playbook)).propose(state, 0)
-
-    seconds["policy"], proposal = measure(policy) if run_policy else (None, None)
-
-    def writes():
-        append_entry(log_path, entries[-1])
-        params = proposal.params if proposal else base_params(spec)
-        config = build_slot_config(spec.base, spec.slots, 0, params, spec.space, spec.frozen)
-        write_config(folder / "slot_00.yaml", config)
-
-    seconds["writes"], _ = measure(writes)
+def decisions(spec: Spec, text: str, repeat: int) -> list[float]:
+    """Seconds of ``repeat`` decisions, each after one more entry, by one long-lived policy."""
+    entries = parse_notebook(text).entries
+    snapshot = Snapshot.build(spec, entries[:-repeat])
+    policy = Policy(spec, load_playbook(spec.exploration.playbook))
+    policy.propose(snapshot, 0)  # the daemon's first decision fits and tunes the surrogate
+    seconds = []
+    for entry in entries[-repeat:]:
+        start = time.perf_counter()
+        snapshot.add_entry(entry)
+        policy.propose(snapshot, entry.slot or 0)
+        seconds.append(time.perf_counter() - start)
     return seconds
 
 
-def run_overhead(sizes: list[int], folder: Path, policy_max: int, repeat: int = 3, progress=print) -> list[Decision]:
-    spec = load_spec(DEMO_SPEC)
+def passes(spec: Spec, text: str, folder: Path, repeat: int) -> list[float]:
+    """Seconds of ``repeat`` warm daemon passes, each collecting one finished job."""
+    layout = ExplorationFolder(folder, spec.name)
     folder.mkdir(parents=True, exist_ok=True)
-    decisions = []
-    for n in sizes:
-        decision = Decision(n, decide(spec, campaign_log(n, spec), folder, n <= policy_max, repeat))
-        decisions.append(decision)
-        progress(
-            f"overhead {n} nodes: " + ", ".join(f"{k} {v:.3f}" for k, v in decision.seconds.items() if v is not None)
+    layout.log.write_text(text, encoding="utf-8")
+    exploration = Exploration(spec, layout)
+    exploration.prepare()
+    exploration.step(launch=False, propose=False)  # warm: the whole log read once
+    seconds = []
+    for _ in range(repeat):
+        finished_job(exploration)
+        start = time.perf_counter()
+        report = exploration.step()
+        seconds.append(time.perf_counter() - start)
+        assert len(report.written) == 1 and report.launched, report
+        for job in exploration.journal.jobs(status=("queued", "running")):
+            exploration.launcher.cancel(job)
+            exploration.journal.update(job.id, status="failed", failure_kind="cancelled", collected=True)
+        for pending in exploration.reader.pending():
+            pending.path.unlink()
+    exploration.journal.close()
+    return seconds
+
+
+def finished_job(exploration: Exploration) -> None:
+    """A job that ran and finished while the daemon slept: its journal row and run folder."""
+    spec = exploration.spec
+    node_id = exploration.dispatcher.next_node_id(exploration.reader.snapshot())
+    params = base_params(spec)
+    proposal = Proposal(slot=0, parent=None, mode="explore", params=params, seed=node_id)
+    run_dir = exploration.folder.run_dir(node_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = {"avg_slope_ratio": 0.9, "MLP_node_slope_ratio_0": 0.9, "MLP_node_slope_ratio_1": 0.9}
+    metrics.update({"embedding_cluster_acc": 0.8, "rate_constants_R2": 0.9})
+    (run_dir / spec.trainer.metrics_file).write_text("".join(f"{k}: {v}\n" for k, v in metrics.items()))
+    now = time.time()
+    exploration.journal.add(
+        JobRecord(
+            iteration=node_id,
+            node_id=node_id,
+            slot=0,
+            parent=None,
+            config_path=str(exploration.folder.run_config(node_id)),
+            config_hash="",
+            run_dir=str(run_dir),
+            launcher="local",
+            command=QUICK_JOB,
+            metrics_file=spec.trainer.metrics_file,
+            status="done",
+            exit_code=0,
+            submitted_at=now,
+            started_at=now,
+            finished_at=now,
+            payload=proposal.to_payload(),
         )
-    return decisions
+    )
 
 
-def table(decisions: list[Decision]) -> str:
+def tpe_ask(spec: Spec, n: int, repeat: int) -> float | None:
+    """Median seconds of one TPE ask (every parameter sampled) with ``n`` finished trials; None without optuna."""
+    try:
+        import optuna
+    except ImportError:
+        return None
+    from benchmarks.searchers import TpeSearcher
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    distributions = {p.key: TpeSearcher.distribution(optuna, p) for p in spec.space}
+    rng = random.Random(n)
+    sampler = optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                params={p.key: random_value(p, rng) for p in spec.space},
+                distributions=distributions,
+                value=rng.random(),
+            )
+            for _ in range(n)
+        ]
+    )
+    seconds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        trial = study.ask(distributions)
+        seconds.append(time.perf_counter() - start)
+        study.tell(trial, rng.random())
+    return statistics.median(seconds)
+
+
+def run_overhead(
+    sizes: list[int], folder: Path, repeat: int = 5, tpe_max: int = 10_000, pass_max: int = 100_000, progress=print
+) -> list[Decision]:
+    spec = load_spec(DEMO_SPEC, {"trainer.command": QUICK_JOB, "exploration.budget": 10**9})
+    results = []
+    for n in sizes:
+        text = campaign_log(n, spec)
+        decided = decisions(spec, text, repeat)
+        seconds: dict[str, float | None] = {
+            "decision": statistics.median(decided),
+            "decision max": max(decided),
+            "pass": statistics.median(passes(spec, text, folder / f"pass_{n}", repeat)) if n <= pass_max else None,
+            "tpe ask": tpe_ask(spec, n, repeat) if n <= tpe_max else None,
+        }
+        results.append(Decision(n, seconds))
+        progress(f"overhead {n} entries: " + ", ".join(f"{k} {v:.4f} s" for k, v in seconds.items() if v is not None))
+    return results
+
+
+def table(results: list[Decision]) -> str:
     lines = [
-        "| entries | " + " | ".join(f"{step} s" for step in STEPS) + " | total s |",
-        "| ---: | " + " | ".join("---:" for _ in STEPS) + " | ---: |",
+        "| entries | " + " | ".join(f"{measure} (s)" for measure in MEASURES) + " |",
+        "| ---: | " + " | ".join("---:" for _ in MEASURES) + " |",
     ]
-    for d in decisions:
-        cells = ["not run" if d.seconds[s] is None else f"{d.seconds[s]:.3f}" for s in STEPS]
-        total = "-" if d.total is None else f"{d.total:.3f}"
-        lines.append(f"| {d.nodes:,} | " + " | ".join(cells) + f" | {total} |")
+    for result in results:
+        cells = ["not run" if result.seconds[m] is None else f"{result.seconds[m]:.4f}" for m in MEASURES]
+        lines.append(f"| {result.nodes:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -160,13 +231,16 @@ def demo_fraction(folder: Path, budget: int, poll_s: float = 1.0) -> DemoShare:
         DEMO_SPEC,
         {"trainer.base_config": "metabolism/tiny.yaml", "exploration.budget": budget, "exploration.poll_s": poll_s},
     )
-    exploration = Exploration(spec, folder)
+    exploration = Exploration(spec, ExplorationFolder(folder, spec.name))
     started, agent_s, steps = time.perf_counter(), 0.0, 0
     exploration.prepare()
     exploration.launcher.recover(exploration.journal)
     agent_s += time.perf_counter() - started
-    while len(exploration.entries()) < budget:
-        seconds, _ = timed(exploration.step)
-        agent_s, steps = agent_s + seconds, steps + 1
+    written = 0
+    while written < budget:
+        start = time.perf_counter()
+        report = exploration.step()
+        agent_s, steps = agent_s + time.perf_counter() - start, steps + 1
+        written = report.snapshot.entries_written
         time.sleep(poll_s)
-    return DemoShare(len(exploration.entries()), time.perf_counter() - started, agent_s, steps)
+    return DemoShare(written, time.perf_counter() - started, agent_s, steps)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.harness import Campaign  # noqa: E402
-from benchmarks.overhead import STEPS, Decision  # noqa: E402
+from benchmarks.overhead import MEASURES, Decision  # noqa: E402
 from benchmarks.utilisation import TIME_STEPS, Utilisation  # noqa: E402
 
 COLOURS = {"ucbx": "tab:red", "random": "tab:gray", "tpe": "tab:blue", "public-rule": "tab:green", "grid": "tab:purple"}
@@ -51,15 +51,15 @@ def search_curves(campaigns: list[Campaign], path: Path, title: str) -> None:
 
 
 def overhead(decisions: list[Decision], path: Path) -> None:
-    """Seconds per decision step against log entries, log-log."""
+    """Seconds per decision, per daemon pass and per TPE ask against log entries, log-log."""
     figure, axis = plt.subplots(figsize=(6, 4.2))
-    for step in STEPS + ("total",):
-        points = [(d.nodes, d.total if step == "total" else d.seconds[step]) for d in decisions]
+    for measure in MEASURES:
+        points = [(d.nodes, d.seconds[measure]) for d in decisions]
         points = [(n, s) for n, s in points if s is not None and s > 0]
         if points:
-            axis.loglog(*zip(*points), marker="o", label=step, linewidth=2.5 if step == "total" else 1.2)
-    axis.set_xlabel("entries in the log (nodes)")
-    axis.set_ylabel("seconds per decision")
+            axis.loglog(*zip(*points), marker="o", label=measure)
+    axis.set_xlabel("entries in the log (finished trials for TPE)")
+    axis.set_ylabel("seconds")
     axis.grid(alpha=0.3, which="both")
     axis.legend(fontsize=8)
     figure.tight_layout()

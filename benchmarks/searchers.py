@@ -258,11 +258,11 @@ class TpeSearcher(Searcher):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
         self.study = optuna.create_study(direction="maximize", sampler=sampler)
-        self.distributions = {p.key: self._distribution(optuna, p) for p in self.spec.space}
+        self.distributions = {p.key: self.distribution(optuna, p) for p in self.spec.space}
         self.failed = optuna.trial.TrialState.FAIL
 
     @staticmethod
-    def _distribution(optuna, parameter: Parameter):
+    def distribution(optuna, parameter: Parameter):
         if parameter.kind == "choice":
             return optuna.distributions.CategoricalDistribution(list(parameter.choices))
         if parameter.kind == "bool":
