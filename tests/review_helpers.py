@@ -55,6 +55,22 @@ def demo_rewards(folder: Path) -> tuple[list[Entry], dict[int, float | None]]:
     return entries, rewards
 
 
+def demo_replicate(entries: list[Entry], rewards: dict[int, float | None]) -> Entry:
+    """The demo's first seed replicate, which every finished demo exploration has.
+
+    configs/demo.yaml asks for one replicate of the best node and every baseline of the tiny
+    preset scores: the first run to finish with a reward is then the best node while its slot
+    is free, so that slot's next run is its replicate, whatever order the runs finish in.
+    """
+    spec = load_spec(REPO / "configs" / "demo.yaml", {"trainer.base_config": "metabolism/tiny.yaml"})
+    assert spec.exploration.replicates == 1
+    baselines = [e for e in entries if e.mutation.startswith("none (baseline")]
+    assert len(baselines) == spec.n_slots and all(rewards[e.node_id] is not None for e in baselines)
+    replicates = [e for e in entries if e.is_replicate]
+    assert replicates, "the demo exploration has no seed replicate"
+    return replicates[0]
+
+
 def metric_rewards(log: Path, metric: str) -> tuple[list[Entry], dict[int, float | None]]:
     """A bare log's entries and each run's raw metric (nan or missing: None)."""
     entries = parse_notebook(log.read_text()).entries

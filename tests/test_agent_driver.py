@@ -15,6 +15,7 @@ import git
 import pytest
 import yaml
 from agent_helpers import LR_NODE, SLURM_LAUNCHER, check_folder, fake_spec, scores_lines
+from slurm_helpers import require_slurm
 
 from agent import daemon
 from agent.cli import main
@@ -211,9 +212,7 @@ def test_sigterm_ends_local_jobs_and_the_next_run_reruns_them(tmp_path):
 
 @pytest.mark.slurm
 def test_slurm_jobs_outlive_the_daemon_and_are_reattached(tmp_path):
-    problem = pytest.importorskip("test_slots_slurm").slurm_problem()  # the slots layer's SLURM check
-    if problem is not None:
-        pytest.skip(problem)
+    require_slurm()  # skips, or fails when UCBX_REQUIRE_SLURM=1
     spec = fake_spec(tmp_path, sleep=6.0, budget=4, launcher=SLURM_LAUNCHER)
     folder = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from agent_helpers import check_folder, scores_lines
 
 from memory.notebook import parse_notebook
@@ -15,12 +16,13 @@ from slots.journal import Journal
 
 REPO = Path(__file__).resolve().parents[1]
 UCBX = Path(sys.executable).parent / "ucbx"
-TINY = REPO / "configs" / "metabolism" / "tiny.yaml"
+TINY_PRESET = "metabolism/tiny.yaml"  # always the test-size preset, never a fallback to the full demo
+TINY = REPO / "configs" / TINY_PRESET
 
 
 def ucbx(*arguments: str) -> subprocess.CompletedProcess:
-    """The installed console script, from the repository folder, as a person types it."""
-    options = ["--set", "trainer.base_config=metabolism/tiny.yaml"] if TINY.exists() else []
+    """The installed console script, from the repository folder, as a person types it (tiny preset)."""
+    options = ["--set", f"trainer.base_config={TINY_PRESET}"]
     done = subprocess.run([str(UCBX), *arguments, *options], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -30,6 +32,7 @@ def ucbx(*arguments: str) -> subprocess.CompletedProcess:
 def test_demo_exploration_end_to_end(tmp_path):
     folder = tmp_path / "demo"
     ucbx("run", "configs/demo.yaml", "--workdir", str(folder), "--iterations", "8")
+    assert yaml.safe_load((folder / "base_config.yaml").read_text()) == yaml.safe_load(TINY.read_text())
     entries = check_folder(folder, "demo", 8)
     assert all(e.visual.startswith("MLP_node=") for e in entries if e.status != "failed")
     assert len(scores_lines(folder, "demo")) == sum(1 for e in entries if not e.is_replicate)

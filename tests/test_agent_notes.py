@@ -90,15 +90,51 @@ def test_observation_compares_with_the_parent(tmp_path):
     )
 
 
+def metabolism_visual(**changes) -> dict:
+    """A visual.json in the shape trainers/metabolism/train.py writes (two metabolite types)."""
+    fit = {"offset": 0.0, "gt_offset": 0.0, "slope_ratio": 0.9, "offset_ratio": 1.0, "range": [1.0, 9.0]}
+    visual = {
+        "diverged": False,
+        "amplification": 1.0,
+        "mlp_node": {
+            "magnitude": 0.05,
+            "gt_magnitude": 0.06,
+            "per_type": [
+                {**fit, "type": 0, "slope": -0.00091, "gt_slope": -0.001, "linearity_r2": 0.99},
+                {**fit, "type": 1, "slope": -0.00182, "gt_slope": -0.002, "linearity_r2": 0.97},
+            ],
+        },
+        "embedding": {"n_clusters": 2.0, "accuracy": 0.971, "silhouette": 0.8, "n_types": 2},
+        "rate_constants_R2": 0.9,
+    }
+    visual.update(changes)
+    return visual
+
+
 def test_the_visual_line_comes_from_the_trainers_describe_module(tmp_path):
     spec = load_spec(fake_spec(tmp_path))
     assert visual_line(spec, tmp_path).startswith("none (the spec names no trainer.describe)")
     spec = replace(spec, trainer=replace(spec.trainer, describe="metabolism"))
     assert visual_line(spec, tmp_path) == "none (the run wrote no visual.json)"
-    visual = {"mlp_node": {"per_type": [{"slope": 0.0, "gt_slope": -0.001}, {"slope": 0.0, "gt_slope": -0.002}]}}
+    (tmp_path / "visual.json").write_text(json.dumps(metabolism_visual()))
+    assert visual_line(spec, tmp_path) == (
+        "MLP_node=active: slopes -0.0009/-0.0018 vs GT -0.001/-0.002, near-linear, "
+        "Embeddings=separated: 2 clusters, acc=0.97"
+    )
+    (tmp_path / "visual.json").write_text(json.dumps(metabolism_visual(diverged=True)))
+    assert visual_line(spec, tmp_path).startswith("MLP_node=diverged: nan output, slopes -0.0009/-0.0018 vs GT")
+
+
+def test_a_malformed_visual_json_gives_a_line_naming_the_problem(tmp_path):
+    spec = load_spec(fake_spec(tmp_path))
+    spec = replace(spec, trainer=replace(spec.trainer, describe="metabolism"))
+    visual = metabolism_visual()
+    del visual["mlp_node"]["magnitude"]
     (tmp_path / "visual.json").write_text(json.dumps(visual))
+    assert visual_line(spec, tmp_path) == "unavailable (describe_visual raised KeyError: 'magnitude')"
+    (tmp_path / "visual.json").write_text('{"mlp_node": ')
     line = visual_line(spec, tmp_path)
-    assert line and "\n" not in line
+    assert line.startswith("unreadable visual.json (Expecting value: line 1") and "\n" not in line
 
 
 def test_the_live_view_and_status_render(tmp_path):

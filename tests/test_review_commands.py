@@ -5,7 +5,16 @@ from __future__ import annotations
 import statistics
 
 import yaml
-from review_helpers import FIXTURE_LOG, FIXTURE_METRIC, REPO, demo_rewards, metric_rewards, pooled_rewards, review
+from review_helpers import (
+    FIXTURE_LOG,
+    FIXTURE_METRIC,
+    REPO,
+    demo_replicate,
+    demo_rewards,
+    metric_rewards,
+    pooled_rewards,
+    review,
+)
 
 from agent.spec import load_spec
 from slots.config import get_path, load_config, set_path, validate_config
@@ -43,11 +52,16 @@ def test_show_diffs_a_child_against_its_parent_from_git(capsys, finished_explora
 
 
 def test_show_names_a_replicate_and_refuses_unknown_nodes(capsys, finished_exploration):
-    entries, _ = demo_rewards(finished_exploration)
-    replicate = next((e for e in entries if e.mode.startswith("replicate")), None)
-    if replicate is not None:
-        status, _, err = review(capsys, "show", replicate.node_id, "--workdir", finished_exploration)
-        assert status == 2 and f"replicate of node {replicate.parent}" in err
+    entries, rewards = demo_rewards(finished_exploration)
+    replicate = demo_replicate(entries, rewards)
+    status, _, err = review(capsys, "show", replicate.node_id, "--workdir", finished_exploration)
+    assert status == 2 and f"replicate of node {replicate.parent}" in err
+    status, out, _ = review(capsys, "show", replicate.parent, "--workdir", finished_exploration)
+    assert status == 0 and f"replicate: Iter {replicate.iteration} (node {replicate.node_id}, seed " in out
+    pooled = pooled_rewards(entries, rewards)[replicate.parent]
+    assert len(pooled) >= 2
+    mean, spread = statistics.fmean(pooled), statistics.stdev(pooled)
+    assert f"pooled reward: {mean:.3f} ± {spread:.3f} over {len(pooled)} runs" in out
     assert review(capsys, "show", 999, "--workdir", finished_exploration)[0] == 2
 
 

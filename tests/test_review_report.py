@@ -12,6 +12,7 @@ from conftest import FIXTURES
 from review_helpers import (
     FIXTURE_LOG,
     FIXTURE_METRIC,
+    demo_replicate,
     demo_rewards,
     metric_rewards,
     pooled_rewards,
@@ -57,9 +58,16 @@ def test_demo_report_shows_the_best_node_with_its_plots_and_config(finished_expl
     pooled = pooled_rewards(entries, rewards)
     best = max(pooled, key=lambda node: statistics.fmean(pooled[node]))
     assert f"## Best node: {best}" in text
-    assert f"reward **{statistics.fmean(pooled[best]):.3f}**" in text
-    if len(pooled[best]) > 1:
-        assert f"± {statistics.stdev(pooled[best]):.3f}" in text
+    runs = pooled[best]
+    spread = (
+        f" ± {statistics.stdev(runs):.3f} (standard deviation over {len(runs)} seeds)"
+        if len(runs) > 1
+        else " (one seed: no replicate yet)"
+    )  # which node is best depends on the order runs finished in: each case is checked exactly
+    assert f"- reward **{statistics.fmean(runs):.3f}**{spread}; " in text
+    demo_replicate(entries, rewards)  # the demo always has a replicate (see there) ...
+    replicates = sum(1 for e in entries if e.is_replicate)
+    assert f"{len(entries)} runs on {len(entries) - replicates} nodes" in text  # ... pooled into its node
     assert "best_node_MLP_node_" in text and "best_node_embedding_" in text
     config_section = text.split("### Config against the base", 1)[1].split("###", 1)[0]
     assert "| key | base config |" in config_section or "No differences between base config" in config_section
@@ -127,7 +135,8 @@ def test_demo_parameter_effects_match_the_log(finished_exploration, demo_report)
     for entry in entries:
         if single_mutation(entry.mutation):
             slots_of[single_mutation(entry.mutation)[0]].add(entry.slot)
-    rows = table_after(text, "## Parameter effects") if effects else []
+    assert effects, "the demo exploration has no one-parameter mutation"  # 8 runs on 4 slots: at least 3 of them
+    rows = table_after(text, "## Parameter effects")
     totals = defaultdict(list)
     for row in rows:
         if row["slot"] == "all slots" or len(slots_of[row["parameter"]]) == 1:
@@ -153,6 +162,47 @@ def test_fixture_progress_counts_every_run(fixture_report):
     folder, text = fixture_report
     entries, _ = metric_rewards(folder / FIXTURE_LOG, FIXTURE_METRIC)
     assert f"{len(entries)} runs on {len(entries)} nodes" in text
+
+
+REPLICATE_LOG = """# hand-written log whose best node has two seed replicates
+
+## Iter 1: partial
+Node: id=1, parent=root
+Config: lr=0.01, seed=0
+Metrics: score=0.5
+Mutation: none (baseline)
+
+## Iter 2: converged
+Node: id=2, parent=1
+Config: lr=0.1, seed=0
+Metrics: score=0.9
+Mutation: lr: 0.01 -> 0.1
+
+## Iter 3: converged
+Node: id=3, parent=2
+Mode/Strategy: replicate
+Config: lr=0.1, seed=1000
+Metrics: score=0.8
+Mutation: replicate of node 2 (seed 0 -> 1000)
+
+## Iter 4: partial
+Node: id=4, parent=2
+Mode/Strategy: replicate
+Config: lr=0.1, seed=2000
+Metrics: score=0.7
+Mutation: replicate of node 2 (seed 0 -> 2000)
+"""
+
+
+def test_the_best_node_is_reported_with_the_spread_over_its_replicates(tmp_path):
+    (tmp_path / "hand_analysis.md").write_text(REPLICATE_LOG)
+    assert main(["report", "--workdir", str(tmp_path), "--metric", "score"]) == 0
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "## Best node: 2\n" in text
+    assert f"- reward **0.800** ± {statistics.stdev([0.9, 0.8, 0.7]):.3f} (standard deviation over 3 seeds); " in text
+    assert "| metric | node 2 | node 3 (replicate) | node 4 (replicate) | mean ± sd |" in text
+    assert "| score | 0.9 | 0.8 | 0.7 | 0.8 ± 0.1 |" in text
+    assert "4 runs on 2 nodes" in text
 
 
 HAND_LOG = """# hand-written log with slots and failures

@@ -13,13 +13,14 @@ run last; it runs only on the SLURM of scripts/slurm-local.sh, never on a real c
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from slurm_helpers import local_slurm_conf, require_slurm
+from slurm_helpers import slurm_problem as slurm_problem  # re-exported: tests/reliability imports it from here
 
 from slots.journal import JobRecord, Journal
 from slots.launcher import JobRequest, make_launcher
@@ -37,43 +38,15 @@ from slots.slurm import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SLURM_LOCAL = REPO / "scripts" / "slurm-local.sh"
 JOB = Path(__file__).with_name("slots_job.py")
 FAST_POLL = {"poll_s": 0.2, "poll_max_s": 1.0, "grace_s": 2}
 # every state source: sacct where the cluster has accounting, else scontrol / the completion log
 STATE_SOURCES = pytest.mark.parametrize("accounting", ["auto", False], ids=["auto", "no-sacct"])
 
 
-def local_slurm_conf() -> str:
-    line = subprocess.run([str(SLURM_LOCAL), "env"], capture_output=True, text=True, check=True).stdout
-    return line.strip().split("=", 1)[1]
-
-
-def slurm_problem() -> str | None:
-    """Why SLURM cannot be used here, or None; sets SLURM_CONF to the local one if unset."""
-    if shutil.which("sbatch") is None:
-        return "sbatch is not installed; run scripts/slurm-local.sh up (as root)"
-    if "SLURM_CONF" not in os.environ and Path(local_slurm_conf()).exists():
-        os.environ["SLURM_CONF"] = local_slurm_conf()
-    try:
-        result = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, timeout=15)
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 15 s; run scripts/slurm-local.sh up (as root)"
-    states = result.stdout.split()
-    if result.returncode != 0 or not states or not set(states) & {"idle", "mix", "alloc"}:
-        detail = (result.stderr.strip() or " ".join(states) or "no node").splitlines()[-1]
-        return f"SLURM does not answer ({detail}); run scripts/slurm-local.sh up (as root)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def slurm():
-    problem = slurm_problem()
-    if problem is not None:
-        print(f"\nSLURM tests skipped: {problem}", file=sys.stderr)
-        if os.environ.get("UCBX_REQUIRE_SLURM") == "1":
-            pytest.fail(f"UCBX_REQUIRE_SLURM=1 but {problem}")
-        pytest.skip(problem)
+    require_slurm()
     return os.environ["SLURM_CONF"]
 
 

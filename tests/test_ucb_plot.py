@@ -1,4 +1,4 @@
-"""ucb/plot.py: a 200-node tree drawn to a PNG that stays readable."""
+"""ucb/plot.py: a 200-node tree drawn to a PNG (and an SVG) that stays readable and bounded."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import random
 import matplotlib.image
 
 from memory.notebook import Entry
-from ucb.plot import edge_label, plot_tree
+from ucb.plot import DEFAULT_BUDGET, DEFAULT_TOP, MAX_SIDE_PX, edge_label, fitting_outline, plot_tree
+from ucb.scores import DEFAULT_C
 from ucb.tree import Tree
 
 
@@ -37,12 +38,15 @@ def random_tree(n: int, seed: int = 0) -> Tree:
 def test_plot_of_200_nodes(tmp_path):
     path = tmp_path / "tree.png"
     tree = random_tree(200)
-    plot_tree(tree, path, title="demo")
+    svg = plot_tree(tree, path, title="demo")
     image = matplotlib.image.imread(path)
     height, width = image.shape[:2]
-    leaves = sum(1 for node_id in tree.nodes if not tree.children(node_id))
-    assert height / leaves >= 25  # at least 25 pixels per row of the tree
+    view = fitting_outline(tree, DEFAULT_TOP, None, DEFAULT_C, DEFAULT_BUDGET)
+    assert max(height, width) <= MAX_SIDE_PX
+    assert height / (view.lines + 1) >= 25  # at least 25 pixels per line of the outline
+    assert view.lines >= DEFAULT_BUDGET - 10  # the budget is used, not wasted
     assert width >= 800
+    assert svg == path.with_suffix(".svg") and "<svg" in svg.read_text()
 
 
 def test_edge_labels_are_short():

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from memory.notebook import Entry, parse_notebook
-from ucb.rewards import Objective, RewardTerm
+from ucb.rewards import Guard, Objective, RewardTerm
 from ucb.scores import block_members, choose_parent, format_scores, puct, scores_header, total_visits, write_scores
 from ucb.tree import Tree
 
@@ -90,13 +90,21 @@ def test_failures_are_visits_with_a_mark_not_zero_scores():
 
 
 def test_objective_rewards_and_guard_marks():
-    objective = Objective("ratio", (RewardTerm("ratio"),))
+    objective = Objective("ratio", (RewardTerm("ratio"),), guards=(Guard("r2", ">=", 0.5),))
     tree = Tree.from_entries(
-        [Entry(1, "partial", 1, None, metrics={"ratio": 2.0}), Entry(2, "partial", 2, 1, metrics={"ratio": 0.5})],
+        [
+            Entry(1, "partial", 1, None, metrics={"ratio": 2.0, "r2": 0.9}),
+            Entry(2, "partial", 2, 1, metrics={"ratio": 0.5, "r2": 0.9}),
+            Entry(3, "partial", 3, 1, metrics={"ratio": 1.0, "r2": 0.2}),
+        ],
         objective,
     )
-    assert tree.nodes[1].reward == pytest.approx(tree.nodes[2].reward)
-    assert tree.nodes[1].classification == "failed"  # no bands given
+    assert tree.nodes[1].reward == pytest.approx(tree.nodes[2].reward)  # a ratio's reward is symmetric in log
+    assert 0.0 < tree.nodes[1].reward < 1.0
+    assert tree.nodes[1].guard_failed == "" and tree.nodes[1].classification == "failed"  # no bands given
+    guarded = tree.nodes[3]  # the best ratio, but the guard fails: reward 0, with the guard named
+    assert (guarded.reward, guarded.guard_failed, guarded.classification) == (0.0, "r2 >= 0.5", "failed")
+    assert guarded.failure == "" and not guarded.failed  # a real (zero) result, not a failure
 
 
 def test_virtual_visits_of_in_flight_nodes_change_the_chosen_parent():

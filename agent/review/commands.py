@@ -106,7 +106,15 @@ def add_review_commands(subparsers: argparse._SubParsersAction) -> None:
     commands["report"].add_argument(
         "--out", type=Path, metavar="DIR", help="write REPORT.md and report/ here instead of the folder"
     )
-    commands["tree"].add_argument("--plot", type=Path, metavar="FILE", help="draw the tree to this PNG instead")
+    commands["tree"].add_argument(
+        "--plot", type=Path, metavar="FILE", help="draw the tree to this PNG (and an SVG beside it) instead"
+    )
+    commands["tree"].add_argument(
+        "--depth", type=int, metavar="D", help="leave out nodes more than D mutations below the root (summarised)"
+    )
+    commands["tree"].add_argument(
+        "--top", type=int, metavar="K", help="only the best node's lineage and the K highest-UCB nodes' lineages"
+    )
     commands["best"].add_argument("--yaml", action="store_true", help="print only the config, as YAML")
 
 
@@ -138,9 +146,9 @@ def run_report(options: argparse.Namespace) -> int:
 def run_tree(options: argparse.Namespace) -> int:
     files = open_files(options)
     if options.plot:
-        print(f"wrote {plots.tree(files, options.plot)}")
+        print(f"wrote {plots.tree(files, options.plot, options.top, options.depth)} and its .svg")
     else:
-        Console().print(rich_tree(files))
+        Console().print(rich_tree(files, options.top, options.depth))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The review figures (PNG): progress, parameter-vs-reward, stability map, and the tree.
+"""The review figures (PNG): progress, parameter-vs-reward, stability map, and the tree (PNG + SVG).
 
 Owns how a reviewed exploration looks. Every figure has a title, labelled axes (log
 axes where the space is log-scaled), a legend, and fonts that stay readable at the
@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from agent.review.folder import ExplorationFiles, Run  # noqa: E402
+from memory.notebook import Entry  # noqa: E402
 from slots.space import Parameter  # noqa: E402
 from ucb.plot import plot_tree  # noqa: E402
 from ucb.tree import Tree  # noqa: E402
@@ -45,7 +46,16 @@ OUTCOME_STYLES = {  # outcome -> (label, marker, colour)
     "diverged": ("diverged (nan/inf)", "X", "#c0392b"),
 }
 OTHER_FAILURE = ("crashed / timed out / lost", "s", "#2c3e50")
+BEST_RUN_LINE = {"color": "#7f8c8d", "linewidth": 1.2, "linestyle": "--", "label": "best single run so far"}
+BEST_NODE_LINE = {
+    "color": "black",
+    "linewidth": 1.4,
+    "label": "best node so far (pooled mean of its seeds;\ndrops when a replicate scores lower)",
+}
+POINT, MIN_POINT = 36.0, 6.0  # scatter marker areas (points^2)
+CROWD = 200  # above this many points, markers shrink and turn translucent
 MAX_PANELS = 9
+FEW_LABELS = 4  # choice labels that fit under a panel at a slight slant; more are slanted steeply
 LOG_TICKS = ((0.5, tuple(range(1, 10))), (1.5, (1.0, 2.0, 3.0, 5.0)), (3.0, (1.0, 2.0, 5.0)))  # (decades below, subs)
 
 
@@ -77,8 +87,13 @@ def _failures_at_bottom(axes, xs: list[float]) -> None:
         axes.scatter(xs, [0.03] * len(xs), transform=axes.get_xaxis_transform(), zorder=4, **FAILED_STYLE)
 
 
+def point_size(count: int) -> float:
+    """Scatter marker area for ``count`` points: full size up to ``CROWD``, then shrinking to ``MIN_POINT``."""
+    return max(MIN_POINT, POINT * math.sqrt(min(1.0, CROWD / max(count, 1))))
+
+
 def progress(files: ExplorationFiles, path: Path) -> Path:
-    """Reward per iteration coloured by slot, with the best-so-far line."""
+    """Reward per iteration coloured by slot, with the best single run and the best pooled node so far."""
     runs = files.runs
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(8.5, 4.4))
@@ -87,17 +102,18 @@ def progress(files: ExplorationFiles, path: Path) -> Path:
             [r.entry.iteration for r in scored],
             [r.reward for r in scored],
             c=[slot_colour(r) for r in scored],
-            s=36,
+            s=point_size(len(scored)),
+            alpha=1.0 if len(scored) <= CROWD else 0.7,
             edgecolors="white",
-            linewidths=0.5,
+            linewidths=0.5 if len(scored) <= CROWD else 0.0,
             zorder=3,
         )
         _failures_at_bottom(axes, [r.entry.iteration for r in runs if r.reward is None])
-        steps = best_so_far(files)
-        if steps:
-            axes.step(*zip(*steps), where="post", color="black", linewidth=1.4, zorder=2)
         handles = _slot_legend(runs, any(r.reward is None for r in runs))
-        handles.append(Line2D([], [], color="black", linewidth=1.4, label="best node so far (pooled mean)"))
+        for steps, style in ((best_run_so_far(files), BEST_RUN_LINE), (best_so_far(files), BEST_NODE_LINE)):
+            if steps:
+                axes.step(*zip(*steps), where="post", zorder=4, **style)
+                handles.append(Line2D([], [], **style))
         axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         axes.set_xlabel("iteration (log entry)")
         axes.set_ylabel(files.reward_label)
@@ -105,12 +121,68 @@ def progress(files: ExplorationFiles, path: Path) -> Path:
         return _save(figure, path)
 
 
+def best_run_so_far(files: ExplorationFiles) -> list[tuple[int, float]]:
+    """(iteration, highest reward of a single run among the entries up to it): never goes down."""
+    steps, best = [], None
+    for run in files.runs:
+        if run.reward is not None and (best is None or run.reward > best):
+            best = run.reward
+        if best is not None:
+            steps.append((run.entry.iteration, best))
+    return steps
+
+
 def best_so_far(files: ExplorationFiles) -> list[tuple[int, float]]:
-    """(iteration, best pooled node mean among the entries up to it), as the tree saw it then."""
+    """(iteration, pooled mean of the best node among the entries up to it), as `Tree.best` saw it then.
+
+    Can go down: a replicate that scores lower lowers its node's pooled mean. The tree
+    grows one entry at a time (`Tree.add`); only the node an entry touches can overtake
+    the best, so the best is compared with it alone, and searched again only when the
+    best itself was touched or the tree had to be rebuilt (a hand-edited log).
+    """
     objective = files.spec.objective if files.spec else None
+    wanted = files.tree.replicates_wanted
+    tree = Tree.from_entries([], objective, files.metric, replicates_wanted=wanted)
+    replicate_of: dict[int, int] = {}  # as the tree resolves replicates
+    best, steps = None, []
+    for count, entry in enumerate(files.entries, start=1):
+        touched = replicate_of.get(entry.parent, entry.parent) if entry.is_replicate else entry.node_id
+        if not tree.add(entry, objective, files.metric):
+            tree = Tree.from_entries(files.entries[:count], objective, files.metric, replicates_wanted=wanted)
+            replicate_of = _replicate_targets(tree, files.entries[:count])
+            best = tree.best
+            steps += [(entry.iteration, best.mean)] if best is not None else []
+            continue
+        if entry.is_replicate:
+            replicate_of[entry.node_id] = touched
+        if best is not None and touched == best.id:
+            best = tree.best
+        else:
+            pair = [node for node in (best, tree.nodes.get(touched)) if node is not None]
+            best = Tree(nodes={node.id: node for node in pair}, replicates_wanted=wanted).best
+        if best is not None:
+            steps.append((entry.iteration, best.mean))
+    return steps
+
+
+def _replicate_targets(tree: Tree, entries: list[Entry]) -> dict[int, int]:
+    """Replicate id -> the node it pooled into, as `Tree.from_entries` resolved them."""
+    targets: dict[int, int] = {}
+    for entry in entries:
+        if entry.is_replicate:
+            target = targets.get(entry.parent, entry.parent)
+            if target in tree.nodes and entry.node_id not in tree.nodes:
+                targets[entry.node_id] = target
+    return targets
+
+
+def best_so_far_rebuilt(files: ExplorationFiles) -> list[tuple[int, float]]:
+    """`best_so_far` the slow way, one tree per prefix of the log (the tests compare the two)."""
+    objective = files.spec.objective if files.spec else None
+    wanted = files.tree.replicates_wanted
     steps = []
     for count, entry in enumerate(files.entries, start=1):
-        best = Tree.from_entries(files.entries[:count], objective, files.metric).best
+        best = Tree.from_entries(files.entries[:count], objective, files.metric, replicates_wanted=wanted).best
         if best is not None:
             steps.append((entry.iteration, best.mean))
     return steps
@@ -163,7 +235,7 @@ def _scale(axis, log: bool, label: str, ticks: list[float] | None = None) -> Non
 def _parameter_axis(axes, parameter: Parameter, labels: list[str], short: str) -> None:
     if labels:
         axes.set_xticks(range(len(labels)))
-        axes.set_xticklabels(labels, rotation=20, ha="right")
+        axes.set_xticklabels(labels, rotation=20 if len(labels) <= FEW_LABELS else 45, ha="right")
         axes.set_xlim(-0.5, len(labels) - 0.5)
         axes.set_xlabel(short)
     else:
@@ -186,7 +258,7 @@ def parameter_scatter(files: ExplorationFiles, path: Path) -> Path | None:
                 [x for x, _ in scored],
                 [run.reward for _, run in scored],
                 c=[slot_colour(run) for _, run in scored],
-                s=28,
+                s=point_size(len(scored)) * 0.8,
                 edgecolors="white",
                 linewidths=0.4,
             )
@@ -284,8 +356,15 @@ def stability_map(files: ExplorationFiles, path: Path) -> Path | None:
         return _save(figure, path)
 
 
-def tree(files: ExplorationFiles, path: Path) -> Path:
-    """The exploration tree, drawn by ucb/plot.py."""
+def tree(files: ExplorationFiles, path: Path, top: int | None = None, depth: int | None = None) -> Path:
+    """The exploration tree, drawn by ucb/plot.py: ``path`` (PNG) and the SVG beside it.
+
+    ``top``: only the best lineage and this many frontier nodes' lineages (default: ucb/plot.py's
+    frontier, and other nodes up to its line budget); ``depth``: nodes deeper than this many
+    mutations are summarised.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    plot_tree(files.tree, path, title=f"{files.name}: exploration tree")
+    options = {"c": files.spec.exploration.ucb_c} if files.spec else {}
+    options |= {"top": top, "budget": 0} if top is not None else {}
+    plot_tree(files.tree, path, title=f"{files.name}: exploration tree", depth=depth, **options)
     return path

@@ -184,7 +184,9 @@ def progress_section(files: ExplorationFiles, out: Path) -> str:
     return (
         "## Progress\n\n"
         + _figure("reward per iteration", path, out, "")
-        + "\nEach dot is one run, coloured by slot; crosses on the bottom edge are failed runs (no reward).\n"
+        + "\nEach dot is one run, coloured by slot; crosses on the bottom edge are failed runs (no reward). "
+        "The dashed line is the best single run so far; the solid line the best node so far, by the pooled "
+        "mean of its seeds: it drops when a replicate of that node scores lower.\n"
     )
 
 
@@ -286,10 +288,14 @@ def strategy_section(files: ExplorationFiles) -> str:
 
 def tree_section(files: ExplorationFiles, out: Path) -> str:
     path = plots.tree(files, out / FIGURES_DIR / "tree.png")
+    svg = path.with_suffix(".svg").relative_to(out).as_posix()
     return (
         "## Exploration tree\n\n"
         + _figure("exploration tree", path, out, "")
-        + "\nEdges carry the mutation; the gold ring marks the best node; crosses are failed runs.\n"
+        + f"\nZoomable: [{svg}]({svg}). One line per node, indented under its parent; the best node is ringed "
+        "in gold with its lineage in gold, the top UCB nodes in blue; crosses are failed runs. A dotted edge is "
+        "a chain of single-child nodes collapsed into one, labelled with the changes along it; grey lines "
+        "summarise the subtrees left out. `ucbx tree` prints the same in the terminal.\n"
     )
 
 

@@ -1,0 +1,325 @@
+"""Review at campaign scale: every figure, and `ucbx tree`, from 48-, 500- and 5,000-entry logs.
+
+The logs come from the benchmarks' generators: `benchmarks.overhead.campaign_log` (the
+demo spec's Config and reward metrics on `benchmarks.ucb_scaling.synthetic_log`'s bushy
+tree) and `synthetic_log(n, "chain")` (one long single-child chain, the worst case for
+depth). Bounds checked on each figure: the PNG's long side at most 2400 px, every text at
+least 7 pt; on the tree figure also: no text over a node marker, no two texts over each
+other, the legend over no node. Render times are in BENCHMARKS.md, not asserted here.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
+from review_helpers import REPO, review
+from rich.console import Console
+
+import ucb.plot
+from agent.review import plots
+from agent.review.folder import ExplorationFiles
+from agent.review.tree_view import node_label, rich_tree, tree_outline
+from agent.spec import load_spec
+from benchmarks.overhead import campaign_log
+from benchmarks.ucb_scaling import synthetic_log
+from memory.notebook import Entry, format_entry
+from ucb.outline import describe_changes, outline
+
+SIZES = (48, 500, 5000)
+MAX_SIDE_PX = 2400
+MIN_FONT_PT = 7
+METRIC = "avg_slope_ratio"
+FIGURES = ("progress", "parameters", "stability", "tree")
+TOUCH_PX = 0.5  # boxes that only touch do not overlap
+
+
+def demo_spec():
+    return load_spec(REPO / "configs" / "demo.yaml", {"trainer.base_config": "metabolism/tiny.yaml"})
+
+
+RENDERERS = {
+    "progress": plots.progress,
+    "parameters": plots.parameter_scatter,
+    "stability": plots.stability_map,
+    "tree": plots.tree,
+}
+
+
+def render(files: ExplorationFiles, out: Path, names=FIGURES) -> dict[str, tuple]:
+    """Review figures of ``files``: name -> (matplotlib Figure, PNG path); a figure not drawn is left out."""
+    captured = {}
+    save, tree_figure = plots._save, ucb.plot.tree_figure
+
+    def keep_and_save(figure, path):
+        captured[path.stem] = figure
+        return save(figure, path)
+
+    def keep_tree(*args, **kwargs):
+        captured["tree"] = tree_figure(*args, **kwargs)
+        return captured["tree"]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots, "_save", keep_and_save)
+        patch.setattr(ucb.plot, "tree_figure", keep_tree)
+        paths = {name: RENDERERS[name](files, out / f"{name}.png") for name in names}
+    return {name: (captured[name], path) for name, path in paths.items() if path is not None}
+
+
+@pytest.fixture(scope="module", params=SIZES, ids=lambda n: f"{n}-entries")
+def campaign(request, tmp_path_factory):
+    """A bushy campaign of n entries with the demo spec, and its four figures."""
+    folder = tmp_path_factory.mktemp(f"campaign{request.param}")
+    (folder / "spec.yaml").write_text((REPO / "configs" / "demo.yaml").read_text())  # as a driver leaves it
+    (folder / "demo_analysis.md").write_text(campaign_log(request.param, demo_spec()))
+    files = ExplorationFiles.open(folder)
+    return files, render(files, folder / "report")
+
+
+@pytest.fixture(scope="module", params=SIZES, ids=lambda n: f"{n}-chain")
+def chain(request, tmp_path_factory):
+    """A bare log of n entries, each the child of the one before, and its tree figure."""
+    folder = tmp_path_factory.mktemp(f"chain{request.param}")
+    log = folder / "chain_analysis.md"
+    log.write_text(synthetic_log(request.param, "chain"))
+    files = ExplorationFiles.open(folder, None, log, METRIC)
+    return files, render(files, folder / "report", ["tree"])["tree"]
+
+
+def drawn_texts(figure) -> list[Text]:
+    return [text for text in figure.findobj(Text) if text.get_visible() and text.get_text().strip()]
+
+
+def marker_boxes(figure) -> list[Bbox]:
+    """The display box of every node marker of the tree (collections whose gid starts ``tree-node``)."""
+    boxes = []
+    for axes in figure.axes:
+        for collection in axes.collections:
+            if not (collection.get_gid() or "").startswith("tree-node"):
+                continue
+            centres = collection.get_offset_transform().transform(collection.get_offsets())
+            sizes = np.broadcast_to(collection.get_sizes(), len(centres))
+            for (x, y), size in zip(centres, sizes):
+                radius = math.sqrt(size) / 2 * figure.dpi / 72
+                boxes.append(Bbox.from_extents(x - radius, y - radius, x + radius, y + radius))
+    return boxes
+
+
+def overlap(a: Bbox, b: Bbox) -> bool:
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > TOUCH_PX and min(a.y1, b.y1) - max(a.y0, b.y0) > TOUCH_PX
+
+
+def assert_bounded(figure, png: Path) -> None:
+    height, width = matplotlib.image.imread(png).shape[:2]
+    assert max(height, width) <= MAX_SIDE_PX, f"{png.name}: {width} x {height} px"
+    small = {
+        (text.get_text()[:40], text.get_fontsize()) for text in drawn_texts(figure) if text.get_fontsize() < MIN_FONT_PT
+    }
+    assert not small, f"{png.name}: texts under {MIN_FONT_PT} pt: {sorted(small)[:5]}"
+
+
+def assert_tree_legible(figure) -> None:
+    """No text over a node marker or another text; the legend over no node."""
+    canvas = FigureCanvasAgg(figure)  # a closed figure has lost its canvas
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    markers = marker_boxes(figure)
+    texts = [(text.get_text(), text.get_window_extent(renderer)) for text in drawn_texts(figure)]
+    assert markers and len(texts) > 2
+    for label, box in texts:
+        hit = [marker for marker in markers if overlap(box, marker)]
+        assert not hit, f"text {label[:50]!r} covers a node marker at {hit[0]}"
+    for index, (label, box) in enumerate(texts):
+        for other, other_box in texts[index + 1 :]:
+            assert not overlap(box, other_box), f"texts overlap: {label[:40]!r} and {other[:40]!r}"
+    for legend in figure.legends:
+        box = legend.get_window_extent(renderer)
+        assert not any(overlap(box, marker) for marker in markers), "the legend covers a node"
+
+
+# ---------------------------------------------------------------- figures
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_is_bounded_in_size_and_font(campaign, name):
+    _, figures = campaign
+    figure, png = figures[name]
+    assert_bounded(figure, png)
+
+
+def test_tree_figure_is_legible_and_has_an_svg(campaign):
+    files, figures = campaign
+    figure, png = figures["tree"]
+    assert_tree_legible(figure)
+    svg = png.with_suffix(".svg").read_text()
+    assert svg.startswith("<?xml") and f"{files.tree.best.id}  " in svg  # text kept as text: searchable
+
+
+def test_chain_collapses_into_one_labelled_edge(chain):
+    files, (figure, png) = chain
+    assert_bounded(figure, png)
+    assert_tree_legible(figure)
+    labels = [text.get_text() for text in drawn_texts(figure)]
+    assert any(re.match(r"\d+ steps: lr_node_homeo ×3 ", label) for label in labels), labels
+    best = files.tree.best.id
+    assert any(label.startswith(f"{best}  ") and "★ best" in label for label in labels)
+
+
+def test_chain_text_names_the_changes_along_it():
+    values = [3e-5 * 1.5**step for step in range(9)]
+    mutations = [f"lr_node_homeo: {old:.3g} -> {new:.3g}" for old, new in zip(values, values[1:])]
+    assert describe_changes(mutations) == "lr_node_homeo ×1.5 eight times: 3e-05 → 0.000769"
+    assert describe_changes([*mutations[:2], "batch_size: 8 -> 16", "None (baseline)"]) == (
+        "lr_node_homeo ×1.5 twice: 3e-05 → 6.75e-05; batch_size: 8 → 16; 1 other change"
+    )
+
+
+def test_the_best_lineage_and_frontier_are_kept_beyond_the_budget(campaign):
+    files, _ = campaign
+    tree = files.tree
+    view = outline(tree, top=5, budget=40)
+    assert view.lines <= 40
+    drawn = {row.node_id for row in view.rows if row.node_id is not None}
+    collapsed = {node_id for row in view.rows if row.chain for node_id in row.chain.node_ids}
+    for node_id in view.lineage | _lineages(tree, view.frontier):
+        assert node_id in drawn | collapsed
+    assert set(view.frontier) <= drawn and tree.best.id in drawn
+    hidden = sum(row.hidden.nodes for row in view.rows if row.hidden)
+    hidden += sum(row.chain.hidden.nodes for row in view.rows if row.chain and row.chain.hidden)
+    assert len(drawn) + len(collapsed) + hidden == len(tree.nodes)  # every node drawn, collapsed or counted
+
+
+def _lineages(tree, node_ids) -> set[int]:
+    return {member for node_id in node_ids for member in [node_id, *tree.ancestors(node_id)]}
+
+
+# ---------------------------------------------------------------- progress
+
+
+HAND_LOG = """## Iter 1: partial
+Node: id=1, parent=root
+Metrics: score=0.5
+Mutation: none (baseline)
+
+## Iter 2: partial
+Node: id=2, parent=1
+Metrics: score=0.9
+Mutation: lr: 0.01 -> 0.02
+
+## Iter 3: partial
+Node: id=3, parent=2
+Mode/Strategy: replicate
+Metrics: score=0.1
+Mutation: replicate of node 2 (seed 0 -> 1)
+"""
+
+
+def test_progress_draws_best_run_and_best_pooled_node(tmp_path):
+    (tmp_path / "hand_analysis.md").write_text(HAND_LOG)
+    files = ExplorationFiles.open(tmp_path, None, None, "score")
+    assert plots.best_run_so_far(files) == [(1, 0.5), (2, 0.9), (3, 0.9)]
+    assert plots.best_so_far(files) == [(1, 0.5), (2, 0.9), (3, 0.5)]  # the replicate pulls node 2 down
+    figure, _ = render(files, tmp_path / "report", ["progress"])["progress"]
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert "best single run so far" in legend and any(text.startswith("best node so far") for text in legend)
+    lines = {line.get_label(): list(line.get_ydata()) for line in figure.axes[0].get_lines()}
+    assert lines["best single run so far"] == [0.5, 0.9, 0.9]
+    assert lines[plots.BEST_NODE_LINE["label"]] == [0.5, 0.9, 0.5]
+
+
+@pytest.mark.parametrize("wanted", [0, 2])
+def test_best_so_far_in_one_pass_equals_a_tree_per_prefix(tmp_path, wanted):
+    odd = [  # hand edits: a replicate before its node, a node written twice
+        Entry(1, "partial", 1, None, metrics={METRIC: 0.4}),
+        Entry(2, "partial", 2, 3, mode="replicate", metrics={METRIC: 0.9}),
+        Entry(3, "partial", 3, 1, metrics={METRIC: 0.6}),
+        Entry(4, "partial", 1, None, metrics={METRIC: 0.2}),
+    ]
+    log = tmp_path / "mixed_analysis.md"
+    log.write_text(synthetic_log(200, "bushy") + "".join(format_entry(entry) for entry in odd))
+    files = ExplorationFiles.open(tmp_path, None, log, METRIC)
+    files.tree.replicates_wanted = wanted
+    assert plots.best_so_far(files) == plots.best_so_far_rebuilt(files)
+
+
+# ---------------------------------------------------------------- terminal
+
+
+def tree_lines(files: ExplorationFiles, top: int | None = None, depth: int | None = None) -> list[str]:
+    """What ``ucbx tree`` prints for ``files``, as plain lines."""
+    console = Console(file=io.StringIO(), width=240, color_system=None)
+    console.print(rich_tree(files, top, depth))
+    return console.file.getvalue().splitlines()
+
+
+NODE_LINE = re.compile(r"^[\s│├└─]*(\d+) (?:★ best )?(?:reward|failed|running)")
+
+
+def printed_nodes(lines: list[str]) -> list[int]:
+    return [int(match.group(1)) for match in map(NODE_LINE.match, lines) if match]
+
+
+def test_terminal_tree_collapses_a_chain(chain):
+    files, _ = chain
+    lines = tree_lines(files)
+    assert len(lines) <= 20
+    assert any(re.search(r"┊ \d+ steps: lr_node_homeo ×3 ", line) for line in lines)
+    assert f"{files.tree.best.id} ★ best" in "\n".join(lines)
+
+
+def test_terminal_tree_top_and_depth(campaign):
+    files, _ = campaign
+    tree = files.tree
+    view = tree_outline(files, top=3)
+    lines = tree_lines(files, top=3)
+    assert sum(bool(re.search(r"UCB #\d", line)) for line in lines) == len(view.frontier) == 3
+    assert set(printed_nodes(lines)) == {row.node_id for row in view.rows if row.node_id is not None}
+    assert tree.best.id in printed_nodes(lines)
+    lines = tree_lines(files, depth=2)
+    shown = printed_nodes(lines)
+    assert shown and all(len(tree.ancestors(node_id)) <= 2 for node_id in shown)
+    assert any(len(tree.ancestors(node_id)) == 2 for node_id in shown)
+    assert any(line.lstrip("│├└─ ").startswith("+") for line in lines)  # deeper nodes summarised
+
+
+def test_tree_command_takes_top_depth_and_writes_an_svg(capsys, campaign, tmp_path):
+    files, _ = campaign
+    if len(files.entries) != SIZES[0]:
+        pytest.skip("the command line is checked once, on the smallest log")
+    status, out, _ = review(capsys, "tree", "--log", files.log_path, "--top", "2")
+    assert status == 0 and sum(bool(re.search(r"UCB #\d", line)) for line in out.splitlines()) == 2
+    status, out, _ = review(capsys, "tree", "--log", files.log_path, "--depth", "1")
+    shown = printed_nodes(out.splitlines())
+    assert status == 0 and shown and all(len(files.tree.ancestors(node_id)) <= 1 for node_id in shown)
+    status, out, _ = review(capsys, "tree", "--log", files.log_path, "--top", "2", "--plot", tmp_path / "t.png")
+    assert status == 0 and (tmp_path / "t.png").is_file() and (tmp_path / "t.svg").is_file()
+
+
+def test_terminal_tree_highlights_the_best_lineage(campaign):
+    files, _ = campaign
+    view = tree_outline(files)
+    for row in view.rows:
+        if row.node_id is not None:
+            label = node_label(files.tree.nodes[row.node_id], view)
+            highlighted = label.startswith(f"[bold gold1]{row.node_id}[/bold gold1]")
+            assert highlighted == (row.node_id in view.lineage), label
+
+
+def test_terminal_tree_says_a_failure_once(capsys, tmp_path):
+    log = tmp_path / "fail_analysis.md"
+    log.write_text(
+        "## Iter 1: partial\nNode: id=1, parent=root\nMetrics: score=0.5\nMutation: none\n\n"
+        "## Iter 2: failed\nNode: id=2, parent=1\nMetrics: score=nan, diverged=1\nMutation: lr: 0.1 -> 1\n"
+        "Failure: diverged: diverged: 1\n"
+    )
+    status, out, _ = review(capsys, "tree", "--log", log, "--metric", "score")
+    assert status == 0
+    assert "failed: diverged: 1" in out and "diverged: diverged" not in out
