@@ -17,7 +17,7 @@ from typing import Any
 import git
 import yaml
 
-from agent.folder import ExplorationFolder
+from agent.folder import ExplorationFolder, load_spec_copy
 from agent.history import NodeRecord, record_from_entry
 from agent.snapshot import replicates_wanted
 from agent.spec import Spec
@@ -121,7 +121,8 @@ class ExplorationFiles:
     def open(
         cls, folder: Path, spec: Spec | None = None, log_path: Path | None = None, metric: str | None = None
     ) -> ExplorationFiles:
-        """Read ``folder`` (or the log ``log_path``) with ``spec`` (the caller reads the folder's copy)."""
+        """Read ``folder`` (or the log ``log_path``); without ``spec``, the folder's copy of it."""
+        spec = spec or load_spec_copy(folder)
         if log_path:
             layout = ExplorationFolder(folder, ExplorationFolder.of_log(Path(log_path)).name)
             log = Path(log_path)
