@@ -168,7 +168,10 @@ def test_a_slurm_job_cancelled_from_outside_is_recorded_cancelled_and_the_loop_g
     folder = tmp_path / "runs"
     daemon = start_ucbx("run", str(spec_path), "--workdir", str(folder), env=environment())
     try:
-        assert wait_for(lambda: (folder / "iterations/node_0002/hanging.pid").exists(), limit=180)
+        hanging = folder / "iterations/node_0002/hanging.pid"  # written by the `vanish` trainer once it runs
+        # a daemon that exits first (it crashed) ends the wait at once, with its output, not after 180 s
+        assert wait_for(lambda: hanging.exists() or daemon.poll() is not None, limit=180)
+        assert hanging.exists(), daemon.stdout.read()
         job = next(j for j in Journal(folder).jobs() if j.node_id == 2)
         subprocess.run(["scancel", job.external_id], check=True, timeout=30)
         daemon.wait(timeout=300)
