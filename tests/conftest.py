@@ -26,7 +26,8 @@ def finished_exploration(tmp_path_factory) -> Path:
     """A real finished demo exploration, made once per test session (about a minute on CPU).
 
     `ucbx run configs/demo.yaml --iterations 8` with the trainer switched to the tiny
-    preset, in a temporary folder; tests must not change it (copy it first).
+    preset, in a temporary folder; tests must not change it (copy it first). The review
+    tests read it, and tests/test_agent_e2e.py checks it and resumes a copy of it.
     """
     folder = tmp_path_factory.mktemp("finished") / "demo"
     ucbx = Path(sys.executable).parent / "ucbx"

@@ -1,5 +1,9 @@
 """End to end, as a person would run it: `ucbx run configs/demo.yaml --iterations 8` with the real
-metabolism trainer on CPU, then a resumed run and `ucbx step --no-launch`."""
+metabolism trainer on CPU, then a resumed run and `ucbx step --no-launch`.
+
+The first run is the session's `finished_exploration` (tests/conftest.py: that very command, on the
+tiny preset), which the review tests read too; this test resumes a copy of it, so the eight demo
+runs are trained once per session instead of twice."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from agent_helpers import check_folder, scores_lines
+from review_helpers import copy_folder
 
 from memory.notebook import parse_notebook
 from slots.journal import Journal
@@ -28,10 +33,15 @@ def ucbx(*arguments: str) -> subprocess.CompletedProcess:
     return done
 
 
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file of a folder by relative path (its git repository and journal included)."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
 @pytest.mark.slow
-def test_demo_exploration_end_to_end(tmp_path):
-    folder = tmp_path / "demo"
-    ucbx("run", "configs/demo.yaml", "--workdir", str(folder), "--iterations", "8")
+def test_demo_exploration_end_to_end(finished_exploration, tmp_path):
+    shared = snapshot(finished_exploration)  # `ucbx run configs/demo.yaml --iterations 8` (conftest.py)
+    folder = copy_folder(finished_exploration, tmp_path / "demo")
     assert yaml.safe_load((folder / "base_config.yaml").read_text()) == yaml.safe_load(TINY.read_text())
     entries = check_folder(folder, "demo", 8)
     assert all(e.visual.startswith("MLP_node=") for e in entries if e.status != "failed")
@@ -49,3 +59,4 @@ def test_demo_exploration_end_to_end(tmp_path):
     assert len(list((folder / "slots").glob("slot_*.pending.json"))) == 4
     status = ucbx("status", "configs/demo.yaml", "--workdir", str(folder)).stdout
     assert "demo: 9/48 iterations" in status and status.count(": pending node") == 4
+    assert snapshot(finished_exploration) == shared  # the other tests' exploration was left as it was

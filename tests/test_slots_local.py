@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import GATE_JOB, release, wait_for
 
 from slots.journal import Journal
 from slots.launcher import JobRequest, format_command, make_launcher
@@ -31,6 +32,8 @@ class Bench:
         return self.folder / "iterations" / f"iter_{iteration:04d}"
 
     def submit(self, iteration: int, mode: str, seconds: float = 0, slot: int = 0):
+        """Run slots_job.py MODE SECONDS (or, for mode ``gate``, gate_job.py: it ends once released)."""
+        job = GATE_JOB if mode == "gate" else JOB
         request = JobRequest(
             iteration=iteration,
             node_id=iteration,
@@ -38,12 +41,12 @@ class Bench:
             parent=None,
             config_path=self.config,
             run_dir=self.run_dir(iteration),
-            command=["{python}", str(JOB), "{run_dir}", mode, str(seconds)],
+            command=["{python}", str(job), "{run_dir}", mode, str(seconds)],
             payload={"mode": mode},
         )
         return self.launcher.submit(request, self.journal)
 
-    def wait(self, limit: float = 20):
+    def wait(self, limit: float = 60):
         deadline = time.monotonic() + limit
         while self.journal.jobs(status=("queued", "running")):
             assert time.monotonic() < deadline, "jobs did not finish in time"
@@ -92,25 +95,32 @@ def test_failures_get_their_kind_and_reason(bench, mode, kind, reason):
 
 
 def test_timeout_kills_the_whole_process_group(tmp_path):
-    bench = Bench(tmp_path, timeout_s=1.0)
-    started = time.monotonic()
+    # the job sleeps 300 s: only the runner's timeout can end it before the wait's bound
+    bench = Bench(tmp_path, timeout_s=2.0)
     bench.submit(1, "tree")
-    job = bench.wait()[1]
-    assert (job.status, job.failure_kind, job.reason) == ("failed", "timeout", "wall-clock timeout of 1 s")
-    assert time.monotonic() - started < 5
-    grandchild = int((bench.run_dir(1) / "grandchild.pid").read_text())
-    assert process_start(grandchild) is None
+    job = bench.wait(limit=120)[1]
+    assert (job.status, job.failure_kind, job.reason) == ("failed", "timeout", "wall-clock timeout of 2 s")
+    status = json.loads((bench.run_dir(1) / "exit_status.json").read_text())
+    assert status["finished_at"] - status["started_at"] >= 2.0, status  # not ended before its time
+    pid_file = bench.run_dir(1) / "grandchild.pid"
+    assert pid_file.exists(), "the job was ended before it started its grandchild: nothing was checked"
+    grandchild = int(pid_file.read_text())
+    wait_for(lambda: process_start(grandchild) is None, 30, f"the job's grandchild {grandchild} to be killed")
 
 
 def test_several_slots_run_at_once(bench):
-    started = time.monotonic()
+    # gate jobs cannot end before they are released: four of them seen started means four at once
     for slot in range(4):
-        bench.submit(slot + 1, "sleep", seconds=1.0, slot=slot)
+        bench.submit(slot + 1, "gate", seconds=120, slot=slot)
     running = bench.journal.jobs(status="running")
     assert len(running) == 4 and len({r.external_id for r in running}) == 4
-    jobs = bench.wait()
-    assert time.monotonic() - started < 3.5, "the four 1 s jobs did not run in parallel"
-    assert all(job.status == "done" for job in jobs.values())
+    for iteration in range(1, 5):
+        wait_for(lambda i=iteration: (bench.run_dir(i) / "starts.txt").exists(), 60, f"job {iteration} to start")
+    assert all(process_start(int(r.external_id)) == r.process_start for r in running), "a job ended before all ran"
+    for iteration in range(1, 5):
+        release(bench.run_dir(iteration))
+    jobs = bench.wait(limit=60)
+    assert all(job.status == "done" for job in jobs.values()), jobs
 
 
 def test_thread_caps_and_gpus_round_robin_reach_the_child(tmp_path):
@@ -134,14 +144,13 @@ def test_no_gpus_leaves_cuda_visible_devices_alone(tmp_path, monkeypatch):
 
 def test_cancel_ends_the_job_as_cancelled(bench):
     job = bench.submit(1, "tree")
-    deadline = time.monotonic() + 10
-    while not (bench.run_dir(1) / "grandchild.pid").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    pid_file = bench.run_dir(1) / "grandchild.pid"
+    wait_for(pid_file.exists, 60, "the job to start its grandchild")
     bench.launcher.cancel(job)
     job = bench.wait()[1]
     assert (job.status, job.failure_kind, job.reason) == ("failed", "cancelled", "terminated by SIGTERM (cancelled)")
-    assert process_start(int((bench.run_dir(1) / "grandchild.pid").read_text())) is None
+    grandchild = int(pid_file.read_text())
+    wait_for(lambda: process_start(grandchild) is None, 30, f"the job's grandchild {grandchild} to be killed")
 
 
 def test_a_missing_program_is_a_crash_with_the_reason(bench):

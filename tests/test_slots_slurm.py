@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from slurm_helpers import local_slurm_conf, require_slurm
 from slurm_helpers import slurm_problem as slurm_problem  # re-exported: tests/reliability imports it from here
+from waiting import GATE_JOB, release
 
 from slots.journal import JobRecord, Journal
 from slots.launcher import JobRequest, make_launcher
@@ -66,6 +67,8 @@ class Bench:
         return self.folder / f"iter_{iteration}"
 
     def submit(self, iteration: int, mode: str, seconds: float = 0) -> JobRecord:
+        """Run slots_job.py MODE SECONDS (or, for mode ``gate``, gate_job.py: it ends once released)."""
+        job = GATE_JOB if mode == "gate" else JOB
         request = JobRequest(
             iteration,
             iteration,
@@ -73,7 +76,7 @@ class Bench:
             None,
             self.config,
             self.run_dir(iteration),
-            ["{python}", str(JOB), "{run_dir}", mode, str(seconds)],
+            ["{python}", str(job), "{run_dir}", mode, str(seconds)],
         )
         return self.launcher.submit(request, self.journal)
 
@@ -160,15 +163,18 @@ def test_cancel(slurm, tmp_path, accounting):
 @STATE_SOURCES
 def test_fresh_launcher_reattaches_by_job_id_from_the_journal_alone(slurm, tmp_path, accounting):
     bench = Bench(tmp_path, accounting=accounting)
-    submitted = bench.submit(1, "sleep", 2)
+    submitted = bench.submit(1, "gate", 300)  # runs until released: still SLURM's when the new launcher looks
     bench.journal.close()
     del bench.launcher, bench.journal
 
     journal = Journal(tmp_path)
     launcher = make_launcher("slurm", bench.options, tmp_path)
-    recovered = launcher.recover(journal)
-    assert [(job.iteration, job.external_id, job.attempts) for job in recovered] == [(1, submitted.external_id, 1)]
-    assert not recovered[0].finished
+    try:
+        recovered = launcher.recover(journal)
+        assert [(job.iteration, job.external_id, job.attempts) for job in recovered] == [(1, submitted.external_id, 1)]
+        assert not recovered[0].finished
+    finally:
+        release(bench.run_dir(1))
     bench.journal, bench.launcher = journal, launcher
     job = bench.wait(1)
     assert (job.status, job.external_id, bench.starts(1)) == ("done", submitted.external_id, 1)
@@ -226,7 +232,7 @@ def test_node_failure_is_resubmitted_without_penalty(slurm, tmp_path):
     if slurm != local_slurm_conf():
         pytest.skip("takes a node down: only on the SLURM of scripts/slurm-local.sh")
     bench = Bench(tmp_path, extra_args=["--no-requeue"])
-    first = bench.submit(1, "sleep", 3)
+    first = bench.submit(1, "gate", 300)  # held until released: it cannot end before the node goes down
     bench.wait(1, until=lambda job: bench.starts(1) == 1)
     node = subprocess.run(["sinfo", "-h", "-N", "-o", "%N"], capture_output=True, text=True).stdout.split()[0]
     subprocess.run(["scontrol", "update", f"nodename={node}", "state=down", "reason=ucbx-test"], check=True)
@@ -235,6 +241,7 @@ def test_node_failure_is_resubmitted_without_penalty(slurm, tmp_path):
         assert job.reason.startswith("attempt 1: infrastructure: SLURM NODE_FAIL")
         assert job.external_id != first.external_id
     finally:
+        release(bench.run_dir(1))  # the second attempt may finish (and a failed test holds no job)
         subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], capture_output=True)
     job = bench.wait(1)
     assert (job.status, job.attempts, bench.starts(1)) == ("done", 2, 2)

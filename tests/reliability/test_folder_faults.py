@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from memory.notebook import (
+    TORN_SUFFIX,
     Entry,
     append_entry,
     format_entry,
@@ -29,6 +30,7 @@ from memory.working_memory import read_memory
 from slots.journal import Journal
 
 from .harness import (
+    REPO,
     check_exploration,
     entries_of,
     kill_group,
@@ -38,6 +40,8 @@ from .harness import (
     wait_for,
     write_spec,
 )
+
+GATED_TRAINER = REPO / "tests" / "reliability" / "gated_trainer.py"
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
@@ -159,23 +163,38 @@ BROKEN_ENTRIES = {
     "unterminated": "## Iter 4: partial\nNode: id=4, parent=1\nMetrics: score=0.5",
     "binary": "## Iter 4: \x00\x01\x02\nNode: \ufffd\n\n",
 }
+# where the parser must report each one, as lines counted from the entry's header (its broken
+# fields); the unterminated one cannot stay in the log: it goes whole to <log>.torn instead
+REPORTED_AT = {"garbage fields": {1, 2, 3}, "binary": {0, 1}}
 
 
 def test_broken_entries_added_by_hand_are_reported_and_the_loop_goes_on(tmp_path):
     spec, folder = fresh(tmp_path, budget=2 + 2 * len(BROKEN_ENTRIES))
     log = folder / "rel_analysis.md"
+    torn = log.with_name(log.name + TORN_SUFFIX)
     assert ucbx("run", str(spec), "--workdir", str(folder), "--iterations", "2").returncode == 0
+    headers = {}
     for kind, text in BROKEN_ENTRIES.items():
+        before = log.read_text()
+        assert before.endswith("\n"), kind
+        headers[kind] = before.count("\n") + 1  # the line where this entry's header lands
         with open(log, "a") as handle:
             handle.write(text)
         result = ucbx("run", str(spec), "--workdir", str(folder), "--iterations", "2")
         assert result.returncode == 0 and "Traceback" not in result.stderr, (kind, result.stderr)
+        if kind == "unterminated":  # set aside whole before the next append, not glued to it
+            assert (torn.read_text() if torn.exists() else None) == text + "\n", "not set aside in <log>.torn"
+            assert log.read_text().startswith(before) and text not in log.read_text()
     parsed = entries_of(folder)
     journal = Journal(folder)
     written = {e.node_id for e in parsed.entries if e.slot is not None}
     missing = [job.node_id for job in journal.jobs() if job.node_id not in written]
     assert not missing, f"results never written: nodes {missing}"
-    assert parsed.problems  # the broken entries are reported
+    problems = [str(problem) for problem in parsed.problems]
+    for kind, offsets in REPORTED_AT.items():  # each broken entry reported, each at its own lines
+        for offset in offsets:
+            line = headers[kind] + offset
+            assert any(p.startswith(f"{log}:{line}: Iter 4: ") for p in problems), (kind, line, problems)
     record_figures("folder-faults", fault="broken hand entries", tried=len(BROKEN_ENTRIES))
 
 
@@ -295,17 +314,36 @@ def test_slot_configs_broken_by_hand_are_not_launched_and_fixing_them_resumes(tm
 
 
 def test_a_second_daemon_on_the_same_folder_is_refused_and_the_first_goes_on(tmp_path):
-    spec, folder = fresh(tmp_path, budget=2, sleep=25.0)
+    # the first daemon's jobs wait for `release`: it holds the folder with jobs running for as long
+    # as the checks take, however busy the machine (two 25 s jobs used to end before a slow check)
+    release = tmp_path / "release"
+    command = ["{python}", str(GATED_TRAINER), str(release), "--config", "{config}", "--run-dir", "{run_dir}"]
+    # no wall-clock timeout to end a held job while the checks run: the gate itself gives up after 600 s
+    spec, folder = write_spec(tmp_path, budget=2, command=command, timeout=3600), tmp_path / "runs"
     first = start_ucbx("run", str(spec), "--workdir", str(folder))
+
+    def holding() -> bool:
+        """The first daemon holds the lock (its pid in the file) and both its jobs are running."""
+        assert first.poll() is None, f"the first daemon ended early: {first.stdout.read()}"
+        lock = folder / ".ucbx.lock"
+        if not lock.exists() or lock.read_text().strip() != str(first.pid) or not (folder / "state.db").exists():
+            return False
+        with Journal(folder) as journal:
+            running = journal.jobs(status="running")
+        return len(running) == 2 and all((Path(job.run_dir) / "gate_starts.txt").exists() for job in running)
+
     try:
-        assert wait_for(lambda: (folder / ".ucbx.lock").exists() and Journal(folder).jobs(), limit=120)
-        for command in (["run"], ["step"], ["step", "--no-launch"], ["run", "--fresh", "--yes"]):
-            line = one_line_error(ucbx(command[0], str(spec), "--workdir", str(folder), *command[1:]))
+        assert wait_for(holding, limit=600), "the first daemon never held the folder with 2 jobs running"
+        for arguments in (["step", "--no-launch"], ["step"], ["run"], ["run", "--fresh", "--yes"]):
+            line = one_line_error(ucbx(arguments[0], str(spec), "--workdir", str(folder), *arguments[1:]))
             assert f"is locked by pid {first.pid}" in line, line
         status = ucbx("status", str(spec), "--workdir", str(folder))  # a reader is welcome
         assert status.returncode == 0, status.stderr
-        assert first.wait(timeout=300) == 0
+        assert first.poll() is None, "the first daemon ended while its jobs were held"
+        release.touch()
+        assert first.wait(timeout=600) == 0, first.stdout.read()
     finally:
+        release.touch()  # a held job is never left behind
         if first.poll() is None:
             kill_group(first)
     check_exploration(folder, 2)

@@ -78,6 +78,13 @@ def kill_from_outside(run_dir: Path, with_runner: bool) -> None:
     os.killpg(info["child_pid"], signal.SIGKILL)
 
 
+def recorded_running(folder: Path, node: int, attempt: int) -> bool:
+    """The daemon has recorded ``node``'s job as running, with the handle of its attempt number ``attempt``."""
+    with Journal(folder) as journal:
+        job = next((job for job in journal.jobs() if job.node_id == node), None)
+    return job is not None and job.status == "running" and job.attempts == attempt and bool(job.external_id)
+
+
 def test_every_training_fault_is_recorded_with_its_kind_and_the_loop_goes_on(tmp_path):
     spec_path = write_spec(tmp_path, slots=2, budget=BUDGET, plan=PLAN, timeout=8)
     folder = tmp_path / "runs"
@@ -88,14 +95,14 @@ def test_every_training_fault_is_recorded_with_its_kind_and_the_loop_goes_on(tmp
         while daemon.poll() is None and time.monotonic() < deadline:
             for node, with_runner in ((12, False), (13, True)):
                 run_dir = folder / "iterations" / f"node_{node:04d}"
-                pid_file = run_dir / "hanging.pid"
+                pid_file = run_dir / "hanging.pid"  # written by a `vanish` trainer once it runs
                 if pid_file.exists() and (run_dir / RUNNER_INFO).exists():
                     attempt = len((run_dir / "starts.txt").read_text().split())
-                    if (node, attempt) not in killed:
-                        time.sleep(0.3)
+                    # killed only once the daemon watches it: a job it recorded running, this attempt's handle
+                    if (node, attempt) not in killed and recorded_running(folder, node, attempt):
+                        pid_file.unlink()  # first: the next attempt's trainer writes its own
                         kill_from_outside(run_dir, with_runner)
                         killed[node, attempt] = True
-                        pid_file.unlink()
             time.sleep(0.1)
     finally:
         if daemon.poll() is None:
@@ -120,7 +127,8 @@ def test_every_training_fault_is_recorded_with_its_kind_and_the_loop_goes_on(tmp
         if not entry.is_replicate:
             assert tree.nodes[node].reward is None and tree.nodes[node].failed, (node, tree.nodes[node])
         classified[kind or "missing metric"] = classified.get(kind or "missing metric", 0) + 1
-    assert jobs[13].attempts == 2 and killed.get((13, 2))  # run once more, then lost
+    assert set(killed) == {(12, 1), (13, 1), (13, 2)}, killed  # every kill from outside happened
+    assert jobs[13].attempts == 2  # run once more, then lost
     assert entries[9].status != "failed" and math.isclose(  # garbage around a good value
         entries[9].metrics["score"],
         float(
@@ -168,7 +176,10 @@ def test_a_slurm_job_cancelled_from_outside_is_recorded_cancelled_and_the_loop_g
     folder = tmp_path / "runs"
     daemon = start_ucbx("run", str(spec_path), "--workdir", str(folder), env=environment())
     try:
-        assert wait_for(lambda: (folder / "iterations/node_0002/hanging.pid").exists(), limit=180)
+        hanging = folder / "iterations/node_0002/hanging.pid"  # written by the `vanish` trainer once it runs
+        # a daemon that exits first (it crashed) ends the wait at once, with its output, not after 180 s
+        assert wait_for(lambda: hanging.exists() or daemon.poll() is not None, limit=180)
+        assert hanging.exists(), daemon.stdout.read()
         job = next(j for j in Journal(folder).jobs() if j.node_id == 2)
         subprocess.run(["scancel", job.external_id], check=True, timeout=30)
         daemon.wait(timeout=300)
