@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from statistics import mean
+from statistics import fmean as mean
 from typing import Any
 
 from agent.history import NodeRecord

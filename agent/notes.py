@@ -31,7 +31,7 @@ def block_records(snapshot: Snapshot, number: int, size: int) -> list[NodeRecord
 
 def update_memory(memory: WorkingMemory, spec: Spec, snapshot: Snapshot) -> None:
     """Rewrite the agent's sections of ``memory`` in place, from the snapshot of the folder."""
-    ledger = Ledger(snapshot.finished, snapshot.pooled)
+    ledger = snapshot.ledger
     memory.set("Established Principles", principles(spec, ledger))
     memory.set("Strategy Outcomes", strategy_outcomes(spec, snapshot))
     memory.set("Open Questions", open_questions(spec, snapshot, ledger))

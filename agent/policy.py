@@ -37,7 +37,6 @@ from typing import Any
 
 from agent.candidates import RANDOM, CandidateRanker, Context
 from agent.directive_rules import DirectiveRules
-from agent.evidence import Ledger
 from agent.history import HYPERPARAMETER_ONLY, Change, NodeRecord, Proposal, signature
 from agent.modes import ModeRules
 from agent.playbook import Action, Playbook
@@ -78,7 +77,7 @@ class Policy:
                 return baseline
         context = Context(
             taken,
-            Ledger(snapshot.finished, snapshot.pooled),
+            snapshot.ledger,
             self._surrogate(snapshot.finished),
             self.ranker.open_tries(snapshot),
         )

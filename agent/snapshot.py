@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from agent.evidence import Ledger
 from agent.history import Change, NodeRecord, record_from_entry, signature
 from agent.spec import Spec
 from memory.directives import Directive
@@ -25,7 +26,18 @@ from memory.notebook import Entry
 from ucb.scores import NodeScore, puct
 from ucb.tree import Node, Tree, score_entry
 
-DERIVED = ("finished", "by_id", "children", "in_flight_changes", "pooled", "scores", "ranking", "mutations")
+DERIVED = (
+    "finished",
+    "by_id",
+    "children",
+    "in_flight_changes",
+    "pooled",
+    "scores",
+    "ranking",
+    "mutations",
+    "best",
+    "leader",
+)
 
 
 def replicates_wanted(spec: Spec) -> int:
@@ -154,12 +166,12 @@ class Snapshot:
 
     # ------------------------------------------------------------ what consumers read
 
-    @property
+    @cached_property
     def best(self) -> Node | None:
         """The best node (`Tree.best`): reported only once it has its replicates."""
         return self.tree.best
 
-    @property
+    @cached_property
     def leader(self) -> Node | None:
         """The node that becomes best once its replicates confirm it (the one to replicate)."""
         return self.tree.leader
@@ -204,6 +216,11 @@ class Snapshot:
     def in_flight_changes(self) -> set[tuple[int | None, Change]]:
         """(parent id, change) of every mutation in flight."""
         return {(r.parent, r.change) for r in self.records if not r.finished and r.change is not None}
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """The evidence of every single-change mutation (agent/evidence.py)."""
+        return Ledger(self.finished, self.pooled)
 
     @cached_property
     def mutations(self) -> dict[int, str]:

@@ -17,6 +17,7 @@ machine with the trainers, and a GP this small is slower, not faster, with many 
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -25,7 +26,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from agent.history import NodeRecord
 from slots.space import Parameter, SearchSpace
@@ -35,6 +36,17 @@ MAX_POINTS = 256  # runs a fit uses at most ...
 BEST_POINTS = 64  # ... of which the best rewards; the rest are the most recent
 KAPPA = 1.0
 TUNE_EVERY = 16  # new results between two optimisations of the kernel's hyperparameters
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    """The process's BLAS/OpenMP libraries, found once (finding them reads /proc: ~10 ms a time)."""
+    return ThreadpoolController()
+
+
+def one_thread():
+    """A context in which BLAS and OpenMP use one thread."""
+    return _controller().limit(limits=1)
 
 
 def _encode(parameter: Parameter, value: Any) -> list[float]:
@@ -83,7 +95,7 @@ class Surrogate:
             model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed, optimizer=None)
         surrogate = cls(space, n_slots, model)
         features = np.array([surrogate.features(r.params, r.slot) for r in points])
-        with warnings.catch_warnings(), threadpool_limits(1):
+        with warnings.catch_warnings(), one_thread():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(features, np.array([r.reward for r in points]))
         return surrogate
@@ -100,6 +112,6 @@ class Surrogate:
     def acquisition(self, candidates: list[tuple[dict[str, Any], int]]) -> list[float]:
         """mean + KAPPA x std of the predicted reward, one per (params, slot)."""
         features = np.array([self.features(params, slot) for params, slot in candidates])
-        with threadpool_limits(1):
+        with one_thread():
             mean, std = self.model.predict(features, return_std=True)
         return list(mean + KAPPA * std)

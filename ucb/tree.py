@@ -18,7 +18,6 @@ number of entries.
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -47,12 +46,16 @@ class Node:
     @property
     def mean(self) -> float | None:
         """Pooled reward (None when every evaluation failed or the node is in flight)."""
-        return statistics.fmean(self.rewards) if self.rewards else None
+        return math.fsum(self.rewards) / len(self.rewards) if self.rewards else None
 
     @property
     def spread(self) -> float:
-        """Standard deviation of the pooled rewards (0.0 for fewer than two)."""
-        return statistics.stdev(self.rewards) if len(self.rewards) > 1 else 0.0
+        """Sample standard deviation of the pooled rewards (0.0 for fewer than two)."""
+        count = len(self.rewards)
+        if count < 2:
+            return 0.0
+        mean = math.fsum(self.rewards) / count
+        return math.sqrt(math.fsum((reward - mean) ** 2 for reward in self.rewards) / (count - 1))
 
     @property
     def n_replicates(self) -> int:
