@@ -1,11 +1,12 @@
 """Review at campaign scale: every figure, and `ucbx tree`, from 48-, 500- and 5,000-entry logs.
 
-The logs come from the benchmarks' generators: `benchmarks.overhead.campaign_log` (the
-demo spec's Config and reward metrics on `benchmarks.ucb_scaling.synthetic_log`'s bushy
-tree) and `synthetic_log(n, "chain")` (one long single-child chain, the worst case for
-depth). Bounds checked on each figure: the PNG's long side at most 2400 px, every text at
-least 7 pt; on the tree figure also: no text over a node marker, no two texts over each
-other, the legend over no node. Render times are in BENCHMARKS.md, not asserted here.
+The logs and renders come from benchmarks/review_figures.py (which also times them):
+`benchmarks.overhead.campaign_log` (the demo spec's Config and reward metrics on
+`benchmarks.ucb_scaling.synthetic_log`'s bushy tree) and `synthetic_log(n, "chain")` (one
+long single-child chain, the worst case for depth). Bounds checked on each figure: the
+PNG's long side at most 2400 px, every text at least 7 pt; on the tree figure also: no
+text over a node marker, no two texts over each other, the legend over no node. Render
+times are in BENCHMARKS.md, not asserted here.
 """
 
 from __future__ import annotations
@@ -19,66 +20,27 @@ import matplotlib.image
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.text import Text
 from matplotlib.transforms import Bbox
-from review_helpers import REPO, review
+from review_helpers import review
 from rich.console import Console
 
-import ucb.plot
 from agent.review import plots
 from agent.review.folder import ExplorationFiles
 from agent.review.tree_view import node_label, rich_tree, tree_outline
-from agent.spec import load_spec
-from benchmarks.overhead import campaign_log
+from benchmarks.review_figures import RENDERERS, SIZES, campaign_files, chain_files, drawn_texts, render_figures
 from benchmarks.ucb_scaling import synthetic_log
 from memory.notebook import Entry, format_entry
 from ucb.outline import describe_changes, outline
 
-SIZES = (48, 500, 5000)
 MAX_SIDE_PX = 2400
 MIN_FONT_PT = 7
 METRIC = "avg_slope_ratio"
-FIGURES = ("progress", "parameters", "stability", "tree")
 TOUCH_PX = 0.5  # boxes that only touch do not overlap
 
 
-def demo_spec():
-    return load_spec(REPO / "configs" / "demo.yaml", {"trainer.base_config": "metabolism/tiny.yaml"})
-
-
-RENDERERS = {
-    "progress": plots.progress,
-    "parameters": plots.parameter_scatter,
-    "stability": plots.stability_map,
-    "tree": plots.tree,
-}
-
-
-def render(files: ExplorationFiles, out: Path, names=FIGURES) -> dict[str, tuple]:
-    """Review figures of ``files``: name -> (matplotlib Figure, PNG path); a figure not drawn is left out."""
-    captured = {}
-    save, tree_figure = plots._save, ucb.plot.tree_figure
-
-    def keep_and_save(figure, path):
-        captured[path.stem] = figure
-        return save(figure, path)
-
-    def keep_tree(*args, **kwargs):
-        captured["tree"] = tree_figure(*args, **kwargs)
-        return captured["tree"]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(plots, "_save", keep_and_save)
-        patch.setattr(ucb.plot, "tree_figure", keep_tree)
-        paths = {name: RENDERERS[name](files, out / f"{name}.png") for name in names}
-    return {name: (captured[name], path) for name, path in paths.items() if path is not None}
-
-
-def campaign_files(folder: Path, entries: int) -> ExplorationFiles:
-    """``folder`` made an exploration folder of ``entries`` log entries (the spec copied as a driver leaves it)."""
-    (folder / "spec.yaml").write_text((REPO / "configs" / "demo.yaml").read_text())
-    (folder / "demo_analysis.md").write_text(campaign_log(entries, demo_spec()))
-    return ExplorationFiles.open(folder)
+def render(files: ExplorationFiles, out: Path, names=tuple(RENDERERS)) -> dict[str, tuple]:
+    """name -> (Figure, PNG path) of the review figures of ``files``."""
+    return {name: found[:2] for name, found in render_figures(files, out, names).items()}
 
 
 @pytest.fixture(scope="module", params=SIZES, ids=lambda n: f"{n}-entries")
@@ -93,14 +55,8 @@ def campaign(request, tmp_path_factory):
 def chain(request, tmp_path_factory):
     """A bare log of n entries, each the child of the one before, and its tree figure."""
     folder = tmp_path_factory.mktemp(f"chain{request.param}")
-    log = folder / "chain_analysis.md"
-    log.write_text(synthetic_log(request.param, "chain"))
-    files = ExplorationFiles.open(folder, None, log, METRIC)
+    files = chain_files(folder, request.param)
     return files, render(files, folder / "report", ["tree"])["tree"]
-
-
-def drawn_texts(figure) -> list[Text]:
-    return [text for text in figure.findobj(Text) if text.get_visible() and text.get_text().strip()]
 
 
 def marker_boxes(figure) -> list[Bbox]:
@@ -153,7 +109,7 @@ def assert_tree_legible(figure) -> None:
 # ---------------------------------------------------------------- figures
 
 
-@pytest.mark.parametrize("name", FIGURES)
+@pytest.mark.parametrize("name", RENDERERS)
 def test_every_figure_is_bounded_in_size_and_font(campaign, name):
     _, figures = campaign
     figure, png = figures[name]
