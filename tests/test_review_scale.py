@@ -1,11 +1,12 @@
 """Review at campaign scale: every figure, and `ucbx tree`, from 48-, 500- and 5,000-entry logs.
 
-The logs come from the benchmarks' generators: `benchmarks.overhead.campaign_log` (the
-demo spec's Config and reward metrics on `benchmarks.ucb_scaling.synthetic_log`'s bushy
-tree) and `synthetic_log(n, "chain")` (one long single-child chain, the worst case for
-depth). Bounds checked on each figure: the PNG's long side at most 2400 px, every text at
-least 7 pt; on the tree figure also: no text over a node marker, no two texts over each
-other, the legend over no node. Render times are in BENCHMARKS.md, not asserted here.
+The logs and renders come from benchmarks/review_figures.py (which also times them):
+`benchmarks.overhead.campaign_log` (the demo spec's Config and reward metrics on
+`benchmarks.ucb_scaling.synthetic_log`'s bushy tree) and `synthetic_log(n, "chain")` (one
+long single-child chain, the worst case for depth). Bounds checked on each figure: the
+PNG's long side at most 2400 px, every text at least 7 pt; on the tree figure also: no
+text over a node marker, no two texts over each other, the legend over no node. Render
+times are in BENCHMARKS.md, not asserted here.
 """
 
 from __future__ import annotations
@@ -19,68 +20,34 @@ import matplotlib.image
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.text import Text
 from matplotlib.transforms import Bbox
-from review_helpers import REPO, review
+from review_helpers import review
 from rich.console import Console
 
-import ucb.plot
 from agent.review import plots
 from agent.review.folder import ExplorationFiles
 from agent.review.tree_view import node_label, rich_tree, tree_outline
-from agent.spec import load_spec
-from benchmarks.overhead import campaign_log
+from benchmarks.review_figures import RENDERERS, SIZES, campaign_files, chain_files, drawn_texts, render_figures
 from benchmarks.ucb_scaling import synthetic_log
 from memory.notebook import Entry, format_entry
 from ucb.outline import describe_changes, outline
 
-SIZES = (48, 500, 5000)
 MAX_SIDE_PX = 2400
 MIN_FONT_PT = 7
 METRIC = "avg_slope_ratio"
-FIGURES = ("progress", "parameters", "stability", "tree")
 TOUCH_PX = 0.5  # boxes that only touch do not overlap
 
 
-def demo_spec():
-    return load_spec(REPO / "configs" / "demo.yaml", {"trainer.base_config": "metabolism/tiny.yaml"})
-
-
-RENDERERS = {
-    "progress": plots.progress,
-    "parameters": plots.parameter_scatter,
-    "stability": plots.stability_map,
-    "tree": plots.tree,
-}
-
-
-def render(files: ExplorationFiles, out: Path, names=FIGURES) -> dict[str, tuple]:
-    """Review figures of ``files``: name -> (matplotlib Figure, PNG path); a figure not drawn is left out."""
-    captured = {}
-    save, tree_figure = plots._save, ucb.plot.tree_figure
-
-    def keep_and_save(figure, path):
-        captured[path.stem] = figure
-        return save(figure, path)
-
-    def keep_tree(*args, **kwargs):
-        captured["tree"] = tree_figure(*args, **kwargs)
-        return captured["tree"]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(plots, "_save", keep_and_save)
-        patch.setattr(ucb.plot, "tree_figure", keep_tree)
-        paths = {name: RENDERERS[name](files, out / f"{name}.png") for name in names}
-    return {name: (captured[name], path) for name, path in paths.items() if path is not None}
+def render(files: ExplorationFiles, out: Path, names=tuple(RENDERERS)) -> dict[str, tuple]:
+    """name -> (Figure, PNG path) of the review figures of ``files``."""
+    return {name: found[:2] for name, found in render_figures(files, out, names).items()}
 
 
 @pytest.fixture(scope="module", params=SIZES, ids=lambda n: f"{n}-entries")
 def campaign(request, tmp_path_factory):
     """A bushy campaign of n entries with the demo spec, and its four figures."""
     folder = tmp_path_factory.mktemp(f"campaign{request.param}")
-    (folder / "spec.yaml").write_text((REPO / "configs" / "demo.yaml").read_text())  # as a driver leaves it
-    (folder / "demo_analysis.md").write_text(campaign_log(request.param, demo_spec()))
-    files = ExplorationFiles.open(folder)
+    files = campaign_files(folder, request.param)
     return files, render(files, folder / "report")
 
 
@@ -88,14 +55,8 @@ def campaign(request, tmp_path_factory):
 def chain(request, tmp_path_factory):
     """A bare log of n entries, each the child of the one before, and its tree figure."""
     folder = tmp_path_factory.mktemp(f"chain{request.param}")
-    log = folder / "chain_analysis.md"
-    log.write_text(synthetic_log(request.param, "chain"))
-    files = ExplorationFiles.open(folder, None, log, METRIC)
+    files = chain_files(folder, request.param)
     return files, render(files, folder / "report", ["tree"])["tree"]
-
-
-def drawn_texts(figure) -> list[Text]:
-    return [text for text in figure.findobj(Text) if text.get_visible() and text.get_text().strip()]
 
 
 def marker_boxes(figure) -> list[Bbox]:
@@ -148,7 +109,7 @@ def assert_tree_legible(figure) -> None:
 # ---------------------------------------------------------------- figures
 
 
-@pytest.mark.parametrize("name", FIGURES)
+@pytest.mark.parametrize("name", RENDERERS)
 def test_every_figure_is_bounded_in_size_and_font(campaign, name):
     _, figures = campaign
     figure, png = figures[name]
@@ -182,10 +143,11 @@ def test_chain_text_names_the_changes_along_it():
     )
 
 
-def test_the_best_lineage_and_frontier_are_kept_beyond_the_budget(campaign):
+@pytest.mark.parametrize("budget", [0, 40])
+def test_the_best_lineage_and_frontier_are_kept_beyond_the_budget(campaign, budget):
     files, _ = campaign
     tree = files.tree
-    view = outline(tree, top=5, budget=40)
+    view = outline(tree, top=5, budget=budget)
     assert view.lines <= 40
     drawn = {row.node_id for row in view.rows if row.node_id is not None}
     collapsed = {node_id for row in view.rows if row.chain for node_id in row.chain.node_ids}
@@ -217,7 +179,7 @@ Mutation: lr: 0.01 -> 0.02
 ## Iter 3: partial
 Node: id=3, parent=2
 Mode/Strategy: replicate
-Metrics: score=0.1
+Metrics: score=0.05
 Mutation: replicate of node 2 (seed 0 -> 1)
 """
 
@@ -226,22 +188,25 @@ def test_progress_draws_best_run_and_best_pooled_node(tmp_path):
     (tmp_path / "hand_analysis.md").write_text(HAND_LOG)
     files = ExplorationFiles.open(tmp_path, None, None, "score")
     assert plots.best_run_so_far(files) == [(1, 0.5), (2, 0.9), (3, 0.9)]
-    assert plots.best_so_far(files) == [(1, 0.5), (2, 0.9), (3, 0.5)]  # the replicate pulls node 2 down
+    assert plots.best_so_far(files) == [(1, 0.5), (2, 0.9), (3, 0.5)]  # the replicate pulls node 2 below node 1
     figure, _ = render(files, tmp_path / "report", ["progress"])["progress"]
     legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
     assert "best single run so far" in legend and any(text.startswith("best node so far") for text in legend)
     lines = {line.get_label(): list(line.get_ydata()) for line in figure.axes[0].get_lines()}
     assert lines["best single run so far"] == [0.5, 0.9, 0.9]
     assert lines[plots.BEST_NODE_LINE["label"]] == [0.5, 0.9, 0.5]
+    assert plots.best_so_far(files) == plots.best_so_far_rebuilt(files)
 
 
 @pytest.mark.parametrize("wanted", [0, 2])
 def test_best_so_far_in_one_pass_equals_a_tree_per_prefix(tmp_path, wanted):
-    odd = [  # hand edits: a replicate before its node, a node written twice
-        Entry(1, "partial", 1, None, metrics={METRIC: 0.4}),
-        Entry(2, "partial", 2, 3, mode="replicate", metrics={METRIC: 0.9}),
-        Entry(3, "partial", 3, 1, metrics={METRIC: 0.6}),
-        Entry(4, "partial", 1, None, metrics={METRIC: 0.2}),
+    odd = [
+        Entry(201, "partial", 201, 203, mode="replicate", metrics={METRIC: 50.0}),  # before its node: a node
+        Entry(202, "partial", 203, 1, metrics={METRIC: 0.5}),  # now it pools: 25.25
+        Entry(203, "partial", 1, None, metrics={METRIC: 60.0}),  # node 1 written again (a rebuild)
+        Entry(204, "partial", 204, 1, metrics={METRIC: 100.0}),
+        Entry(205, "partial", 205, 204, mode="replicate", metrics={METRIC: -100.0}),  # the best falls to 0
+        Entry(206, "partial", 206, 201, mode="replicate", metrics={METRIC: 500.0}),  # via 201 into 203: 183.5
     ]
     log = tmp_path / "mixed_analysis.md"
     log.write_text(synthetic_log(200, "bushy") + "".join(format_entry(entry) for entry in odd))
@@ -290,10 +255,8 @@ def test_terminal_tree_top_and_depth(campaign):
     assert any(line.lstrip("│├└─ ").startswith("+") for line in lines)  # deeper nodes summarised
 
 
-def test_tree_command_takes_top_depth_and_writes_an_svg(capsys, campaign, tmp_path):
-    files, _ = campaign
-    if len(files.entries) != SIZES[0]:
-        pytest.skip("the command line is checked once, on the smallest log")
+def test_tree_command_takes_top_depth_and_writes_an_svg(capsys, tmp_path):
+    files = campaign_files(tmp_path, SIZES[0])
     status, out, _ = review(capsys, "tree", "--log", files.log_path, "--top", "2")
     assert status == 0 and sum(bool(re.search(r"UCB #\d", line)) for line in out.splitlines()) == 2
     status, out, _ = review(capsys, "tree", "--log", files.log_path, "--depth", "1")

@@ -44,7 +44,7 @@ def test_plot_of_200_nodes(tmp_path):
     view = fitting_outline(tree, DEFAULT_TOP, None, DEFAULT_C, DEFAULT_BUDGET)
     assert max(height, width) <= MAX_SIDE_PX
     assert height / (view.lines + 1) >= 25  # at least 25 pixels per line of the outline
-    assert view.lines >= DEFAULT_BUDGET - 10  # the budget is used, not wasted
+    assert view.lines >= 40  # a 200-node tree fills most of the budget: not shrunk to a stub
     assert width >= 800
     assert svg == path.with_suffix(".svg") and "<svg" in svg.read_text()
 

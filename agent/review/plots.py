@@ -138,16 +138,22 @@ def best_so_far(files: ExplorationFiles) -> list[tuple[int, float]]:
     Can go down: a replicate that scores lower lowers its node's pooled mean. The tree
     grows one entry at a time (`Tree.add`); only the node an entry touches can overtake
     the best, so the best is compared with it alone, and searched again only when the
-    best itself was touched or the tree had to be rebuilt (a hand-edited log).
+    best itself was touched or the tree had to be rebuilt (a hand-edited log: a node id
+    written twice, a replicate logged before the node it replicates).
     """
     objective = files.spec.objective if files.spec else None
     wanted = files.tree.replicates_wanted
     tree = Tree.from_entries([], objective, files.metric, replicates_wanted=wanted)
     replicate_of: dict[int, int] = {}  # as the tree resolves replicates
+    awaited: set[int] = set()  # nodes named by a replicate logged before them: their arrival re-pools it
     best, steps = None, []
     for count, entry in enumerate(files.entries, start=1):
         touched = replicate_of.get(entry.parent, entry.parent) if entry.is_replicate else entry.node_id
-        if not tree.add(entry, objective, files.metric):
+        if entry.is_replicate and touched not in tree.nodes:
+            awaited.add(touched)
+        arrived = not entry.is_replicate and touched in awaited
+        if arrived or not tree.add(entry, objective, files.metric):
+            awaited -= {touched} if arrived else set()
             tree = Tree.from_entries(files.entries[:count], objective, files.metric, replicates_wanted=wanted)
             replicate_of = _replicate_targets(tree, files.entries[:count])
             best = tree.best
