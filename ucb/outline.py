@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from memory.notebook import Mutation, parse_mutation
 from ucb.scores import DEFAULT_C, puct
@@ -98,9 +98,7 @@ class Outline:
     best_id: int | None
     lineage: set[int]  # the best node and its ancestors
     frontier: dict[int, int]  # node id -> rank by UCB (1 = highest)
-    ucb: dict[int, float]
     total: int  # nodes in the tree, in-flight ones included
-    kept: set[int] = field(default_factory=set)
 
     @property
     def lines(self) -> int:
@@ -181,10 +179,9 @@ def _common_ratio(steps: list[Mutation]) -> float | None:
 
 @dataclass
 class _Facts:
-    """Per-node facts computed once: depth, log order and the aggregate of each subtree."""
+    """Per-node facts computed once: depth and the aggregate of each subtree."""
 
     depth: dict[int, int]
-    order: list[int]  # parents before children
     stats: dict[int, Hidden]  # the node's whole subtree, as if left out
 
 
@@ -201,7 +198,7 @@ def _facts(tree: Tree) -> _Facts:
         node = tree.nodes[node_id]
         own = Hidden(1, 1, node.mean, node.id if node.mean is not None else None, int(node.failed), int(node.in_flight))
         stats[node_id] = _merge([own, *(stats[child] for child in tree.children(node_id))], subtrees=1)
-    return _Facts(depth, order, stats)
+    return _Facts(depth, stats)
 
 
 def _merge(parts: list[Hidden], subtrees: int | None = None) -> Hidden:
@@ -228,11 +225,10 @@ def _with_lineage(tree: Tree, node_ids: Iterable[int], kept: set[int]) -> set[in
     return added
 
 
-def _frontier(tree: Tree, top: int, c: float) -> tuple[dict[int, int], dict[int, float]]:
+def _frontier(tree: Tree, top: int, c: float) -> dict[int, int]:
+    """node id -> rank of the ``top`` highest PUCT scores among nodes with a reward."""
     scores = [score for score in puct(tree, c) if score.reward is not None]
-    return {score.node_id: rank for rank, score in enumerate(scores[:top], start=1)}, {
-        score.node_id: score.ucb for score in scores
-    }
+    return {score.node_id: rank for rank, score in enumerate(scores[:top], start=1)}
 
 
 def outline(
@@ -242,7 +238,7 @@ def outline(
     facts = _facts(tree)
     allowed = {node_id for node_id, level in facts.depth.items() if depth is None or level <= depth}
     best = tree.best
-    frontier, ucb = _frontier(tree, top, c)
+    frontier = _frontier(tree, top, c)
     marked = ({best.id} if best else set()) | set(frontier)
     lineage = _with_lineage(tree, [best.id], set()) if best else set()
     kept = _with_lineage(tree, marked, set()) & allowed
@@ -251,7 +247,7 @@ def outline(
     elif budget > 0:
         kept = _fill(tree, facts, kept, allowed, marked, budget)
     rows = _rows(tree, facts, kept, marked)
-    return Outline(rows, best.id if best else None, lineage, frontier, ucb, len(tree.nodes), kept)
+    return Outline(rows, best.id if best else None, lineage, frontier, len(tree.nodes))
 
 
 def _fill(tree: Tree, facts: _Facts, kept: set[int], allowed: set[int], marked: set[int], budget: int) -> set[int]:
