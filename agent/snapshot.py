@@ -26,6 +26,7 @@ from memory.notebook import Entry
 from ucb.scores import NodeScore, puct
 from ucb.tree import Node, Tree, score_entry
 
+IN_FLIGHT_DERIVED = ("by_id", "in_flight_changes", "scores", "ranking")  # what a new in-flight node changes
 DERIVED = (
     "finished",
     "by_id",
@@ -158,10 +159,10 @@ class Snapshot:
         self.records.append(record)
         self._take(record, 1)
         self.tree.add_in_flight(record.node_id, record.parent)
-        self._forget()
+        self._forget(IN_FLIGHT_DERIVED)
 
-    def _forget(self) -> None:
-        for name in DERIVED:
+    def _forget(self, names: tuple[str, ...] = DERIVED) -> None:
+        for name in names:
             self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------ what consumers read

@@ -9,11 +9,11 @@ configs/demo.yaml so the surrogate has data):
   one slot, surrogate included (the policy object lives on, as in the daemon, so the
   kernel is tuned every `TUNE_EVERY` results and refitted cheaply in between). Median
   and maximum of ``repeat`` decisions;
-- **pass**: one full daemon pass on a real folder (`Exploration.step`): a finished job
-  collected, its entry written, the memory, the scores file, the git commit, a proposal
-  and its launch (a local job that exits at once). The folder is warm: its first pass
-  (parsing the whole log, building the tree) is not counted, as in a running daemon.
-  Median of ``repeat`` passes;
+- **pass**: one full daemon pass on a real folder (`Exploration.step`) with every slot
+  busy and one job just finished: its entry written, the memory, the scores file, the
+  git commit, a proposal for the freed slot and its launch (a real local process). The
+  folder is warm: its first pass (parsing the whole log, building the tree, filling the
+  slots) is not counted, as in a running daemon. Median of ``repeat`` passes;
 - **tpe ask**: Optuna's TPE (multivariate, constant liar, as benchmarks/searchers.py
   configures it) asking one trial of the same search space with n finished trials
   (only when optuna is installed; sizes above ``tpe_max`` are not run).
@@ -33,20 +33,20 @@ from pathlib import Path
 
 from agent.driver import Exploration
 from agent.folder import ExplorationFolder
-from agent.history import Proposal, config_line
+from agent.history import config_line
 from agent.playbook import load_playbook
 from agent.policy import Policy
 from agent.snapshot import Snapshot
 from agent.spec import Spec, load_spec
-from benchmarks.searchers import base_params, random_value
+from benchmarks.searchers import random_value
 from benchmarks.tasks import REPO
 from benchmarks.ucb_scaling import synthetic_log
 from memory.notebook import format_entry, parse_notebook
-from slots.journal import JobRecord
 
 DEMO_SPEC = REPO / "configs" / "demo.yaml"
 MEASURES = ("decision", "decision max", "pass", "tpe ask")
-QUICK_JOB = [sys.executable, "-c", "pass", "{config}", "{run_dir}"]  # a trainer that exits at once
+# a trainer that waits: the slots stay busy until the benchmark ends a job itself
+WAITING_JOB = [sys.executable, "-c", "import time; time.sleep(3600)", "{config}", "{run_dir}"]
 
 
 @dataclass(frozen=True)
@@ -91,61 +91,36 @@ def decisions(spec: Spec, text: str, repeat: int) -> list[float]:
 
 
 def passes(spec: Spec, text: str, folder: Path, repeat: int) -> list[float]:
-    """Seconds of ``repeat`` warm daemon passes, each collecting one finished job."""
+    """Seconds of ``repeat`` warm daemon passes, each collecting one finished job and refilling its slot."""
     layout = ExplorationFolder(folder, spec.name)
     folder.mkdir(parents=True, exist_ok=True)
     layout.log.write_text(text, encoding="utf-8")
     exploration = Exploration(spec, layout)
     exploration.prepare()
-    exploration.step(launch=False, propose=False)  # warm: the whole log read once
+    assert len(exploration.step().launched) == spec.n_slots  # warm: the log read once, every slot busy
     seconds = []
-    for _ in range(repeat):
-        finished_job(exploration)
-        start = time.perf_counter()
-        report = exploration.step()
-        seconds.append(time.perf_counter() - start)
-        assert len(report.written) == 1 and report.launched, report
+    try:
+        for _ in range(repeat):
+            finish_one_job(exploration)
+            start = time.perf_counter()
+            report = exploration.step()
+            seconds.append(time.perf_counter() - start)
+            assert len(report.written) == 1 and len(report.launched) == 1, report
+    finally:
         for job in exploration.journal.jobs(status=("queued", "running")):
             exploration.launcher.cancel(job)
-            exploration.journal.update(job.id, status="failed", failure_kind="cancelled", collected=True)
-        for pending in exploration.reader.pending():
-            pending.path.unlink()
-    exploration.journal.close()
+        exploration.journal.close()
     return seconds
 
 
-def finished_job(exploration: Exploration) -> None:
-    """A job that ran and finished while the daemon slept: its journal row and run folder."""
-    spec = exploration.spec
-    node_id = exploration.dispatcher.next_node_id(exploration.reader.snapshot())
-    params = base_params(spec)
-    proposal = Proposal(slot=0, parent=None, mode="explore", params=params, seed=node_id)
-    run_dir = exploration.folder.run_dir(node_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
+def finish_one_job(exploration: Exploration) -> None:
+    """The oldest running job ends as a finished run would: its process gone, its metrics written, done."""
+    job = exploration.journal.jobs(status="running")[0]
+    exploration.launcher.cancel(job)
     metrics = {"avg_slope_ratio": 0.9, "MLP_node_slope_ratio_0": 0.9, "MLP_node_slope_ratio_1": 0.9}
     metrics.update({"embedding_cluster_acc": 0.8, "rate_constants_R2": 0.9})
-    (run_dir / spec.trainer.metrics_file).write_text("".join(f"{k}: {v}\n" for k, v in metrics.items()))
-    now = time.time()
-    exploration.journal.add(
-        JobRecord(
-            iteration=node_id,
-            node_id=node_id,
-            slot=0,
-            parent=None,
-            config_path=str(exploration.folder.run_config(node_id)),
-            config_hash="",
-            run_dir=str(run_dir),
-            launcher="local",
-            command=QUICK_JOB,
-            metrics_file=spec.trainer.metrics_file,
-            status="done",
-            exit_code=0,
-            submitted_at=now,
-            started_at=now,
-            finished_at=now,
-            payload=proposal.to_payload(),
-        )
-    )
+    (Path(job.run_dir) / job.metrics_file).write_text("".join(f"{k}: {v}\n" for k, v in metrics.items()))
+    exploration.journal.update(job.id, status="done", exit_code=0, finished_at=time.time())
 
 
 def tpe_ask(spec: Spec, n: int, repeat: int) -> float | None:
@@ -183,7 +158,7 @@ def tpe_ask(spec: Spec, n: int, repeat: int) -> float | None:
 def run_overhead(
     sizes: list[int], folder: Path, repeat: int = 5, tpe_max: int = 10_000, pass_max: int = 100_000, progress=print
 ) -> list[Decision]:
-    spec = load_spec(DEMO_SPEC, {"trainer.command": QUICK_JOB, "exploration.budget": 10**9})
+    spec = load_spec(DEMO_SPEC, {"trainer.command": WAITING_JOB, "exploration.budget": 10**9})
     results = []
     for n in sizes:
         text = campaign_log(n, spec)
