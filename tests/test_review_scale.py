@@ -26,11 +26,13 @@ from rich.console import Console
 
 from agent.review import plots
 from agent.review.folder import ExplorationFiles
-from agent.review.tree_view import node_label, rich_tree, tree_outline
+from agent.review.tree_view import TERMINAL_BUDGET, node_label, rich_tree, tree_outline
 from benchmarks.review_figures import RENDERERS, SIZES, campaign_files, chain_files, drawn_texts, render_figures
 from benchmarks.ucb_scaling import synthetic_log
 from memory.notebook import Entry, format_entry
 from ucb.outline import describe_changes, outline
+from ucb.plot import DEFAULT_BUDGET
+from ucb.tree import Tree
 
 MAX_SIDE_PX = 2400
 MIN_FONT_PT = 7
@@ -121,17 +123,38 @@ def test_tree_figure_is_legible_and_has_an_svg(campaign):
     figure, png = figures["tree"]
     assert_tree_legible(figure)
     svg = png.with_suffix(".svg").read_text()
-    assert svg.startswith("<?xml") and f"{files.tree.best.id}  " in svg  # text kept as text: searchable
+    assert svg.startswith("<?xml")
+    assert re.search(rf">{files.tree.best.id}( ×\d+)?  [^<]*★ best</text>", svg)  # text kept as text: searchable
 
 
-def test_chain_collapses_into_one_labelled_edge(chain):
+def test_chain_collapses_into_one_labelled_edge_when_it_does_not_fit(chain):
     files, (figure, png) = chain
     assert_bounded(figure, png)
     assert_tree_legible(figure)
     labels = [text.get_text() for text in drawn_texts(figure)]
-    assert any(re.match(r"\d+ steps: lr_node_homeo ×3 ", label) for label in labels), labels
+    chains = [label for label in labels if re.match(r"\d+ steps: lr_node_homeo ×3 ", label)]
+    nodes = [label for label in labels if re.match(r"\d+( ×\d+)?  ", label)]
+    if len(files.tree.nodes) < DEFAULT_BUDGET:  # fits: every node on its own line
+        assert not chains and len(nodes) == len(files.tree.nodes)
+    else:
+        assert chains and len(nodes) <= 12, labels
     best = files.tree.best.id
     assert any(label.startswith(f"{best}  ") and "★ best" in label for label in labels)
+
+
+def test_the_longest_chains_collapse_first():
+    """A 20-long and a 5-long chain under one root: a budget that the long one's collapse
+    meets leaves the short one drawn node by node."""
+    entries = [Entry(1, "partial", 1, None, metrics={METRIC: 0.5})]
+    for start, length in ((2, 20), (30, 5)):
+        for node_id in range(start, start + length):
+            parent = 1 if node_id == start else node_id - 1
+            entries.append(Entry(node_id, "partial", node_id, parent, metrics={METRIC: 0.1}, mutation="lr: 1 -> 2"))
+    tree = Tree.from_entries(entries, metric=METRIC)
+    assert outline(tree, top=0, budget=30).lines == 26 and not any(row.chain for row in outline(tree, 0, 30).rows)
+    view = outline(tree, top=0, budget=15)
+    assert [len(row.chain.node_ids) for row in view.rows if row.chain] == [19]  # all but the leaf
+    assert view.lines == 1 + 2 + 5  # root node, chain line + its leaf, the short chain's 5 nodes
 
 
 def test_chain_text_names_the_changes_along_it():
@@ -194,7 +217,7 @@ def test_progress_draws_best_run_and_best_pooled_node(tmp_path):
     assert "best single run so far" in legend and any(text.startswith("best node so far") for text in legend)
     lines = {line.get_label(): list(line.get_ydata()) for line in figure.axes[0].get_lines()}
     assert lines["best single run so far"] == [0.5, 0.9, 0.9]
-    assert lines[plots.BEST_NODE_LINE["label"]] == [0.5, 0.9, 0.5]
+    assert lines[plots.BEST_NODE_LABEL.format(once="")] == [0.5, 0.9, 0.5]
     assert plots.best_so_far(files) == plots.best_so_far_rebuilt(files)
 
 
@@ -232,11 +255,14 @@ def printed_nodes(lines: list[str]) -> list[int]:
     return [int(match.group(1)) for match in map(NODE_LINE.match, lines) if match]
 
 
-def test_terminal_tree_collapses_a_chain(chain):
+def test_terminal_tree_collapses_a_chain_that_does_not_fit(chain):
     files, _ = chain
     lines = tree_lines(files)
-    assert len(lines) <= 20
-    assert any(re.search(r"┊ \d+ steps: lr_node_homeo ×3 ", line) for line in lines)
+    if len(files.tree.nodes) < TERMINAL_BUDGET:  # fits: every node printed
+        assert len(printed_nodes(lines)) == len(files.tree.nodes)
+    else:
+        assert len(lines) <= 20
+        assert any(re.search(r"┊ \d+ steps: lr_node_homeo ×3 ", line) for line in lines)
     assert f"{files.tree.best.id} ★ best" in "\n".join(lines)
 
 

@@ -4,14 +4,17 @@ Owns the selection shared by the tree figure (ucb/plot.py) and ``ucbx tree``
 (agent/review/tree_view.py): ``outline(tree, top=K, budget=B, depth=D, c=C) -> Outline``.
 - Always kept: the best node and the ``top`` nodes with the highest PUCT score that have
   a reward (the UCB frontier), with every ancestor (their lineages).
-- When the whole tree fits in ``budget`` lines it is all kept; otherwise, while the
-  outline stays within ``budget`` lines, in-flight nodes and then the best-rewarded
-  other nodes are added with their lineages (the fill stops at the first that does not
-  fit). ``budget=0`` keeps the required nodes only.
+- When the whole tree fits in ``budget`` lines (collapsing chains if need be) it is all
+  kept; otherwise, while the outline stays within ``budget`` lines, in-flight nodes and
+  then the best-rewarded other nodes are added with their lineages (the fill stops at the
+  first that does not fit). ``budget=0`` keeps the required nodes only; ``budget=None``
+  keeps every node and collapses nothing.
 - ``depth``: nodes more than ``depth`` mutations below the root are left out, kept or not.
-- A run of at least ``MIN_CHAIN`` kept nodes that each have exactly one kept child and
-  are neither the best nor on the frontier is collapsed into the edge above that child
-  (`Chain`: its nodes, the changes along them, what branches off it).
+- When the kept nodes do not fit in ``budget`` lines as they are, runs of kept nodes that
+  each have exactly one kept child and are neither the best nor on the frontier are
+  collapsed into the edge above the run's last child (`Chain`: its nodes, the changes
+  along them, what branches off it): runs of ``CHAIN_LENGTHS[0]`` nodes or more first,
+  then shorter ones, down to ``MIN_CHAIN``; a tree that fits is drawn node by node.
 - The children left out below a kept node are one `Hidden` line under it (nodes,
   subtrees, best pooled reward, failed and running counts); those below a chain are in
   the chain's text; left-out top-level nodes are a `Hidden` line at the end.
@@ -31,6 +34,7 @@ from ucb.scores import DEFAULT_C, puct
 from ucb.tree import Tree
 
 MIN_CHAIN = 3  # nodes in a run before it is collapsed into one edge
+CHAIN_LENGTHS = (12, 6, MIN_CHAIN)  # runs at least this long are collapsed, longest first, until the tree fits
 MAX_CHANGE_PARTS = 3  # parameters named in a chain's text, then "+N more"
 RATIO_TOLERANCE = 0.02  # steps whose new/old ratios agree this closely read "x1.5 eight times"
 TIMES = ("no times", "once", "twice", "three times", "four times", "five times", "six times", "seven times")
@@ -241,13 +245,24 @@ def outline(
     frontier = _frontier(tree, top, c)
     marked = ({best.id} if best else set()) | set(frontier)
     lineage = _with_lineage(tree, [best.id], set()) if best else set()
-    kept = _with_lineage(tree, marked, set()) & allowed
-    if budget is None or line_count(_rows(tree, facts, allowed, marked)) <= budget:
-        kept = allowed
-    elif budget > 0:
-        kept = _fill(tree, facts, kept, allowed, marked, budget)
-    rows = _rows(tree, facts, kept, marked)
+    if budget is None:
+        rows = _rows(tree, facts, allowed, marked, None)
+    else:
+        rows = _whole(tree, facts, allowed, marked, budget)
+    if rows is None:
+        kept = _with_lineage(tree, marked, set()) & allowed
+        kept = _fill(tree, facts, kept, allowed, marked, budget) if budget > 0 else kept
+        rows = _rows(tree, facts, kept, marked, MIN_CHAIN)
     return Outline(rows, best.id if best else None, lineage, frontier, len(tree.nodes))
+
+
+def _whole(tree: Tree, facts: _Facts, allowed: set[int], marked: set[int], budget: int) -> list[Row] | None:
+    """Every allowed node within ``budget`` lines, collapsing as few chains as that takes; None if impossible."""
+    for min_chain in (None, *CHAIN_LENGTHS):
+        rows = _rows(tree, facts, allowed, marked, min_chain)
+        if line_count(rows) <= budget:
+            return rows
+    return None
 
 
 def _fill(tree: Tree, facts: _Facts, kept: set[int], allowed: set[int], marked: set[int], budget: int) -> set[int]:
@@ -258,14 +273,15 @@ def _fill(tree: Tree, facts: _Facts, kept: set[int], allowed: set[int], marked: 
         if node_id in kept or node_id not in allowed:
             continue
         trial = kept | _with_lineage(tree, [node_id], kept)
-        if line_count(_rows(tree, facts, trial, marked)) > budget:
+        if line_count(_rows(tree, facts, trial, marked, MIN_CHAIN)) > budget:
             break
         kept = trial
     return kept
 
 
-def _rows(tree: Tree, facts: _Facts, kept: set[int], marked: set[int]) -> list[Row]:
-    """The outline's rows for the ``kept`` nodes, parents first (an explicit stack: chains can be long)."""
+def _rows(tree: Tree, facts: _Facts, kept: set[int], marked: set[int], min_chain: int | None) -> list[Row]:
+    """The outline's rows for the ``kept`` nodes, parents first (an explicit stack: chains can be long);
+    runs of at least ``min_chain`` collapsible nodes are collapsed (None: none)."""
     kept_children = {node_id: [c for c in tree.children(node_id) if c in kept] for node_id in kept}
     rows: list[Row] = []
     stack: list[tuple[str, int | None, int, int | None]] = [("hidden", None, 0, None)]
@@ -277,7 +293,7 @@ def _rows(tree: Tree, facts: _Facts, kept: set[int], marked: set[int]) -> list[R
             if hidden is not None:
                 rows.append(Row(level, parent=parent_row, hidden=hidden))
             continue
-        chain, node_id = _chain_from(tree, facts, node_id, kept_children, marked, kept)
+        chain, node_id = _chain_from(tree, facts, node_id, (kept_children, marked, kept), min_chain)
         rows.append(Row(level, node_id, parent_row, chain))
         here = len(rows) - 1
         stack.append(("hidden", node_id, level + 1, here))
@@ -291,15 +307,21 @@ def _collapsible(tree: Tree, node_id: int, kept_children: dict, marked: set[int]
 
 
 def _chain_from(
-    tree: Tree, facts: _Facts, node_id: int, kept_children: dict, marked: set[int], kept: set[int]
+    tree: Tree, facts: _Facts, node_id: int, selection: tuple[dict, set[int], set[int]], min_chain: int | None
 ) -> tuple[Chain | None, int]:
-    """(the chain collapsed above the row, the row's node): ``node_id`` itself when the run is short."""
+    """(the chain collapsed above the row, the row's node): ``node_id`` itself when the run is short.
+
+    ``selection``: the kept children of each kept node, the marked nodes, the kept nodes.
+    """
+    kept_children, marked, kept = selection
+    if min_chain is None:
+        return None, node_id
     run = []
     current = node_id
     while _collapsible(tree, current, kept_children, marked, kept):
         run.append(current)
         current = kept_children[current][0]
-    if len(run) < MIN_CHAIN:
+    if len(run) < min_chain:
         return None, node_id
     branching = [_hidden_below(tree, facts, member, kept) for member in run]
     found = [part for part in branching if part is not None]

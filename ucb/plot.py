@@ -2,12 +2,14 @@
 
 Owns the tree figure. The layout is an outline, shaped like a page: one line per drawn
 node, depth indented to the right, so labels never cross and the figure grows only
-downward. What is drawn is `ucb.outline.outline` with a line budget: the best node's
-lineage and the top-``top`` UCB frontier always, long single-child chains collapsed into
-one dotted edge labelled with the changes along it, everything else summarised per
-subtree (nodes, best reward, failures). Nodes are coloured by class; failed runs are
-crossed, in-flight runs hollow, the best node ringed in gold with its lineage in gold,
-frontier nodes ringed in blue. The legend sits below the last line, over no node.
+downward. What is drawn is `ucb.outline.outline` with a line budget: a tree that fits
+is drawn node by node; otherwise runs of single-child nodes are collapsed, longest first,
+into one dotted edge labelled with the changes along them, and when that is not enough
+the best node's lineage and the top-``top`` UCB frontier are drawn, then running and
+best-rewarded nodes, everything else summarised per subtree (nodes, best reward,
+failures). Nodes are coloured by class; failed runs are crossed, in-flight runs hollow,
+the best node ringed in gold with its lineage in gold, frontier nodes ringed in blue.
+The legend sits below the last line, over no node.
 
 Bounds, at ``DPI``: the long side is at most ``MAX_SIDE_PX`` (the line budget is
 lowered, then the frontier shortened, until the lines fit), every text is at least

@@ -185,8 +185,9 @@ def progress_section(files: ExplorationFiles, out: Path) -> str:
         "## Progress\n\n"
         + _figure("reward per iteration", path, out, "")
         + "\nEach dot is one run, coloured by slot; crosses on the bottom edge are failed runs (no reward). "
-        "The dashed line is the best single run so far; the solid line the best node so far, by the pooled "
-        "mean of its seeds: it drops when a replicate of that node scores lower.\n"
+        "The dashed line is the best single run so far; the solid line the best node so far (once it has the "
+        "seed replicates the spec asks for), by the pooled mean of its seeds: it drops when a replicate of that "
+        "node scores lower.\n"
     )
 
 
@@ -293,9 +294,10 @@ def tree_section(files: ExplorationFiles, out: Path) -> str:
         "## Exploration tree\n\n"
         + _figure("exploration tree", path, out, "")
         + f"\nZoomable: [{svg}]({svg}). One line per node, indented under its parent; the best node is ringed "
-        "in gold with its lineage in gold, the top UCB nodes in blue; crosses are failed runs. A dotted edge is "
-        "a chain of single-child nodes collapsed into one, labelled with the changes along it; grey lines "
-        "summarise the subtrees left out. `ucbx tree` prints the same in the terminal.\n"
+        "in gold with its lineage in gold, the top UCB nodes in blue; crosses are failed runs. In a tree too "
+        "large for the figure, a dotted edge is a chain of single-child nodes collapsed into one, labelled with "
+        "the changes along it, and grey lines summarise the subtrees left out. `ucbx tree` prints the same in "
+        "the terminal.\n"
     )
 
 

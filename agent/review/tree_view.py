@@ -1,16 +1,18 @@
 """The exploration tree in the terminal: one line per node, indented under its parent.
 
 Owns the text form of the tree (rich), drawn from the same selection as the figure
-(`ucb.outline.outline`): long single-child chains collapsed into one dimmed line listing
-the changes along them, left-out subtrees summarised in one line (nodes, best reward,
-failures). Each node line: id, pooled reward with spread and seed count (or the failure,
-said once), class, slot and the mutation that made it; the best node starred, its
-lineage's ids in bold gold, the top UCB nodes tagged ``UCB #k``.
+(`ucb.outline.outline`): when the tree does not fit, runs of single-child nodes collapsed
+(longest first) into one dimmed line listing the changes along them, and left-out
+subtrees summarised in one line (nodes, best reward, failures). Each node line: id,
+pooled reward with spread and seed count (or the failure, said once), class, slot and
+the mutation that made it; the best node starred, its lineage's ids in bold gold, the
+top UCB nodes tagged ``UCB #k``.
 
-Without options every node is printed up to ``TERMINAL_BUDGET`` lines (then the best
-lineage, the frontier, running nodes and the best-rewarded ones, the rest summarised);
-``top=K`` prints only the best lineage and the top-K frontier's lineages; ``depth=D``
-leaves out nodes more than D mutations below the root. The root line says what was shown.
+Without options every node is printed up to ``TERMINAL_BUDGET`` lines (beyond: chains
+collapsed, then the best lineage, the frontier, running nodes and the best-rewarded
+ones, the rest summarised); ``top=K`` prints only the best lineage and the top-K
+frontier's lineages; ``depth=D`` leaves out nodes more than D mutations below the root.
+The root line says what was shown.
 """
 
 from __future__ import annotations
