@@ -48,7 +48,7 @@ OUTCOME_STYLES = {  # outcome -> (label, marker, colour)
 OTHER_FAILURE = ("crashed / timed out / lost", "s", "#2c3e50")
 BEST_RUN_LINE = {"color": "#7f8c8d", "linewidth": 1.2, "linestyle": "--", "label": "best single run so far"}
 BEST_NODE_LINE = {"color": "black", "linewidth": 1.4}
-BEST_NODE_LABEL = "best node so far (pooled mean of its seeds{once};\ndrops when a replicate scores lower)"
+BEST_NODE_LABEL = "best node so far{once} (pooled mean\nof its seeds; drops when a replicate scores lower)"
 POINT, MIN_POINT = 36.0, 6.0  # scatter marker areas (points^2)
 CROWD = 200  # above this many points, markers shrink and turn translucent
 MAX_PANELS = 9
@@ -108,7 +108,8 @@ def progress(files: ExplorationFiles, path: Path) -> Path:
         _failures_at_bottom(axes, [r.entry.iteration for r in runs if r.reward is None])
         handles = _slot_legend(runs, any(r.reward is None for r in runs))
         wanted = files.tree.replicates_wanted
-        node_line = BEST_NODE_LINE | {"label": BEST_NODE_LABEL.format(once=f", once it has {wanted}" if wanted else "")}
+        once = f", once it has {wanted} replicate{'s' * (wanted > 1)}" if wanted else ""
+        node_line = BEST_NODE_LINE | {"label": BEST_NODE_LABEL.format(once=once)}
         for steps, style in ((best_run_so_far(files), BEST_RUN_LINE), (best_so_far(files), node_line)):
             if steps:
                 axes.step(*zip(*steps), where="post", zorder=4, **style)
