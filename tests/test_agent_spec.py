@@ -50,13 +50,13 @@ def test_playbook_code_strategies_are_choices_of_the_shipped_specs():
         ("  budget: 48", "  budget: -1", "exploration.budget: must be >= 1, got -1"),
         ("  budget: 48", "  budgit: 48", "exploration.budgit: unknown key"),
         (
-            "low: 1.0e-4, high: 1.0, log: true, short: lr_node_homeo",
-            "low: abc, high: 1.0, log: true, short: lr_node_homeo",
+            "{kind: float, low: 1.0e-4, high: 1.0, log: true,\n    short: lr_node_homeo",
+            "{kind: float, low: abc, high: 1.0, log: true,\n    short: lr_node_homeo",
             "search_space.training.learning_rate_node_homeostasis.low: must be a number, got 'abc'",
         ),
         (
-            "low: 1.0e-4, high: 1.0, log: true, short: lr_node_homeo",
-            "low: 0, high: 1.0, log: true, short: lr_node_homeo",
+            "{kind: float, low: 1.0e-4, high: 1.0, log: true,\n    short: lr_node_homeo",
+            "{kind: float, low: 0, high: 1.0, log: true,\n    short: lr_node_homeo",
             "must be > 0 for a log-scaled parameter",
         ),
         ("short: lr_emb_homeo", "short: lr_node_homeo", "short alias 'lr_node_homeo' is used twice"),
