@@ -104,3 +104,20 @@ def pooled_rewards(entries: list[Entry], rewards: dict[int, float | None]) -> di
         if rewards[entry.node_id] is not None:
             pooled[target].append(rewards[entry.node_id])
     return pooled
+
+
+def documented_best(folder: Path, replicates: int = 1) -> int:
+    """The best node as the README defines it, computed here from the log alone: a node with a
+    pooled reward and its ``replicates`` seed replicates; a converged or partial node above a
+    failed one; then the highest pooled mean (the earlier node on ties)."""
+    objective = load_spec(REPO / "configs" / "demo.yaml", {"trainer.base_config": "metabolism/tiny.yaml"}).objective
+    entries, rewards = demo_rewards(folder)
+    pooled = pooled_rewards(entries, rewards)
+    classes = {e.node_id: objective.score(e.metrics).classification for e in entries if not e.failure}
+    copies = defaultdict(int)
+    for entry in entries:
+        if entry.mode.startswith("replicate"):
+            copies[entry.parent] += 1
+    confirmed = [node for node in pooled if copies[node] >= replicates and node in classes]
+    assert confirmed, "the demo confirmed no node (configs/demo.yaml asks for one replicate)"
+    return max(confirmed, key=lambda node: (classes[node] != "failed", sum(pooled[node]) / len(pooled[node]), -node))

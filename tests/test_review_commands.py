@@ -11,6 +11,7 @@ from review_helpers import (
     REPO,
     demo_replicate,
     demo_rewards,
+    documented_best,
     metric_rewards,
     pooled_rewards,
     review,
@@ -21,9 +22,7 @@ from slots.config import get_path, load_config, set_path, validate_config
 
 
 def best_demo_node(folder) -> int:
-    entries, rewards = demo_rewards(folder)
-    pooled = pooled_rewards(entries, rewards)
-    return max(pooled, key=lambda node: statistics.fmean(pooled[node]))
+    return documented_best(folder)
 
 
 def test_tree_in_the_terminal_and_as_a_png(capsys, finished_exploration, tmp_path):

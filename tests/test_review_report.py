@@ -14,6 +14,7 @@ from review_helpers import (
     FIXTURE_METRIC,
     demo_replicate,
     demo_rewards,
+    documented_best,
     metric_rewards,
     pooled_rewards,
     single_mutation,
@@ -56,7 +57,7 @@ def test_demo_report_shows_the_best_node_with_its_plots_and_config(finished_expl
     out, text = demo_report
     entries, rewards = demo_rewards(finished_exploration)
     pooled = pooled_rewards(entries, rewards)
-    best = max(pooled, key=lambda node: statistics.fmean(pooled[node]))
+    best = documented_best(finished_exploration)
     assert f"## Best node: {best}" in text
     runs = pooled[best]
     spread = (

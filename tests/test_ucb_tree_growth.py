@@ -99,3 +99,11 @@ def test_best_ranks_band_classes_above_failed_then_reward_and_waits_for_replicat
     only_failed = Tree.from_entries([node_entry(1, 0.2, "failed"), node_entry(2, 0.6, "failed")], metric="s")
     assert only_failed.best.id == 2
     assert Tree.from_entries([node_entry(1, math.nan, "failed")], metric="s").best is None
+
+
+def test_a_node_logged_after_its_replicate_is_left_to_a_rebuild():
+    replicate = node_entry(2, 0.4, "partial", parent=1, mode="replicate")
+    tree = Tree.from_entries([replicate], metric="s")
+    original = node_entry(1, 0.6, "partial")
+    assert not tree.add(original, metric="s")
+    assert Tree.from_entries([replicate, original], metric="s").nodes[1].rewards == [0.6, 0.4]

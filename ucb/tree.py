@@ -100,6 +100,7 @@ class Tree:
     problems: list[Problem] = field(default_factory=list)
     replicates_wanted: int = 0  # seed replicates a node needs before it can be `best`
     _replicate_of: dict[int, int] = field(default_factory=dict, repr=False)  # replicate id -> node id
+    _orphan_targets: set[int] = field(default_factory=set, repr=False)  # nodes replicated before they were logged
     _children: dict[int | None, list[int]] = field(default_factory=dict, repr=False)
     _order: list[int] = field(default_factory=list, repr=False)  # parents before children
 
@@ -165,6 +166,8 @@ class Tree:
                 f"node {entry.node_id} replicates node {entry.parent}, which is not in the "
                 "log; counted as a node of its own",
             )
+            if entry.parent is not None:
+                self._orphan_targets.add(entry.parent)
             reward, failure, classification, guard = score_entry(entry, objective, metric)
             self.nodes[entry.node_id] = Node(
                 entry.node_id,
@@ -285,6 +288,8 @@ class Tree:
         known = self.nodes.get(entry.node_id)
         parent = self._replicate_of.get(entry.parent, entry.parent)
         if (known is not None and not known.in_flight) or entry.node_id in self._replicate_of:
+            return False
+        if entry.node_id in self._orphan_targets:  # a replicate logged before it: a rebuild pools it
             return False
         if parent is not None and (parent not in self.nodes or self.nodes[parent].in_flight):
             return False
