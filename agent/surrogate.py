@@ -20,16 +20,17 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 from threadpoolctl import ThreadpoolController
 
 from agent.history import NodeRecord
 from slots.space import Parameter, SearchSpace
+
+if TYPE_CHECKING:  # scikit-learn is imported when a first surrogate is fitted: every ucbx command starts faster
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import Kernel
 
 MIN_POINTS = 5
 MAX_POINTS = 256  # runs a fit uses at most ...
@@ -88,6 +89,10 @@ class Surrogate:
         )
         if len(points) < MIN_POINTS:
             return None
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
         if kernel is None:
             kernel = ConstantKernel(1.0) * Matern(length_scale=0.5, nu=2.5) + WhiteKernel(0.01)
             model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
