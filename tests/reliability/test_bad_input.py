@@ -1,8 +1,12 @@
 """Bad input: property-based tests (hypothesis) over specs, configs and command arguments.
 
 - Any malformed spec (a value replaced by anything YAML can hold, a key removed or
-  added, or plain garbage text) ends in one `SpecError` line naming the file and the
-  section, and `ucbx` prints it in one line with exit 2: never a traceback.
+  added) ends in one `SpecError` line naming the file and a key it changed (or one on
+  that key's path, or another field of the same entry), and `ucbx status` prints exactly
+  that line with exit 2: never a traceback. A mutation that leaves a valid spec is told
+  apart: `status` then goes past the spec and says the folder holds no exploration yet.
+- Garbage spec text is one `SpecError` line naming the file and where: the line and
+  column (or position) where YAML stopped, the top level, or one of its keys.
 - YAML is loaded safely everywhere a person's file is read (spec, base config, slot
   config, `--set`, directives): object tags are refused and never run.
 - Values with shell metacharacters (in the trainer's arguments, in the exploration
@@ -15,11 +19,13 @@ launcher property 15 and 150: each example is a real job).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -61,7 +67,16 @@ JOBS = settings(
     derandomize=not LONG,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-TRIED: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module")
+def tried():
+    """What the tests of this module tried, by kind; written to the figures when the module is done."""
+    counts: collections.Counter[str] = collections.Counter()
+    yield counts
+    if counts:
+        record_figures("bad-input", **counts)
+
 
 # keys without line breaks: a key holding one has its own test below
 keys = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=8)
@@ -123,15 +138,83 @@ def mutate(spec: dict, mutation) -> tuple[dict, tuple]:
     return spec, path
 
 
-def check_refusal(error: SpecError, spec_path: Path, path: tuple) -> None:
+def dotted(path: tuple) -> str:
+    """A spec path as a refusal names it: ``search_space.train.lr.low``, ``objective.terms[0].kind``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def value_at(spec, path: tuple):
+    """The value at ``path`` in ``spec``; `KeyError` when a later change removed it."""
+    for part in path:
+        if not isinstance(spec, (dict, list)) or (isinstance(spec, list) and not isinstance(part, int)):
+            raise KeyError(part)
+        try:
+            spec = spec[part]
+        except IndexError:
+            raise KeyError(part) from None
+    return spec
+
+
+def names_a_changed_key(named: str, path: tuple, spec: dict) -> bool:
+    """``named`` (the refusal without its file) is about the key at ``path`` of the mutated ``spec``.
+
+    It names: that key, or a key on its path below its section (the entry or list holding it); its
+    section when the key is directly in it; a key inside the value put there (unknown, missing);
+    another field of the same entry (a parameter's, a term's, a band's or a guard's: `high` checked
+    against a changed `low`, the bounds a changed `kind` needs); the section of a deeper key with the
+    value now at the key quoted (a short alias used twice); or, for a nested key, the key itself in the
+    reason (`exploration.replicates: needs trainer.seed_key`). A refusal that names only the section
+    of a deeper key, or no key, is not enough.
+    """
+    key = dotted(path)
+    reason = named.split(": ", 1)[-1]
+    shallowest = 1 if len(path) <= 2 else 2  # the section itself names a key directly in it
+    if any(named.startswith(dotted(path[:end]) + ": ") for end in range(shallowest, len(path) + 1)):
+        return True
+    if named.startswith((key + ".", key + "[")):
+        return True
+    if len(path) >= 3 and named.startswith(dotted(path[:-1]) + "."):
+        return True
+    if named.startswith(dotted(path[:1]) + ": "):
+        try:
+            value = value_at(spec, path)
+        except KeyError:
+            return False
+        return isinstance(value, str) and repr(value) in reason
+    return len(path) >= 2 and re.search(rf"(?<![\w.]){re.escape(key)}(?![\w.\[])", reason) is not None
+
+
+def refusal(error: SpecError, spec_path: Path) -> str:
+    """The refusal's text after ``FILE: ``, checked to be one line starting with the file."""
     message = str(error)
-    assert "\n" not in message, message
+    assert "\n" not in message and len(message.splitlines()) == 1, message
     assert message.startswith(f"{spec_path}: "), message
+    return message[len(f"{spec_path}: ") :]
+
+
+def check_refusal(error: SpecError, spec_path: Path, changed: list[tuple], spec: dict) -> None:
+    """One line naming the file and a key one of the ``changed`` paths touched (see `names_a_changed_key`)."""
+    named = refusal(error, spec_path)
+    assert any(names_a_changed_key(named, path, spec) for path in changed), (str(error), [dotted(p) for p in changed])
+
+
+def status_error(spec_path: Path, workdir: Path) -> tuple[int, str]:
+    """`ucbx status SPEC --workdir DIR` in this process: its exit code and what it wrote to stderr."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["status", str(spec_path), "--workdir", str(workdir)])
+    return code, stderr.getvalue()
 
 
 @PROPERTY
 @given(st.lists(mutations(), min_size=1, max_size=3))
-def test_any_malformed_spec_is_one_line_naming_file_and_key(tmp_path_factory, changes):
+def test_any_malformed_spec_is_one_line_naming_file_and_key(tmp_path_factory, tried, changes):
+    """A mutated spec is refused in one line naming the file and a changed key, which `ucbx status` prints
+    as is; a mutation can leave a valid spec (a new budget, another valid choice), and then `status` goes
+    past the spec and says the folder has no exploration yet."""
     folder = tmp_path_factory.mktemp("spec")
     spec = valid_spec(folder)
     touched = []
@@ -140,26 +223,17 @@ def test_any_malformed_spec_is_one_line_naming_file_and_key(tmp_path_factory, ch
         touched.append(path)
     spec_path = folder / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(spec, allow_unicode=True))
-    TRIED["malformed specs"] = TRIED.get("malformed specs", 0) + 1
+    workdir = folder / "none"
     try:
         load_spec(spec_path)
     except SpecError as error:
-        check_refusal(error, spec_path, touched[-1])
-        sections = {str(path[0]) for path in touched}
-        named = str(error).split(": ", 2)[1]
-        assert (
-            any(named == s or named.startswith((s + ".", s + "[")) for s in sections)
-            or named in ("top level",)
-            or "--set" in named
-            or named.split(".")[0]
-            in ("trainer", "slots", "search_space", "frozen", "objective", "exploration", "launcher", "name")
-        ), str(error)
-    stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-        code = main(["status", str(spec_path), "--workdir", str(folder / "none")])
-    assert code == 2
-    lines = stderr.getvalue().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ucbx: error: "), lines
+        check_refusal(error, spec_path, touched, spec)
+        expected = f"ucbx: error: {error}\n"
+        tried["malformed specs refused"] += 1
+    else:
+        expected = f"ucbx: error: {workdir}: no exploration here yet (start one with `ucbx run {spec_path}`)\n"
+        tried["malformed specs that still load"] += 1
+    assert status_error(spec_path, workdir) == (2, expected)
 
 
 @pytest.mark.parametrize("key", ["\r", "a\nb", "x\u2028y", " \x85"])
@@ -179,14 +253,27 @@ def test_an_unknown_key_with_a_line_break_is_still_one_line(tmp_path, key):
 @example("\t- tab\n  indent: :")
 @example("&a [*a]")
 @example("name: rel\nname: rel\n")
-def test_garbage_spec_text_is_one_line(tmp_path_factory, text):
+def test_garbage_spec_text_is_one_line_naming_where(tmp_path_factory, tried, text):
     folder = tmp_path_factory.mktemp("garbage")
     spec_path = folder / "spec.yaml"
     spec_path.write_text(text, encoding="utf-8", errors="surrogateescape")
-    TRIED["garbage spec files"] = TRIED.get("garbage spec files", 0) + 1
+    tried["garbage spec files"] += 1
     with pytest.raises(SpecError) as refused:
         load_spec(spec_path)
-    check_refusal(refused.value, spec_path, ())
+    named = refusal(refused.value, spec_path)
+    try:
+        document = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as problem:  # where YAML itself stopped: line and column, or position
+        mark = getattr(problem, "problem_mark", None) or getattr(problem, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else f"position {problem.position}"
+        assert named.startswith("not valid YAML (") and where in named, (str(refused.value), where)
+        return
+    if not isinstance(document, dict):
+        assert named.startswith("top level: must be a mapping, got "), str(refused.value)
+        return
+    keys = {str(k) for k in document} | {"name", "trainer", "slots", "search_space", "objective"}
+    keys |= {repr(k) for k in keys}  # a key with a line break in it is quoted
+    assert any(named.startswith((k + ": ", k + ".", k + "[")) for k in keys), (str(refused.value), keys)
 
 
 DANGEROUS_YAML = [
@@ -200,7 +287,7 @@ DANGEROUS_YAML = [
 
 
 @pytest.mark.parametrize("tag", DANGEROUS_YAML)
-def test_yaml_object_tags_are_refused_everywhere_and_never_run(tmp_path, tag):
+def test_yaml_object_tags_are_refused_everywhere_and_never_run(tmp_path, tried, tag):
     marker = tmp_path / "pwned"
     payload = tag.format(marker=marker)
     spec_path = write_spec(tmp_path)
@@ -224,14 +311,16 @@ def test_yaml_object_tags_are_refused_everywhere_and_never_run(tmp_path, tag):
     result = ucbx("status", str(spec_path), "--workdir", str(tmp_path / "runs"), "--set", f"train.lr={payload}")
     assert result.returncode != 0  # refused (one line: see the test below)
     assert not marker.exists(), f"{tag} ran"
-    TRIED["object tags"] = TRIED.get("object tags", 0) + 5
+    tried["object tags"] += 5
 
 
 @pytest.mark.parametrize("value", ["!!python/object/apply:os.system ['true']", "[unclosed", "a: b: c"])
 def test_a_set_value_that_is_not_yaml_is_one_line(tmp_path, value):
     spec_path = write_spec(tmp_path)
     result = ucbx("status", str(spec_path), "--workdir", str(tmp_path / "runs"), "--set", f"train.lr={value}")
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.endswith("\n") and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("ucbx: error: --set train.lr: "), result.stderr
 
 
 METACHARACTERS = ";&|$`\\\"'<>(){}*?[]!#~%\n\t =-"
@@ -252,7 +341,7 @@ def wait_finished(launcher, journal: Journal, limit: float = 120) -> list:
     ["; touch MARKER", "$(touch MARKER)", "`touch MARKER`", "| touch MARKER", "&& touch MARKER"],
     "a'b\"c $(touch MARKER);",
 )
-def test_shell_metacharacters_reach_the_trainer_as_plain_arguments(tmp_path_factory, arguments, folder_name):
+def test_shell_metacharacters_reach_the_trainer_as_plain_arguments(tmp_path_factory, tried, arguments, folder_name):
     assume(not any("{" in a and "}" in a for a in arguments + [folder_name]))
     root = tmp_path_factory.mktemp("shell")
     marker = root / "pwned"
@@ -284,14 +373,14 @@ def test_shell_metacharacters_reach_the_trainer_as_plain_arguments(tmp_path_fact
     assert received == ["--config", str(config), "--run-dir", str(folder / "node_0001"), "--", *arguments]
     assert json.loads((folder / "node_0001" / "values.json").read_text())["opt"] == arguments[0]
     assert not marker.exists()
-    TRIED["shell metacharacter jobs"] = TRIED.get("shell metacharacter jobs", 0) + 1
+    tried["shell metacharacter jobs"] += 1
 
 
 NASTY = ["; touch {m}", "$(touch {m})", "`touch {m}`", "a b", "'\"", "--run-dir", "*", "~", "\\n"]
 
 
 @pytest.mark.parametrize("launcher", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
-def test_a_whole_exploration_in_a_nasty_folder_with_nasty_arguments(tmp_path, launcher):
+def test_a_whole_exploration_in_a_nasty_folder_with_nasty_arguments(tmp_path, tried, launcher):
     if launcher == "slurm":
         from .test_training_faults import slurm_problem
 
@@ -318,8 +407,4 @@ def test_a_whole_exploration_in_a_nasty_folder_with_nasty_arguments(tmp_path, la
     for argv in (nasty_dir / "runs $(x)" / "iterations").glob("*/argv.json"):
         assert json.loads(argv.read_text())[-len(extra) :] == extra
     assert not marker.exists() and not (nasty_dir / "pwned").exists() and not (Path.cwd() / "pwned").exists()
-    TRIED[f"nasty explorations ({launcher})"] = 1
-
-
-def test_zz_record_figures():
-    record_figures("bad-input", **{key: value for key, value in TRIED.items()})
+    tried[f"nasty explorations ({launcher})"] += 1
