@@ -92,6 +92,13 @@ def score_entry(entry: Entry, objective: Objective | None, metric: str | None) -
     return value, "", entry.status, ""
 
 
+def scored_node(entry: Entry, parent: int | None, objective: Objective | None, metric: str | None) -> Node:
+    """The finished node of ``entry`` under ``parent``, its own reward scored (`score_entry`)."""
+    reward, failure, classification, guard = score_entry(entry, objective, metric)
+    rewards = [] if reward is None else [reward]
+    return Node(entry.node_id, parent, entry, reward, failure, classification, guard, rewards=rewards)
+
+
 @dataclass
 class Tree:
     """All nodes by id (in log order), their children, and the problems met building them."""
@@ -129,17 +136,7 @@ class Tree:
                 continue
             if entry.node_id in tree.nodes:
                 tree.report(entry, f"node {entry.node_id} defined again; keeping this entry")
-            reward, failure, classification, guard = score_entry(entry, objective, metric)
-            tree.nodes[entry.node_id] = Node(
-                entry.node_id,
-                entry.parent,
-                entry,
-                reward,
-                failure,
-                classification,
-                guard,
-                rewards=[] if reward is None else [reward],
-            )
+            tree.nodes[entry.node_id] = scored_node(entry, entry.parent, objective, metric)
         for entry in entries:
             if entry.is_replicate:
                 tree._add_replicate(entry, objective, metric, replicate_of)
@@ -168,17 +165,7 @@ class Tree:
             )
             if entry.parent is not None:
                 self._orphan_targets.add(entry.parent)
-            reward, failure, classification, guard = score_entry(entry, objective, metric)
-            self.nodes[entry.node_id] = Node(
-                entry.node_id,
-                entry.parent,
-                entry,
-                reward,
-                failure,
-                classification,
-                guard,
-                rewards=[] if reward is None else [reward],
-            )
+            self.nodes[entry.node_id] = scored_node(entry, entry.parent, objective, metric)
             return
         replicate_of[entry.node_id] = target
         reward = score_entry(entry, objective, metric)[0]
@@ -293,17 +280,7 @@ class Tree:
             return False
         if parent is not None and (parent not in self.nodes or self.nodes[parent].in_flight):
             return False
-        reward, failure, classification, guard = score_entry(entry, objective, metric)
-        node = Node(
-            entry.node_id,
-            parent,
-            entry,
-            reward,
-            failure,
-            classification,
-            guard,
-            rewards=[] if reward is None else [reward],
-        )
+        node = scored_node(entry, parent, objective, metric)
         if known is not None:
             self._unlink(known)
         self.nodes[node.id] = node
