@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.daemon import stop_local_jobs
 from agent.driver import Exploration
 from agent.folder import ExplorationFolder
 from agent.history import config_line
@@ -44,6 +45,7 @@ from benchmarks.ucb_scaling import synthetic_log
 from memory.notebook import format_entry, parse_notebook
 
 DEMO_SPEC = REPO / "configs" / "demo.yaml"
+JOB_END_WAIT_S = 30.0  # for a cancelled job's runner to finish writing
 MEASURES = ("decision", "decision max", "pass", "tpe ask")
 # a trainer that waits: the slots stay busy until the benchmark ends a job itself
 WAITING_JOB = [sys.executable, "-c", "import time; time.sleep(3600)", "{config}", "{run_dir}"]
@@ -107,8 +109,7 @@ def passes(spec: Spec, text: str, folder: Path, repeat: int) -> list[float]:
             seconds.append(time.perf_counter() - start)
             assert len(report.written) == 1 and len(report.launched) == 1, report
     finally:
-        for job in exploration.journal.jobs(status=("queued", "running")):
-            exploration.launcher.cancel(job)
+        stop_local_jobs(exploration)  # ended and waited for: no runner writes into a folder being deleted
         exploration.journal.close()
     return seconds
 
@@ -117,6 +118,9 @@ def finish_one_job(exploration: Exploration) -> None:
     """The oldest running job ends as a finished run would: its process gone, its metrics written, done."""
     job = exploration.journal.jobs(status="running")[0]
     exploration.launcher.cancel(job)
+    deadline = time.monotonic() + JOB_END_WAIT_S
+    while exploration.launcher.poll(job).status == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
     metrics = {"avg_slope_ratio": 0.9, "MLP_node_slope_ratio_0": 0.9, "MLP_node_slope_ratio_1": 0.9}
     metrics.update({"embedding_cluster_acc": 0.8, "rate_constants_R2": 0.9})
     (Path(job.run_dir) / job.metrics_file).write_text("".join(f"{k}: {v}\n" for k, v in metrics.items()))
