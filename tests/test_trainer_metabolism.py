@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -70,8 +71,24 @@ def test_run_writes_log_plots_and_visual(tmp_path, cache_dir):
         "rate_constants_R2",
         "training_time_min",
         "diverged",
+        "MLP_node_slope_ceiling_0",
+        "MLP_node_offset_ceiling_1",
+        "MLP_node_slope_ceiling_ratio_1",
+        "MLP_node_slope_vs_ceiling_1",
+        "worst_slope_ratio",
+        "worst_slope_vs_ceiling",
+        "embedding_cluster_acc_strict",
+        "embedding_ari",
+        "phase1_rate_constants_R2",
+        "rate_constants_R2_drop",
     ):
-        assert name in metrics
+        assert name in metrics and np.isfinite(metrics[name]), name
+    ratios = [metrics[f"MLP_node_slope_ratio_{t}"] for t in range(2)]
+    assert metrics["worst_slope_ratio"] in ratios
+    for t in range(2):
+        vs_ceiling = metrics[f"MLP_node_slope_{t}"] / metrics[f"MLP_node_slope_ceiling_{t}"]
+        assert metrics[f"MLP_node_slope_vs_ceiling_{t}"] == pytest.approx(vs_ceiling, rel=1e-4)
+    assert metrics["rate_constants_R2_drop"] == 0.0  # Phase 1 frozen: nothing to drop
     assert metrics["diverged"] == 0 and metrics["phase1_cached"] == 1
     assert "diverged: 0\n" in (run_dir / "analysis.log").read_text()
     for plot in (
@@ -81,7 +98,11 @@ def test_run_writes_log_plots_and_visual(tmp_path, cache_dir):
         "loss.png",
     ):
         assert (run_dir / "tmp_training" / plot).stat().st_size > 0
-    assert (run_dir / "visual.json").exists() and (run_dir / "model.pt").exists()
+    assert (run_dir / "model.pt").exists()
+    visual = json.loads((run_dir / "visual.json").read_text())
+    assert visual["worst_slope_ratio"] == pytest.approx(metrics["worst_slope_ratio"], rel=1e-4)
+    assert visual["embedding"]["accuracy_strict"] == pytest.approx(metrics["embedding_cluster_acc_strict"])
+    assert visual["mlp_node"]["per_type"][1]["slope_ceiling"] == pytest.approx(metrics["MLP_node_slope_ceiling_1"])
 
 
 def test_phase1_reaches_useful_rate_constants(tmp_path, cache_dir):

@@ -27,13 +27,18 @@ def test_ground_truth_node_function_gives_unit_ratios(small_simulation):
     observations, truth = small_simulation
     concentrations = observations.concentrations.astype(np.float64)
     fits = evaluate.node_function_fits(evaluate.ground_truth_node_function(truth), concentrations, truth)
-    metrics = evaluate.node_metrics(fits, 1.0)
+    ceilings = [
+        {"slope_ceiling": fit["gt_slope"], "offset_ceiling": fit["gt_offset"], "slope_ceiling_ratio": 1.0}
+        for fit in fits
+    ]
+    metrics = evaluate.node_metrics(evaluate.with_ceilings(fits, ceilings), 1.0)
     for t in range(2):
         assert metrics[f"MLP_node_slope_ratio_{t}"] == pytest.approx(1.0, abs=0.01)
         assert metrics[f"MLP_node_offset_ratio_{t}"] == pytest.approx(1.0, abs=0.05)
     assert metrics["MLP_node_gt_slope_1"] == pytest.approx(-0.002)
     assert metrics["MLP_node_gt_offset_1"] == pytest.approx(0.012)
     assert metrics["avg_slope_ratio"] == pytest.approx(1.0, abs=0.01)
+    assert metrics["worst_slope_ratio"] == pytest.approx(1.0, abs=0.01)
 
 
 def test_flat_node_function_gives_zero_ratios(small_simulation):
@@ -86,6 +91,27 @@ def test_describe_active_and_separated():
         "MLP_node=active: slopes -0.0009/-0.0018 vs GT -0.001/-0.002, "
         "near-linear, Embeddings=separated: 2 clusters, acc=0.97"
     )
+
+
+def test_describe_shows_the_ceiling_and_the_noise_honest_figures():
+    visual = {
+        **VISUAL_ACTIVE,
+        "mlp_node": {
+            **VISUAL_ACTIVE["mlp_node"],
+            "per_type": [
+                {**fit, "slope_ceiling": ceiling}
+                for fit, ceiling in zip(VISUAL_ACTIVE["mlp_node"]["per_type"], (-0.00098, -0.00144))
+            ],
+        },
+        "embedding": {"n_clusters": 1, "accuracy": 0.875, "accuracy_strict": 0.5, "adjusted_rand_index": 0.28},
+    }
+    assert describe_visual(visual) == (
+        "MLP_node=active: slopes -0.0009/-0.0018 vs GT -0.001/-0.002 (ceiling -0.0010/-0.0014), "
+        "near-linear, Embeddings=collapsed: 1 cluster, acc=0.88 (strict 0.50, ARI 0.28)"
+    )
+    mixed = {"n_clusters": 2, "accuracy": 0.95, "accuracy_strict": 0.7, "adjusted_rand_index": 0.3}
+    two = {**visual, "embedding": mixed}
+    assert describe_visual(two).endswith("Embeddings=mixed: 2 clusters, acc=0.95 (strict 0.70, ARI 0.30)")
 
 
 def test_describe_inactive_and_collapsed():

@@ -4,6 +4,24 @@ Owns the seed's metrics: rate-constant R2 (log10, identity line; fitted-line and
 variants), per-type slope/offset of the node function against -lambda_t (c - c_base_t),
 node magnitude, and embedding clustering (DBSCAN on isotropically standardised
 embeddings, Hungarian matching to the true types).
+
+Beyond the seed (issue 17):
+
+- the identifiable ceiling per type: the least-squares line through the one-step
+  residuals (observed dc/dt minus the frozen Phase 1 reaction part) of the type's
+  metabolites, over the same states as the slope fit. It is the best linear homeostatic
+  term any MLP_node can fit on top of that Phase 1; ``slope_vs_ceiling`` = learned slope /
+  ceiling slope, ``slope_ceiling_ratio`` = ceiling slope / true slope.
+- ``worst_slope_ratio``: the slope ratio of the type furthest from 1 in log distance
+  (|log r|; a ratio <= 0 is the furthest possible, the first such type counts; nan if any
+  ratio is nan). It is the ratio itself (0.62, not 0.38), so 1.0 is best and a band
+  [0.8, 1.25) on it holds only when every type is within it. ``worst_slope_vs_ceiling``
+  is the same rule on the vs-ceiling ratios.
+- clustering that does not reward DBSCAN noise: ``embedding_cluster_acc_strict`` counts
+  noise points as misclassified (only real clusters are matched to types);
+  ``embedding_ari`` is the adjusted Rand index with every noise point its own singleton.
+  ``embedding_cluster_acc`` (the seed's figure, noise matched as one more group) stays
+  for comparison with the seed's logs.
 """
 
 from __future__ import annotations
@@ -13,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import DBSCAN
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from trainers.metabolism.simulator import GroundTruth
 
@@ -25,6 +43,13 @@ RANGE_PERCENTILES = (1.0, 99.0)  # fit over the concentrations the data visits
 TRIM_FRACTION = 0.05
 DBSCAN_EPS = 0.5
 DBSCAN_MIN_SAMPLES = 3
+EMBEDDING_METRICS = (
+    "embedding_cluster_acc",
+    "embedding_cluster_acc_strict",
+    "embedding_ari",
+    "embedding_n_clusters",
+    "embedding_silhouette",
+)
 
 
 def r_squared(predicted: np.ndarray, observed: np.ndarray) -> float:
@@ -101,6 +126,39 @@ def node_function_fits(
     return fits
 
 
+def ceiling_fits(states: np.ndarray, residuals: np.ndarray, truth: GroundTruth) -> list[dict[str, float]]:
+    """Per type: the least-squares line through (c_i(t), residual_i(t)) of the type's metabolites.
+
+    ``states`` (frames, n) are the observed states c_t, ``residuals`` the observed one-step
+    dc/dt at them minus the Phase 1 reaction part (nan where the reaction part is nan).
+    """
+    ceilings = []
+    for type_index, lam in enumerate(truth.lambdas):
+        members = np.flatnonzero(truth.types == type_index)
+        x, y = states[:, members].ravel(), residuals[:, members].ravel()
+        if np.all(np.isfinite(y)):
+            slope, offset, _ = linear_fit(x, y)
+        else:
+            slope = offset = float("nan")
+        ceilings.append({"slope_ceiling": slope, "offset_ceiling": offset, "slope_ceiling_ratio": slope / -float(lam)})
+    return ceilings
+
+
+def with_ceilings(fits: list[dict[str, float]], ceilings: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The fits with their type's ceiling and the learned slope's ratio to it."""
+    return [
+        {**fit, **ceiling, "slope_vs_ceiling": fit["slope"] / ceiling["slope_ceiling"]}
+        for fit, ceiling in zip(fits, ceilings)
+    ]
+
+
+def worst_ratio(ratios: list[float]) -> float:
+    """The ratio furthest from 1 in log distance; a ratio <= 0 is furthest; nan if any is nan."""
+    if not ratios or any(np.isnan(r) for r in ratios):
+        return float("nan")
+    return max(ratios, key=lambda r: abs(np.log(r)) if r > 0 else np.inf)
+
+
 def node_magnitude(node_function: NodeFunction, concentrations: np.ndarray) -> float:
     """Mean |node term| over every observed state of every metabolite."""
     return float(np.mean(np.abs(node_function(concentrations))))
@@ -120,12 +178,15 @@ def standardise(embeddings: np.ndarray) -> np.ndarray:
 def embedding_clusters(embeddings: np.ndarray, types: np.ndarray) -> dict[str, float]:
     """DBSCAN on standardised embeddings; accuracy after the best cluster-to-type matching.
 
-    DBSCAN noise points form one more group for the matching (they match at most one
-    type). The silhouette of a single cluster is undefined; it is reported as 0.0.
+    ``embedding_cluster_acc`` (the seed's figure): DBSCAN noise points form one more group
+    for the matching (they match at most one type), so one cluster plus outliers can score
+    high. ``embedding_cluster_acc_strict``: only real clusters are matched, noise points
+    count as misclassified. ``embedding_ari``: adjusted Rand index, each noise point its
+    own singleton cluster. The silhouette of a single cluster is undefined; it is reported
+    as 0.0.
     """
     if not np.all(np.isfinite(embeddings)):
-        nan = float("nan")
-        return {"embedding_cluster_acc": nan, "embedding_n_clusters": nan, "embedding_silhouette": nan}
+        return dict.fromkeys(EMBEDDING_METRICS, float("nan"))
     standardised = standardise(embeddings)
     labels = DBSCAN(eps=DBSCAN_EPS, min_samples=DBSCAN_MIN_SAMPLES).fit_predict(standardised)
     clusters = np.unique(labels)
@@ -133,20 +194,32 @@ def embedding_clusters(embeddings: np.ndarray, types: np.ndarray) -> dict[str, f
     contingency = np.array(
         [[np.sum((labels == cluster) & (types == t)) for t in range(n_types)] for cluster in clusters]
     )
-    rows, columns = linear_sum_assignment(-contingency)
-    accuracy = contingency[rows, columns].sum() / len(types)
+    accuracy = matched_fraction(contingency, len(types))
+    strict = matched_fraction(contingency[clusters >= 0], len(types))
     n_clusters = int(np.sum(clusters >= 0))
     distinct = len(clusters)
     silhouette = float(silhouette_score(standardised, labels)) if 1 < distinct < len(labels) else 0.0
+    noise = labels < 0
+    singletons = np.where(noise, labels.max() + 1 + np.cumsum(noise), labels)
     return {
-        "embedding_cluster_acc": float(accuracy),
+        "embedding_cluster_acc": accuracy,
+        "embedding_cluster_acc_strict": strict,
+        "embedding_ari": float(adjusted_rand_score(types, singletons)),
         "embedding_n_clusters": float(n_clusters),
         "embedding_silhouette": silhouette,
     }
 
 
+def matched_fraction(contingency: np.ndarray, n_points: int) -> float:
+    """Points on the best one-to-one matching of clusters (rows) to types, over all points."""
+    if contingency.size == 0:
+        return 0.0
+    rows, columns = linear_sum_assignment(-contingency)
+    return float(contingency[rows, columns].sum() / n_points)
+
+
 def node_metrics(fits: list[dict[str, float]], magnitude: float) -> dict[str, float]:
-    """The analysis.log names of the node-function metrics."""
+    """The analysis.log names of the node-function metrics (``fits`` with their ceilings)."""
     metrics = {"phase2_node_magnitude": magnitude}
     for fit in fits:
         t = fit["type"]
@@ -158,7 +231,13 @@ def node_metrics(fits: list[dict[str, float]], magnitude: float) -> dict[str, fl
                 f"MLP_node_gt_offset_{t}": fit["gt_offset"],
                 f"MLP_node_slope_ratio_{t}": fit["slope_ratio"],
                 f"MLP_node_offset_ratio_{t}": fit["offset_ratio"],
+                f"MLP_node_slope_ceiling_{t}": fit["slope_ceiling"],
+                f"MLP_node_offset_ceiling_{t}": fit["offset_ceiling"],
+                f"MLP_node_slope_ceiling_ratio_{t}": fit["slope_ceiling_ratio"],
+                f"MLP_node_slope_vs_ceiling_{t}": fit["slope_vs_ceiling"],
             }
         )
     metrics["avg_slope_ratio"] = float(np.mean([fit["slope_ratio"] for fit in fits]))
+    metrics["worst_slope_ratio"] = worst_ratio([fit["slope_ratio"] for fit in fits])
+    metrics["worst_slope_vs_ceiling"] = worst_ratio([fit["slope_vs_ceiling"] for fit in fits])
     return metrics

@@ -21,7 +21,7 @@ from trainers.metabolism import evaluate, plots
 from trainers.metabolism.config import load_config
 from trainers.metabolism.model import MetabolicModel
 from trainers.metabolism.phase1 import load_or_train_phase1, save_checkpoint_atomic
-from trainers.metabolism.phase2 import Phase2Result, evaluation_rollout_loss, train_phase2
+from trainers.metabolism.phase2 import Phase2Result, evaluation_rollout_loss, observed_residuals, train_phase2
 from trainers.metabolism.simulator import ensure_data, load_ground_truth, load_observations
 from trainers.metabolism.strategies import Phase2Plan
 
@@ -87,6 +87,8 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
 
     # -- Phase 1: rate constants and MLP_sub (cached, shared by every Phase 2 run)
     phase1 = load_or_train_phase1(model, observations, concentrations, config, cache_dir, log)
+    phase1_log_k = model.log_k.detach().cpu().double().numpy().copy()
+    phase1_residuals = observed_residuals(model, concentrations, observations.delta_t).double().cpu().numpy()
 
     # -- Phase 2: MLP_node and embeddings, Phase 1 frozen
     plan = Phase2Plan.from_training(training)
@@ -105,9 +107,16 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     observed = observations.concentrations.astype(np.float64)
     node_function = undefined_function if phase2.diverged else model_node_function(model, phase2.final_amplification)
     embeddings = model.embeddings.detach().cpu().double().numpy()
-    fits = evaluate.node_function_fits(node_function, observed, truth)
+    fits = evaluate.with_ceilings(
+        evaluate.node_function_fits(node_function, observed, truth),
+        evaluate.ceiling_fits(observed[:-1], phase1_residuals, truth),
+    )
+    rate_constants = evaluate.rate_constant_metrics(model.log_k.detach().cpu().double().numpy(), truth.log_k)
+    phase1_r2 = evaluate.rate_constant_metrics(phase1_log_k, truth.log_k)["rate_constants_R2"]
     metrics = {
-        **evaluate.rate_constant_metrics(model.log_k.detach().cpu().double().numpy(), truth.log_k),
+        **rate_constants,
+        "phase1_rate_constants_R2": phase1_r2,
+        "rate_constants_R2_drop": phase1_r2 - rate_constants["rate_constants_R2"],
         "phase1_loss": float(phase1["final_loss"]),
         "phase1_time_min": phase1["seconds"] / 60.0,
         "phase1_cached": float(phase1["cached"]),
@@ -132,13 +141,18 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
             "gt_magnitude": evaluate.node_magnitude(evaluate.ground_truth_node_function(truth), observed),
             "per_type": fits,
         },
+        "worst_slope_ratio": metrics["worst_slope_ratio"],
+        "worst_slope_vs_ceiling": metrics["worst_slope_vs_ceiling"],
         "embedding": {
             "n_clusters": metrics["embedding_n_clusters"],
             "accuracy": metrics["embedding_cluster_acc"],
+            "accuracy_strict": metrics["embedding_cluster_acc_strict"],
+            "adjusted_rand_index": metrics["embedding_ari"],
             "silhouette": metrics["embedding_silhouette"],
             "n_types": len(truth.lambdas),
         },
         "rate_constants_R2": metrics["rate_constants_R2"],
+        "phase1_rate_constants_R2": phase1_r2,
     }
     save_checkpoint_atomic(run_dir / "model.pt", {"model": model.state_dict(), "config": config})
     write_visual_json(run_dir, visual)
@@ -156,7 +170,9 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     metrics["training_time_min"] = (time.perf_counter() - started) / 60.0
     write_analysis_log(run_dir, metrics, phase2.diverged)
     log(
-        f"done: avg_slope_ratio {metrics['avg_slope_ratio']:.4g}, rate_constants_R2 "
+        f"done: avg_slope_ratio {metrics['avg_slope_ratio']:.4g}, worst_slope_ratio "
+        f"{metrics['worst_slope_ratio']:.4g}, worst_slope_vs_ceiling {metrics['worst_slope_vs_ceiling']:.4g}, "
+        f"rate_constants_R2 "
         f"{metrics['rate_constants_R2']:.4g}, embedding_cluster_acc {metrics['embedding_cluster_acc']:.3g}, "
         f"diverged {int(phase2.diverged)}"
     )
