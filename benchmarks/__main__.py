@@ -1,6 +1,6 @@
 """``python -m benchmarks search|utilisation|overhead|smoke``: ucbx against its peers.
 
-    search       best reward and iterations to converged, every searcher, same budget/slots/seeds
+    search       simple regret and iterations to converged, every searcher, same budget/slots/seeds (fair protocol)
     utilisation  busy fraction of slot-time, asynchronous loop vs synchronous batches (real jobs)
     overhead     seconds per decision against log size, and the agent's share of a demo run
     smoke        all three at toy size (what tests/test_benchmarks_smoke.py runs)
@@ -30,7 +30,7 @@ from pathlib import Path  # noqa: E402
 
 from benchmarks import harness, overhead, plots, utilisation  # noqa: E402
 from benchmarks.searchers import SEARCHERS  # noqa: E402
-from benchmarks.tasks import HELD_OUT_FROM, SYNTHETIC, TASK_NAMES  # noqa: E402
+from benchmarks.tasks import DEVELOPMENT_BELOW, HELD_OUT_FROM, HELD_OUT_SEEDS, SEEDED, TASK_NAMES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,8 +52,47 @@ def save(results: Path, name: str, text: str, data) -> None:
     print(text)
 
 
-def search(options, argv: list[str]) -> None:
+def seed_range(options) -> list[int]:
+    """The run's seeds; the held-out range only with ``--held-out`` (and then nothing else), exits otherwise."""
     seeds = list(range(options.first_seed, options.first_seed + options.n_seeds))
+    held_out = range(HELD_OUT_FROM, HELD_OUT_FROM + HELD_OUT_SEEDS)
+    touched = [seed for seed in seeds if seed >= HELD_OUT_FROM]
+    if touched and not options.held_out:
+        sys.exit(
+            f"search: seeds {touched[0]}-{touched[-1]} are in the held-out range from {HELD_OUT_FROM} "
+            f"(HELD_OUT_FROM): they are run once, after the engine is frozen, with --held-out; "
+            f"develop on seeds below {DEVELOPMENT_BELOW}"
+        )
+    if options.held_out and not all(seed in held_out for seed in seeds):
+        sys.exit(f"search: --held-out runs only seeds {held_out.start}-{held_out.stop - 1}, not {seeds[0]}-{seeds[-1]}")
+    return seeds
+
+
+def seeds_text(seeds: list[int]) -> str:
+    if seeds[0] >= HELD_OUT_FROM:
+        return f"seeds {seeds[0]}-{seeds[-1]} (held out: run once, after the engine was frozen)"
+    return f"seeds {seeds[0]}-{seeds[-1]} (development)"
+
+
+def protocol_text(priorities: str) -> str:
+    """The fair protocol in one paragraph, for the top of every search table."""
+    equal = (
+        "all equal (every spec priority set to 1 before any searcher sees the spec)"
+        if priorities == harness.EQUAL
+        else "the spec's own (a user's prior that only ucbx reads)"
+    )
+    return (
+        "Protocol: every searcher runs the base config first on every slot (Optuna: enqueue_trial once per slot); "
+        "a crash, divergence or nan is told to every peer as 0.0, the minimum of the reward (never Optuna's FAIL); "
+        f"same budget, slots and simulated clock for all. Priorities: {equal}. Simple regret = optimum - the "
+        "noise-free reward of the recommended config (known optimum; trainers: best any searcher found on the seed). "
+        "Intervals: bootstrap 95% of the median over seeds; Wilcoxon: two-sided signed-rank on final regret paired by "
+        "seed; wins/ties/losses: ucbx's regret lower/equal/higher."
+    )
+
+
+def search(options, argv: list[str]) -> None:
+    seeds = seed_range(options)
     top, started = header(argv), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ucbx-bench-") as work:
         campaigns = harness.run_search(
@@ -64,32 +103,35 @@ def search(options, argv: list[str]) -> None:
             Path(work),
             options.workers,
             not options.no_failed_band,
+            priorities=options.priorities,
         )
-    held = "held out" if min(seeds) >= HELD_OUT_FROM else "development"
     bands = " Synthetic tasks without a failed band (--no-failed-band)." if options.no_failed_band else ""
     intro = (
-        f"{top}\nSeeds {seeds[0]}-{seeds[-1]} ({held}), budget {options.budget}, "
-        f"{time.perf_counter() - started:.0f} s in all.{bands}"
+        f"{top}\n{seeds_text(seeds).capitalize()}, budget {options.budget}, "
+        f"{time.perf_counter() - started:.0f} s in all.{bands}\n{protocol_text(options.priorities)}"
     )
     report_search(options, intro, campaigns)
 
 
 def report_search(options, intro: str, campaigns: list[harness.Campaign]) -> None:
-    """The table, the JSON and the figure of a search run."""
-    text = f"{intro}\n\n{harness.table(harness.summarise(campaigns), campaigns)}"
+    """The table, where ucbx loses, the JSON and the regret figure of a search run."""
+    lost = harness.losses(campaigns)
+    where = "\n".join(f"- {line}" for line in lost) if lost else "- nowhere: no peer has a lower median regret"
+    text = f"{intro}\n\n{harness.table(campaigns)}\n\nWhere ucbx loses (a lower median regret):\n{where}"
     save(options.results, f"search_{options.label}", text, harness.as_json(campaigns))
     seeds = sorted({c.seed for c in campaigns})
-    plots.search_curves(
+    plots.regret_curves(
         campaigns,
         options.figures / f"search_{options.label}.png",
-        f"best-so-far reward: median and quartiles over seeds {seeds[0]}-{seeds[-1]}, budget {campaigns[0].budget}",
+        f"simple regret: median and bootstrap 95% interval over seeds {seeds[0]}-{seeds[-1]}, budget "
+        f"{campaigns[0].budget}, priorities {campaigns[0].priorities}",
     )
 
 
 def rerender(options, argv: list[str]) -> None:
-    """Table and figure again from a saved search run (its first three lines are kept)."""
+    """Table and figure again from a saved search run (its intro, up to the first blank line, is kept)."""
     path = options.results / f"search_{options.label}"
-    intro = "\n".join(path.with_suffix(".md").read_text(encoding="utf-8").splitlines()[:3])
+    intro = path.with_suffix(".md").read_text(encoding="utf-8").split("\n\n")[0]
     report_search(options, intro, harness.from_json(json.loads(path.with_suffix(".json").read_text())))
 
 
@@ -154,10 +196,21 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(dest="command", required=True)
     run = commands.add_parser("search", help="search efficiency against the peers")
-    run.add_argument("--tasks", nargs="+", default=list(SYNTHETIC), choices=TASK_NAMES)
+    run.add_argument("--tasks", nargs="+", default=list(SEEDED), choices=TASK_NAMES)
     run.add_argument("--searchers", nargs="+", default=list(SEARCHERS), choices=list(SEARCHERS))
-    run.add_argument("--first-seed", type=int, default=HELD_OUT_FROM)
-    run.add_argument("--n-seeds", type=int, default=10)
+    run.add_argument("--first-seed", type=int, default=0, help=f"development seeds are below {DEVELOPMENT_BELOW}")
+    run.add_argument("--n-seeds", type=int, default=30)
+    run.add_argument(
+        "--held-out",
+        action="store_true",
+        help=f"run the held-out seeds ({HELD_OUT_FROM}-{HELD_OUT_FROM + HELD_OUT_SEEDS - 1}): once, engine frozen",
+    )
+    run.add_argument(
+        "--priorities",
+        choices=(harness.EQUAL, harness.SPEC),
+        default=harness.EQUAL,
+        help="equal: every spec priority set equal before any searcher sees the spec (headline); spec: as written",
+    )
     run.add_argument("--budget", type=int, default=48, help="finished trials per campaign")
     run.add_argument("--workers", type=int, default=2, help="processes training trainer tasks")
     run.add_argument("--label", default="synthetic", help="names the result files and figure")

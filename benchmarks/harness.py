@@ -13,8 +13,17 @@ Per campaign: the best-so-far curve and the iterations to the first converged tr
 (first trial whose noise-free metrics fall in the spec's converged band). "Best" is the
 mean noise-free reward of the config the searcher would hand over: the one with the
 highest mean observed reward (seed replicates pooled); for deterministic tasks that is
-simply the best observed reward. Per task and searcher: median and quartiles over
-seeds, the ratio ucbx / peer of the medians, and ucbx's wins/ties/losses seed by seed.
+simply the best observed reward.
+
+The fair protocol (issue 15): the spec's priorities are made equal before any searcher
+sees it (``priorities="equal"``, the headline figures; ``"spec"`` keeps them), every
+searcher runs the base config first on every slot and every peer is told the worst
+reward for a failure (benchmarks/searchers.py). Per task and searcher: the median final
+simple regret (optimum - best; the optimum is the task's known one or the best reward
+any searcher found on that seed) with a bootstrap 95% interval, converged seeds,
+iterations to the first converged trial with its interval, and ucbx against each peer
+on final regret, paired by seed: ucbx / peer of the medians, wins/ties/losses and the
+two-sided Wilcoxon signed-rank p (benchmarks/stats.py).
 """
 
 from __future__ import annotations
@@ -25,12 +34,21 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.searchers import SEARCHERS, available
-from benchmarks.tasks import SYNTHETIC, Task, make_task
+from benchmarks.stats import bootstrap_interval, paired_test, simple_regret, wins_ties_losses
+from benchmarks.tasks import SEEDED, Task, make_task
+from slots.space import SearchSpace
+
+EQUAL, SPEC = "equal", "spec"  # --priorities: all equal (the headline figures) or the spec's own
+EQUAL_PRIORITY = 1
+REFERENCE = "ucbx"
+SIGNIFICANT = 0.05  # two-sided Wilcoxon p below which a difference is called significant
 
 
 @dataclass
@@ -46,6 +64,8 @@ class Campaign:
     first_converged: int | None = None  # 1-based iteration
     failures: int = 0
     seconds: float = 0.0  # decision + evaluation wall time
+    optimum: float | None = None  # the task's known best reward; None: unknown (regret against the best found)
+    priorities: str = EQUAL
 
     @property
     def best(self) -> float:
@@ -73,15 +93,27 @@ class Recommendation:
         return statistics.fmean(self.true[best])
 
 
-def run_campaign(task: Task, searcher_name: str, seed: int, budget: int) -> Campaign:
+def with_priorities(task: Task, priorities: str) -> Task:
+    """The task as every searcher sees it: ``equal`` sets every parameter's priority to `EQUAL_PRIORITY`."""
+    if priorities == SPEC:
+        return task
+    if priorities != EQUAL:
+        raise ValueError(f"priorities: {priorities!r} is not one of {EQUAL}, {SPEC}")
+    parameters = tuple(replace(p, priority=EQUAL_PRIORITY) for p in task.spec.space)
+    return replace(task, spec=replace(task.spec, space=SearchSpace(parameters)))
+
+
+def run_campaign(task: Task, searcher_name: str, seed: int, budget: int, priorities: str = EQUAL) -> Campaign:
     """``budget`` trials of one searcher, slots refilled as soon as they free.
 
-    A slot the searcher has nothing for stays idle and is asked again after every result,
-    as the driver's next pass would.
+    The spec's priorities are made equal (``priorities="equal"``) before the searcher sees
+    it. A slot the searcher has nothing for stays idle and is asked again after every
+    result, as the driver's next pass would.
     """
     started = time.perf_counter()
+    task = with_priorities(task, priorities)
     searcher = SEARCHERS[searcher_name](task, seed, budget)
-    campaign = Campaign(task.name, searcher_name, seed, budget)
+    campaign = Campaign(task.name, searcher_name, seed, budget, optimum=task.optimum, priorities=priorities)
     recommendation, clock, idle, launched = Recommendation(), [], set(range(task.spec.n_slots)), 0
 
     def launch(slot: int, now: float) -> None:
@@ -122,7 +154,7 @@ def record(campaign: Campaign, task: Task, recommendation: Recommendation, trial
 
 def tasks_by_seed(name: str, folder: Path, pool: Executor | None, failed_band: bool) -> Callable[[int], Task]:
     """Synthetic landscapes are drawn per seed; a trainer task is built once (its results are reused)."""
-    if name in SYNTHETIC:
+    if name in SEEDED:
         return lambda seed: make_task(name, seed, folder, failed_band=failed_band)
     task = make_task(name, 0, folder, pool)
     return lambda seed: task
@@ -137,16 +169,23 @@ def run_search(
     workers: int = 2,
     failed_band: bool = True,
     progress: Callable[[str], None] = print,
+    priorities: str = EQUAL,
 ) -> list[Campaign]:
     """Every (task, seed, searcher) campaign, seeds outermost within a task; trainings in ``workers`` processes."""
     folder.mkdir(parents=True, exist_ok=True)
-    trainers = any(name not in SYNTHETIC for name in task_names)
+    trainers = any(name not in SEEDED for name in task_names)
     with ProcessPoolExecutor(workers) if trainers else contextlib.nullcontext() as pool:
         return [
             campaign
             for name in task_names
             for campaign in task_campaigns(
-                name, searcher_names, seeds, budget, tasks_by_seed(name, folder, pool, failed_band), progress
+                name,
+                searcher_names,
+                seeds,
+                budget,
+                tasks_by_seed(name, folder, pool, failed_band),
+                progress,
+                priorities,
             )
         ]
 
@@ -158,6 +197,7 @@ def task_campaigns(
     budget: int,
     task_for: Callable[[int], Task],
     progress: Callable[[str], None],
+    priorities: str = EQUAL,
 ) -> list[Campaign]:
     """One task: every available searcher on every seed."""
     names, skipped = available(searcher_names, task_for(seeds[0]).spec)
@@ -167,7 +207,7 @@ def task_campaigns(
     for seed in seeds:
         task = task_for(seed)
         for searcher in names:
-            campaign = run_campaign(task, searcher, seed, budget)
+            campaign = run_campaign(task, searcher, seed, budget, priorities)
             campaigns.append(campaign)
             progress(
                 f"{name} seed {seed} {searcher}: best {campaign.best:.3f}, first converged "
@@ -179,92 +219,138 @@ def task_campaigns(
 # ---------------------------------------------------------------------- summaries
 
 
+def optima(campaigns: list[Campaign]) -> dict[tuple[str, int], float]:
+    """Per (task, seed): the known optimum, or the best noise-free reward any searcher found on that seed."""
+    found: dict[tuple[str, int], float] = {}
+    for c in campaigns:
+        key = (c.task, c.seed)
+        if c.optimum is not None:
+            found[key] = c.optimum
+        elif c.rewards:
+            best = max((r for r in c.rewards if r is not None), default=0.0)
+            found[key] = max(found.get(key, 0.0), best)
+    return found
+
+
+def regret_curve(campaign: Campaign, optimum: float) -> list[float]:
+    """Simple regret of the recommended config after each trial, padded to the budget (an early stop keeps its best)."""
+    curve = campaign.best_so_far or [0.0]
+    curve = curve + [curve[-1]] * (campaign.budget - len(curve))
+    return [simple_regret(optimum, best) for best in curve]
+
+
+def final_regret(campaign: Campaign, optimum: float) -> float:
+    return regret_curve(campaign, optimum)[-1]
+
+
+def converged_at(campaign: Campaign) -> float:
+    """Iterations to the first converged trial; budget + 1 when none converged (censored)."""
+    return float(campaign.first_converged or campaign.budget + 1)
+
+
 @dataclass(frozen=True)
-class Summary:
-    """Median and quartiles over seeds of one searcher on one task."""
+class Row:
+    """One searcher on one task over its seeds, and ucbx against it seed by seed."""
 
     task: str
     searcher: str
     seeds: int
-    best: tuple[float, float, float]  # q25, median, q75
-    converged_at: tuple[float, float, float]  # iterations; budget + 1 when never converged
-    reached: int  # seeds that converged within the budget
+    regret: float  # median final simple regret
+    regret_interval: tuple[float, float]  # bootstrap 95% of the median
+    converged: int  # seeds that converged within the budget
+    iterations: float  # median iterations to first converged (budget + 1: never)
+    iterations_interval: tuple[float, float]
     seconds: float  # median campaign wall time
+    versus: tuple[int, int, int] | None = None  # ucbx's wins/ties/losses on final regret (lower wins)
+    p_value: float | None = None  # two-sided Wilcoxon, ucbx's regret - peer's, paired by seed
 
 
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    if len(values) == 1:
-        return values[0], values[0], values[0]
-    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q2, q3
-
-
-def summarise(campaigns: list[Campaign]) -> list[Summary]:
+def rows(campaigns: list[Campaign], reference: str = REFERENCE) -> list[Row]:
+    """Per task and searcher, in the order first seen; the peers' rows carry the paired comparison with ucbx."""
+    best = optima(campaigns)
     groups: dict[tuple[str, str], list[Campaign]] = {}
     for campaign in campaigns:
         groups.setdefault((campaign.task, campaign.searcher), []).append(campaign)
-    return [
-        Summary(
-            task,
-            searcher,
-            len(group),
-            quartiles([c.best for c in group]),
-            quartiles([float(c.first_converged or c.budget + 1) for c in group]),
-            sum(c.first_converged is not None for c in group),
-            statistics.median(c.seconds for c in group),
+    regret = {key: {c.seed: final_regret(c, best[(c.task, c.seed)]) for c in group} for key, group in groups.items()}
+    table = []
+    for (task, searcher), group in groups.items():
+        values = list(regret[(task, searcher)].values())
+        iterations = [converged_at(c) for c in group]
+        versus = p_value = None
+        ours = regret.get((task, reference))
+        if searcher != reference and ours is not None:
+            seeds = sorted(ours.keys() & regret[(task, searcher)].keys())
+            mine = [ours[seed] for seed in seeds]
+            theirs = [regret[(task, searcher)][seed] for seed in seeds]
+            versus = wins_ties_losses(mine, theirs)
+            p_value = paired_test(mine, theirs).p_value
+        table.append(
+            Row(
+                task,
+                searcher,
+                len(group),
+                float(np.median(values)),
+                bootstrap_interval(values),
+                sum(c.first_converged is not None for c in group),
+                float(np.median(iterations)),
+                bootstrap_interval(iterations),
+                statistics.median(c.seconds for c in group),
+                versus,
+                p_value,
+            )
         )
-        for (task, searcher), group in groups.items()
-    ]
+    return table
 
 
-def best_ratio(reference: Summary, peer: Summary) -> str:
-    """ucbx / peer of the median best reward (> 1: ucbx better)."""
-    return f"{reference.best[1] / peer.best[1]:.2f}" if peer.best[1] else "inf"
+def iterations_text(value: float, budget: int) -> str:
+    return "never" if value > budget else f"{value:.0f}"
 
 
-def iterations_ratio(reference: Summary, peer: Summary, budget: int) -> str:
-    """ucbx / peer of the median iterations to converged (< 1: ucbx faster); '>' or '<' when one never converged."""
-    never = budget + 1
-    ours, theirs = reference.converged_at[1], peer.converged_at[1]
-    if ours >= never and theirs >= never:
-        return "n/a"
-    prefix = ">" if ours >= never else "<" if theirs >= never else ""
-    return f"{prefix}{ours / theirs:.2f}"
+def ratio_text(ours: float, theirs: float) -> str:
+    """ucbx / peer of the median regrets (< 1: ucbx closer to the optimum)."""
+    if theirs <= 0:
+        return "0 / 0" if ours <= 0 else "inf"
+    return f"{ours / theirs:.2f}"
 
 
-def paired_wins(campaigns: list[Campaign], task: str, peer: str, reference: str = "ucbx") -> tuple[int, int, int]:
-    """Seeds where ``reference``'s best beats, ties and loses to ``peer``'s (same task, same seed)."""
-    ours = {c.seed: c.best for c in campaigns if c.task == task and c.searcher == reference}
-    theirs = {c.seed: c.best for c in campaigns if c.task == task and c.searcher == peer}
-    pairs = [(ours[seed], theirs[seed]) for seed in ours.keys() & theirs.keys()]
-    return (
-        sum(a > b + 1e-9 for a, b in pairs),
-        sum(abs(a - b) <= 1e-9 for a, b in pairs),
-        sum(a < b - 1e-9 for a, b in pairs),
-    )
-
-
-def table(summaries: list[Summary], campaigns: list[Campaign], reference: str = "ucbx") -> str:
-    """Markdown: per task and searcher, best and iterations to converged, and ucbx against each peer."""
+def table(campaigns: list[Campaign], reference: str = REFERENCE) -> str:
+    """Markdown: per task and searcher, final simple regret and iterations to converged, ucbx against each peer."""
     budget = campaigns[0].budget
     lines = [
-        "| task | searcher | best reward: median [q25, q75] | iters to converged: median [q25, q75] "
-        "| converged seeds | ucbx/peer best | ucbx/peer iters | ucbx best: wins/ties/losses | s/campaign |",
+        "| task | searcher | simple regret: median [95% CI] | converged seeds | iters to converged: median "
+        "[95% CI] | ucbx/peer median regret | ucbx regret: wins/ties/losses | Wilcoxon p | s/campaign |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    refs = {s.task: s for s in summaries if s.searcher == reference}
-    for s in summaries:
-        ref = refs.get(s.task)
-        peer = ref is not None and s is not ref
-        converged = "never" if s.converged_at[1] > budget else f"{s.converged_at[1]:.0f}"
+    table_rows = rows(campaigns, reference)
+    ours = {r.task: r for r in table_rows if r.searcher == reference}
+    for r in table_rows:
+        peer = r.versus is not None
+        low, high = r.iterations_interval
         lines.append(
-            f"| {s.task} | {s.searcher} | {s.best[1]:.3f} [{s.best[0]:.3f}, {s.best[2]:.3f}] | "
-            f"{converged} [{s.converged_at[0]:.0f}, {s.converged_at[2]:.0f}] | {s.reached}/{s.seeds} | "
-            f"{best_ratio(ref, s) if peer else '-'} | {iterations_ratio(ref, s, budget) if peer else '-'} | "
-            f"{'/'.join(map(str, paired_wins(campaigns, s.task, s.searcher, reference))) if peer else '-'} | "
-            f"{s.seconds:.1f} |"
+            f"| {r.task} | {r.searcher} | {r.regret:.3f} [{r.regret_interval[0]:.3f}, {r.regret_interval[1]:.3f}] | "
+            f"{r.converged}/{r.seeds} | {iterations_text(r.iterations, budget)} "
+            f"[{iterations_text(low, budget)}, {iterations_text(high, budget)}] | "
+            f"{ratio_text(ours[r.task].regret, r.regret) if peer else '-'} | "
+            f"{'/'.join(map(str, r.versus)) if peer else '-'} | {f'{r.p_value:.3g}' if peer else '-'} | "
+            f"{r.seconds:.1f} |"
         )
     return "\n".join(lines)
+
+
+def losses(campaigns: list[Campaign], reference: str = REFERENCE) -> list[str]:
+    """Plain sentences: every peer whose median regret is below ucbx's, with the paired test's verdict."""
+    table_rows = rows(campaigns, reference)
+    ours = {r.task: r for r in table_rows if r.searcher == reference}
+    found = []
+    for r in table_rows:
+        if r.versus is None or r.regret >= ours[r.task].regret:
+            continue
+        verdict = "significant" if r.p_value < SIGNIFICANT else "not significant"
+        found.append(
+            f"{r.task}: ucbx loses to {r.searcher} (median regret {ours[r.task].regret:.3f} vs {r.regret:.3f}; "
+            f"ucbx wins/ties/losses {'/'.join(map(str, r.versus))}; Wilcoxon p = {r.p_value:.3g}, {verdict})"
+        )
+    return found
 
 
 def as_json(campaigns: list[Campaign]) -> list[dict[str, Any]]:

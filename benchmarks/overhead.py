@@ -133,10 +133,10 @@ def tpe_ask(spec: Spec, n: int, repeat: int) -> float | None:
         import optuna
     except ImportError:
         return None
-    from benchmarks.searchers import TpeSearcher
+    from benchmarks.searchers import distribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    distributions = {p.key: TpeSearcher.distribution(optuna, p) for p in spec.space}
+    distributions = {p.key: distribution(optuna, p) for p in spec.space}
     rng = random.Random(n)
     sampler = optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=0)
     study = optuna.create_study(direction="maximize", sampler=sampler)

@@ -1,4 +1,4 @@
-"""Figures for BENCHMARKS.md: best-so-far curves, decision overhead, slot utilisation (PNG)."""
+"""Figures for BENCHMARKS.md: simple regret curves, decision overhead, slot utilisation (PNG)."""
 
 from __future__ import annotations
 
@@ -10,40 +10,47 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.harness import Campaign  # noqa: E402
+from benchmarks.harness import Campaign, optima, regret_curve  # noqa: E402
 from benchmarks.overhead import MEASURES, Decision  # noqa: E402
+from benchmarks.stats import bootstrap_curves  # noqa: E402
 from benchmarks.utilisation import TIME_STEPS, Utilisation  # noqa: E402
 
-COLOURS = {"ucbx": "tab:red", "random": "tab:gray", "tpe": "tab:blue", "public-rule": "tab:green", "grid": "tab:purple"}
+COLOURS = {
+    "ucbx": "tab:red",
+    "random": "tab:gray",
+    "tpe": "tab:blue",
+    "tpe-per-slot": "tab:cyan",
+    "cmaes": "tab:orange",
+    "gp": "tab:brown",
+    "public-rule": "tab:green",
+    "grid": "tab:purple",
+}
 
 
-def padded(campaign: Campaign) -> list[float]:
-    """The best-so-far curve to the full budget: a searcher that stopped early keeps its best."""
-    curve = campaign.best_so_far or [0.0]
-    return curve + [curve[-1]] * (campaign.budget - len(curve))
-
-
-def search_curves(campaigns: list[Campaign], path: Path, title: str) -> None:
-    """One panel per task: median best-so-far reward per searcher, band = quartiles over seeds."""
+def regret_curves(campaigns: list[Campaign], path: Path, title: str) -> None:
+    """One panel per task: median simple regret per iteration per searcher, band = bootstrap 95% of the median."""
     tasks = list(dict.fromkeys(c.task for c in campaigns))
+    best = optima(campaigns)
     columns = min(len(tasks), 4)
     rows = -(-len(tasks) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
     for axis, task in zip(axes.flat, tasks):
         for searcher in dict.fromkeys(c.searcher for c in campaigns if c.task == task):
-            curves = np.array([padded(c) for c in campaigns if c.task == task and c.searcher == searcher])
+            group = [c for c in campaigns if c.task == task and c.searcher == searcher]
+            curves = np.array([regret_curve(c, best[(c.task, c.seed)]) for c in group])
+            median, low, high = bootstrap_curves(curves)
             x = np.arange(1, curves.shape[1] + 1)
-            low, median, high = np.percentile(curves, [25, 50, 75], axis=0)
             colour = COLOURS.get(searcher)
             axis.plot(x, median, label=searcher, color=colour, linewidth=2 if searcher == "ucbx" else 1.2)
             axis.fill_between(x, low, high, color=colour, alpha=0.15)
         axis.set_title(task, fontsize=10)
         axis.set_xlabel("iteration (finished trials)")
-        axis.set_ylabel("best reward so far")
+        axis.set_ylabel("simple regret")
+        axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
     for axis in list(axes.flat)[len(tasks) :]:
         axis.axis("off")
-    axes.flat[0].legend(fontsize=8)
+    axes.flat[0].legend(fontsize=7)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

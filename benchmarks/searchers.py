@@ -1,5 +1,11 @@
 """The searchers compared on every task, behind one ask/tell interface.
 
+The fair protocol (issue 15): every searcher runs the spec's base config first on every
+slot (ucbx and public-rule by their own rule; the peers through `Peer.ask` or, for
+Optuna, `Study.enqueue_trial` once per slot), and every peer that learns is told
+`WORST_REWARD` (0.0, the minimum of every objective's reward) for a crash, a divergence
+or a nan, never Optuna's FAIL state (`told_value`).
+
 - ``ucbx``: agent/policy.py's `Policy.propose`, fed the `Snapshot` the driver builds
   (agent/snapshot.py `Snapshot.build`) from the entries the driver would write (agent/analysis.py
   `outcome_of`): the tree from the log entries with in-flight nodes as virtual visits,
@@ -11,12 +17,15 @@
   divided by 2 (coin flip; ints rounded, clipped to the bounds), a choice or bool takes
   another value drawn uniformly. No duplicate check, no memory, no surrogate.
 - ``random``: each parameter drawn independently, log-uniform when log-scaled.
-- ``tpe``: Optuna's TPESampler(multivariate=True, constant_liar=True, seed) through
-  `Study.ask` / `Study.tell` (failures told as FAIL). Optuna has no input for the
-  slot's fixed value, so TPE sees it as noise. Needs the optional extra ``bench``.
+- ``tpe``: Optuna's TPESampler(multivariate=True, constant_liar=True, seed), one study.
+  Optuna has no input for the slot's fixed value, so TPE sees it as noise.
+- ``tpe-per-slot``: the same sampler, one study per slot value.
+- ``cmaes``: Optuna's CmaEsSampler with x0 = the base config's numeric values.
+- ``gp``: Optuna's GPSampler (deterministic_objective where the task is noise-free).
 - ``grid``: a full factorial grid (every choice, k log/linear levels per number, k
   the smallest giving at least `budget` points) visited in a seeded random order;
   only where the space has at most `GRID_MAX_PARAMETERS` parameters.
+The Optuna searchers need the optional extra ``bench`` (optuna, cmaes).
 
 Every searcher runs with the base config's seed except ucbx's replicates.
 """
@@ -26,6 +35,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -44,6 +54,7 @@ from ucb.tree import Tree
 
 GRID_MAX_PARAMETERS = 3
 PUBLIC_C = 1.414
+WORST_REWARD = 0.0  # every objective's reward is in [0, 1] (ucb/rewards.py): the worst a run can score
 
 
 @dataclass
@@ -190,7 +201,32 @@ class PublicRuleSearcher(Searcher):
         self.book.finish(trial.handle, metrics)
 
 
-# ---------------------------------------------------------------------- model-free and TPE
+# ---------------------------------------------------------------------- the peers: base first, worst value told
+
+
+def told_value(spec: Spec, metrics: dict[str, float]) -> float:
+    """The value a peer learns from one run: its reward, or `WORST_REWARD` for a crash, divergence or nan."""
+    reward = spec.objective.score(metrics).reward
+    if metrics_failure(metrics) or reward is None:
+        return WORST_REWARD
+    return reward
+
+
+class Peer(Searcher):
+    """A searcher that runs the base config first on every slot, as ucbx does, then its own proposals."""
+
+    def __init__(self, task: Task, seed: int, budget: int):
+        super().__init__(task, seed, budget)
+        self.started: set[int] = set()
+
+    def ask(self, slot: int) -> Trial | None:
+        if slot not in self.started:
+            self.started.add(slot)
+            return Trial(slot, base_params(self.spec), base_seed(self.spec))
+        return self.propose(slot)
+
+    def propose(self, slot: int) -> Trial | None:
+        raise NotImplementedError
 
 
 def random_value(parameter: Parameter, rng: random.Random) -> Any:
@@ -205,10 +241,10 @@ def random_value(parameter: Parameter, rng: random.Random) -> Any:
     return min(max(int(round(value)), parameter.low), parameter.high) if parameter.kind == "int" else value
 
 
-class RandomSearcher(Searcher):
+class RandomSearcher(Peer):
     name = "random"
 
-    def ask(self, slot: int) -> Trial | None:
+    def propose(self, slot: int) -> Trial | None:
         return Trial(slot, {p.key: random_value(p, self.rng) for p in self.spec.space}, base_seed(self.spec))
 
 
@@ -229,7 +265,7 @@ def grid_allowed(spec: Spec) -> bool:
     return len(spec.space.parameters) <= GRID_MAX_PARAMETERS
 
 
-class GridSearcher(Searcher):
+class GridSearcher(Peer):
     name = "grid"
 
     def __init__(self, task: Task, seed: int, budget: int):
@@ -244,62 +280,154 @@ class GridSearcher(Searcher):
         ]
         self.rng.shuffle(self.points)
 
-    def ask(self, slot: int) -> Trial | None:
+    def propose(self, slot: int) -> Trial | None:
         return Trial(slot, self.points.pop(), base_seed(self.spec)) if self.points else None
 
 
-class TpeSearcher(Searcher):
-    name = "tpe"
+def distribution(optuna, parameter: Parameter):
+    """The Optuna distribution of one parameter (log-scaled ones as ``log=True``)."""
+    if parameter.kind == "choice":
+        return optuna.distributions.CategoricalDistribution(list(parameter.choices))
+    if parameter.kind == "bool":
+        return optuna.distributions.CategoricalDistribution([False, True])
+    if parameter.kind == "int":
+        return optuna.distributions.IntDistribution(int(parameter.low), int(parameter.high), log=parameter.log)
+    return optuna.distributions.FloatDistribution(parameter.low, parameter.high, log=parameter.log)
+
+
+class OptunaSearcher(Searcher):
+    """An Optuna sampler through `Study.ask` / `Study.tell`, one study per campaign (or per slot: `per_slot`).
+
+    The base config is enqueued (`Study.enqueue_trial`) once per slot, so that slot's first
+    ask returns it and the sampler learns from it like any other trial. A run without a
+    reward is told `WORST_REWARD` (a COMPLETE trial): Optuna's samplers learn only from
+    COMPLETE trials, so a FAIL would hide the cliff from them.
+    """
+
+    per_slot = False
 
     def __init__(self, task: Task, seed: int, budget: int):
         super().__init__(task, seed, budget)
         import optuna  # optional: the `bench` extra
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
-        self.study = optuna.create_study(direction="maximize", sampler=sampler)
-        self.distributions = {p.key: self.distribution(optuna, p) for p in self.spec.space}
-        self.failed = optuna.trial.TrialState.FAIL
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # e.g. GPSampler's note that greenlet is missing
+        self.optuna = optuna
+        self.task = task
+        self.seed = seed
+        self.distributions = {p.key: distribution(optuna, p) for p in self.spec.space}
+        self.studies: dict[int, Any] = {}
+        self.started: set[int] = set()
 
-    @staticmethod
-    def distribution(optuna, parameter: Parameter):
-        if parameter.kind == "choice":
-            return optuna.distributions.CategoricalDistribution(list(parameter.choices))
-        if parameter.kind == "bool":
-            return optuna.distributions.CategoricalDistribution([False, True])
-        if parameter.kind == "int":
-            return optuna.distributions.IntDistribution(int(parameter.low), int(parameter.high), log=parameter.log)
-        return optuna.distributions.FloatDistribution(parameter.low, parameter.high, log=parameter.log)
+    def sampler(self, seed: int):
+        raise NotImplementedError
+
+    def study(self, slot: int):
+        key = slot if self.per_slot else 0
+        if key not in self.studies:
+            sampler = self.sampler(self.seed * 100 + key if self.per_slot else self.seed)
+            self.studies[key] = self.optuna.create_study(direction="maximize", sampler=sampler)
+        return self.studies[key]
 
     def ask(self, slot: int) -> Trial | None:
-        trial = self.study.ask(self.distributions)
+        study = self.study(slot)
+        if slot not in self.started:
+            self.started.add(slot)
+            study.enqueue_trial(base_params(self.spec))
+        trial = study.ask(self.distributions)
         return Trial(slot, dict(trial.params), base_seed(self.spec), trial)
 
     def tell(self, trial: Trial, metrics: dict[str, float]) -> None:
-        score = self.spec.objective.score(metrics)
-        if metrics_failure(metrics) or score.reward is None:
-            self.study.tell(trial.handle, state=self.failed)
-        else:
-            self.study.tell(trial.handle, score.reward)
+        self.study(trial.slot).tell(trial.handle, told_value(self.spec, metrics))
 
 
-SEARCHERS = {cls.name: cls for cls in (UcbxSearcher, RandomSearcher, TpeSearcher, PublicRuleSearcher, GridSearcher)}
+class TpeSearcher(OptunaSearcher):
+    """Optuna's docs for parallel (asynchronous) runs: ``multivariate=True, constant_liar=True``."""
+
+    name = "tpe"
+
+    def sampler(self, seed: int):
+        return self.optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
+
+
+class TpePerSlotSearcher(TpeSearcher):
+    """One TPE study per slot value: what a user without a slot input would run, four times smaller."""
+
+    name = "tpe-per-slot"
+    per_slot = True
+
+
+class CmaEsSearcher(OptunaSearcher):
+    """Optuna's CmaEsSampler started at the base config.
+
+    ``x0`` takes external values (optuna/samplers/_cmaes.py `_init_optimizer`: "`self._x0` is
+    external representations", transformed with the search space, so a log parameter's
+    mean is its log10 value); sigma0 stays Optuna's default (a sixth of the narrowest range
+    in that internal space). Categorical and bool parameters are not in CMA-ES's space: its
+    independent sampler (RandomSampler, Optuna's default, seeded) draws them; the warning
+    for that is switched off. x0 is deprecated since Optuna 4.9 (removal planned for 6.0);
+    its FutureWarning is silenced here.
+    """
+
+    name = "cmaes"
+
+    def sampler(self, seed: int):
+        numeric = {p.key: get_path(self.spec.base, p.key) for p in self.spec.space if p.kind not in ("choice", "bool")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return self.optuna.samplers.CmaEsSampler(
+                x0=numeric,
+                seed=seed,
+                independent_sampler=self.optuna.samplers.RandomSampler(seed=seed),
+                warn_independent_sampling=False,
+            )
+
+
+class GpSearcher(OptunaSearcher):
+    """Optuna's GPSampler (Matern-5/2 ARD GP, logEI; 10 startup trials, Optuna's default).
+
+    ``deterministic_objective`` as Optuna's docs recommend: True where the task is noise-free.
+    """
+
+    name = "gp"
+
+    def sampler(self, seed: int):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
+            return self.optuna.samplers.GPSampler(seed=seed, deterministic_objective=self.task.deterministic)
+
+
+SEARCHERS = {
+    cls.name: cls
+    for cls in (
+        UcbxSearcher,
+        TpeSearcher,
+        TpePerSlotSearcher,
+        CmaEsSearcher,
+        GpSearcher,
+        RandomSearcher,
+        GridSearcher,
+        PublicRuleSearcher,
+    )
+}
+OPTUNA_SEARCHERS = ("tpe", "tpe-per-slot", "cmaes", "gp")
 
 
 def optuna_missing() -> str:
-    """Why the tpe searcher cannot run here ('' when it can)."""
+    """Why the Optuna searchers cannot run here ('' when they can)."""
     try:
+        import cmaes  # noqa: F401
         import optuna  # noqa: F401
     except ImportError:
-        return "optuna is not installed (pip install -e '.[bench]')"
+        return "optuna or cmaes is not installed (pip install -e '.[bench]')"
     return ""
 
 
 def available(names: list[str], spec: Spec) -> tuple[list[str], dict[str, str]]:
     """The searchers that can run on this spec here, and why the others cannot."""
     skipped = {}
-    if "tpe" in names and optuna_missing():
-        skipped["tpe"] = optuna_missing()
+    for name in OPTUNA_SEARCHERS:
+        if name in names and optuna_missing():
+            skipped[name] = optuna_missing()
     if "grid" in names and not grid_allowed(spec):
         skipped["grid"] = f"more than {GRID_MAX_PARAMETERS} parameters"
     return [n for n in names if n not in skipped], skipped

@@ -11,9 +11,17 @@ A task is an exploration spec (`agent.spec.Spec`: search space, slots, objective
   (a categorical code strategy of which one unlocks a higher plateau, with its own
   learning-rate optimum), and ``synthetic-lr-cliff-near`` (the cliff task started from a
   tuned default: base learning rate half a decade below the best; every other task starts
-  at lr 1e-4, one to three decades below). Each landscape is drawn from the run's seed. Seeds below
-  `HELD_OUT_FROM` are development seeds (anyone tuning the policy may look at them);
-  seeds from `HELD_OUT_FROM` on are held out and are the ones BENCHMARKS.md reports.
+  at lr 1e-4, one to three decades below). Each landscape is drawn from the run's seed.
+- standard (pure functions with known optima, reward 1 at the optimum, metric ``score``):
+  ``standard-branin``, ``standard-hartmann6``, ``standard-log-ridge`` (Rosenbrock's valley
+  in log10 space: two parameters that must move together), ``standard-conditional`` (an
+  optimizer choice that switches which other parameters matter). Each optimum moves a
+  little with the slot (`slot_units`) and is offset per seed; see benchmarks/functions.py.
+
+Seeds: below `DEVELOPMENT_BELOW` development seeds (anyone tuning the engine may look at
+them); `HELD_OUT_FROM` .. `HELD_OUT_FROM + HELD_OUT_SEEDS - 1` (5000-5029) are held out and
+run once, after the engine is frozen; 1000-4999 were held out before issue 15 (1000-1009
+were looked at) and are development seeds now.
 - trainer (real PyTorch training, seconds): the built-in trainers' demo specs
   (configs/demo.yaml, causal_demo.yaml, gflownet_demo.yaml) on their tiny presets, with
   the bounds of the parameters that set the cost narrowed so a trial stays in seconds.
@@ -40,13 +48,24 @@ from typing import Any
 import yaml
 
 from agent.spec import ExplorationSettings, LauncherSpec, Spec, TrainerSpec, load_spec
+from benchmarks.functions import (
+    OPTIMIZERS,
+    branin_reward,
+    conditional_reward,
+    hartmann6_reward,
+    rosenbrock_reward,
+)
 from slots.config import build_slot_config, config_hash, set_path
 from slots.space import Parameter, SearchSpace, SlotSet
 from ucb.rewards import Band, Objective, RewardTerm
 
 REPO = Path(__file__).resolve().parents[1]
-HELD_OUT_FROM = 1000
+DEVELOPMENT_BELOW = 1000  # seeds 0-999: anyone tuning the engine may look at them
+HELD_OUT_FROM = 5000  # seeds 5000-5029: run once, after the engine is frozen (issue 15)
+HELD_OUT_SEEDS = 30
 LR_WIDTH = 0.8  # decades: how wide the learning-rate optimum is
+PLATEAU = 0.95  # the synthetic tasks' best val_acc (every factor at its optimum)
+STRATEGY_PLATEAU = 0.97  # synthetic-strategy's best val_acc (the unlocking strategy)
 NEAR_START = -0.5  # decades from the best learning rate to the base one in "-near" tasks
 TIME_STEPS = (4, 16, 32, 64)
 SEED_KEY = "training.seed"
@@ -71,6 +90,8 @@ class Task:
     evaluate: Callable[[dict[str, Any], int, int | None], Evaluation]
     start: Callable[[dict[str, Any], int, int | None], Any] | None = None  # begin a trial early (trainers)
     note: str = ""
+    optimum: float | None = None  # the best noise-free reward any config can reach; None: unknown (trainers)
+    deterministic: bool = True  # the same config and seed always give the same metrics
 
     def converged(self, metrics: dict[str, float]) -> bool:
         return self.spec.objective.score(metrics).classification == "converged"
@@ -93,11 +114,17 @@ ACCURACY = Objective(
 NO_FAILED_BAND = replace(ACCURACY, bands=(Band("converged", 0.85, 1.01), Band("partial", 0.0, 0.85)))
 
 
-def synthetic_spec(name: str, parameters: tuple[Parameter, ...], start: dict[str, Any]) -> Spec:
+def synthetic_spec(
+    name: str,
+    parameters: tuple[Parameter, ...],
+    start: dict[str, Any],
+    objective: Objective = ACCURACY,
+    base_values: dict[str, Any] = BASE_VALUES,
+) -> Spec:
     """A spec for a pure-function task: four slots (time_step 4/16/32/64), one seed replicate."""
     base: dict[str, Any] = {"training": {"seed": 0, "time_step": TIME_STEPS[0]}}
     for parameter in parameters:
-        base = set_path(base, parameter.key, start.get(parameter.key, BASE_VALUES[parameter.key]))
+        base = set_path(base, parameter.key, start.get(parameter.key, base_values[parameter.key]))
     return Spec(
         path=Path(f"<{name}>"),
         name=name.replace("-", "_"),
@@ -105,7 +132,7 @@ def synthetic_spec(name: str, parameters: tuple[Parameter, ...], start: dict[str
         slots=SlotSet("training.time_step", TIME_STEPS),
         space=SearchSpace(parameters),
         frozen=(),
-        objective=ACCURACY,
+        objective=objective,
         exploration=ExplorationSettings(replicates=1),
         launcher=LauncherSpec(),
         base=base,
@@ -142,7 +169,7 @@ class Landscape:
         )
 
 
-def accuracy(landscape: Landscape, params: dict[str, Any], lr_shift: float = 0.0, plateau: float = 0.95) -> float:
+def accuracy(landscape: Landscape, params: dict[str, Any], lr_shift: float = 0.0, plateau: float = PLATEAU) -> float:
     """val_acc of a cliff-shaped learning-rate landscape; nan above the cliff (diverged)."""
     log_lr = math.log10(params[LR.key])
     best = landscape.log_lr + lr_shift
@@ -171,7 +198,7 @@ def strategy_plateau(landscape: Landscape, params: dict[str, Any], slot: int) ->
     if strategy != landscape.strategy:
         plateau = 0.6 if strategy == "baseline" else 0.5
         return accuracy(landscape, {LR.key: params[LR.key]}, plateau=plateau)
-    value = accuracy(landscape, {LR.key: params[LR.key]}, lr_shift=-0.5, plateau=0.97)
+    value = accuracy(landscape, {LR.key: params[LR.key]}, lr_shift=-0.5, plateau=STRATEGY_PLATEAU)
     return value * (0.7 + 0.3 * bump(math.log10(params[AUX.key]), 0.0, 1.0))
 
 
@@ -190,6 +217,7 @@ def synthetic_task(
     noise: float = 0.0,
     near_start: bool = False,
     note: str = "",
+    optimum: float = PLATEAU,
 ) -> Task:
     """``near_start``: the base learning rate is `NEAR_START` decades below this landscape's best one."""
     landscape = Landscape.draw(seed)
@@ -201,7 +229,8 @@ def synthetic_task(
         return Evaluation({"val_acc": observed}, {"val_acc": true})
 
     durations = tuple(float(t) for t in TIME_STEPS)
-    return Task(name, "synthetic", synthetic_spec(name, parameters, start), durations, evaluate, note=note)
+    spec = synthetic_spec(name, parameters, start)
+    return Task(name, "synthetic", spec, durations, evaluate, note=note, optimum=optimum, deterministic=not noise)
 
 
 SYNTHETIC = {
@@ -241,8 +270,203 @@ SYNTHETIC = {
         (STRATEGY, LR, AUX),
         seed,
         note="one of 4 code strategies unlocks 0.97 (baseline tops at 0.6); a code strategy",
+        optimum=STRATEGY_PLATEAU,
     ),
 }
+
+
+# ---------------------------------------------------------------------- standard functions
+
+
+def score_objective(converged: float) -> Objective:
+    """Standard tasks: metric ``score`` is the reward; converged from ``converged`` up; no failed band."""
+    return Objective(
+        primary="score",
+        terms=(RewardTerm("score", kind="maximize", low=0.0, high=1.0),),
+        bands=(Band("converged", converged, 1.01), Band("partial", 0.0, converged)),
+    )
+
+
+def slot_units(slot: int) -> float:
+    """log2(time_step / 16): -2, 0, 1, 2 for slots 4/16/32/64; how far a slot shifts a standard task's optimum."""
+    return math.log2(TIME_STEPS[slot] / 16)
+
+
+def standard_task(
+    name: str,
+    parameters: tuple[Parameter, ...],
+    base_values: dict[str, Any],
+    reward: Callable[[dict[str, Any], int], float],
+    converged: float,
+    note: str,
+) -> Task:
+    """A pure function of the parameters and the slot, its reward reported as metric ``score`` (optimum 1)."""
+
+    def evaluate(params: dict[str, Any], slot: int, trial_seed: int | None) -> Evaluation:
+        value = reward(params, slot)
+        return Evaluation({"score": value}, {"score": value})
+
+    spec = synthetic_spec(name, parameters, {}, score_objective(converged), base_values)
+    durations = tuple(float(t) for t in TIME_STEPS)
+    return Task(name, "standard", spec, durations, evaluate, note=note, optimum=1.0)
+
+
+def unit(name: str, low: float, high: float, priority: int) -> Parameter:
+    return Parameter(f"function.{name}", "float", name, low, high, priority=priority)
+
+
+BRANIN_X = (unit("x1", -5.0, 10.0, 1), unit("x2", 0.0, 15.0, 2))
+BRANIN_BASE = {"function.x1": 2.5, "function.x2": 7.5}  # the box's centre: gap 23.7, reward 0.44 before the offset
+BRANIN_OFFSET = 1.0  # the optimum moves by up to this much per coordinate, drawn per seed
+SLOT_SHIFT = 0.01  # fraction of a coordinate's range the optimum moves per slot unit (`slot_units`)
+
+
+def branin_task(seed: int) -> Task:
+    rng = random.Random(f"branin-{seed}")
+    offset = [rng.uniform(-BRANIN_OFFSET, BRANIN_OFFSET) for _ in BRANIN_X]
+
+    def reward(params: dict[str, Any], slot: int) -> float:
+        x = [params[p.key] - d - SLOT_SHIFT * (p.high - p.low) * slot_units(slot) for p, d in zip(BRANIN_X, offset)]
+        return branin_reward(*x)
+
+    return standard_task(
+        "standard-branin",
+        BRANIN_X,
+        BRANIN_BASE,
+        reward,
+        0.95,
+        "Branin, three global minima, each moved by a seed offset (<= 1 per coordinate) and 0.15 per slot unit",
+    )
+
+
+HARTMANN_X = tuple(unit(f"x{i + 1}", 0.0, 1.0, i + 1) for i in range(6))
+HARTMANN_BASE = {p.key: 0.5 for p in HARTMANN_X}  # the cube's centre: reward about 0.15
+HARTMANN_OFFSET = 0.05
+
+
+def hartmann_task(seed: int) -> Task:
+    """Hartmann-6 with its coordinates permuted and its optimum offset per seed (it stays inside the cube)."""
+    rng = random.Random(f"hartmann6-{seed}")
+    order = list(range(6))
+    rng.shuffle(order)
+    offset = [rng.uniform(-HARTMANN_OFFSET, HARTMANN_OFFSET) for _ in HARTMANN_X]
+
+    def reward(params: dict[str, Any], slot: int) -> float:
+        x = [params[HARTMANN_X[order[i]].key] - offset[i] - SLOT_SHIFT * slot_units(slot) for i in range(6)]
+        return hartmann6_reward(tuple(x))
+
+    return standard_task(
+        "standard-hartmann6",
+        HARTMANN_X,
+        HARTMANN_BASE,
+        reward,
+        0.97,
+        "Hartmann-6, coordinates permuted and optimum offset (<= 0.05) per seed, 0.01 per slot unit; "
+        "converged >= 0.97 excludes the second local minimum (0.964)",
+    )
+
+
+RIDGE_LR = Parameter("training.learning_rate", "float", "lr", 1e-5, 1e-1, log=True, priority=1)
+RIDGE_INIT = Parameter("training.init_scale", "float", "init", 1e-4, 1.0, log=True, priority=2)
+RIDGE_BASE = {RIDGE_LR.key: 1e-4, RIDGE_INIT.key: 1e-3}  # (x, y) = (-1, 0): f 104, reward 0.41 before the offset
+RIDGE_OFFSET = 0.5  # decades
+
+
+def ridge_task(seed: int) -> Task:
+    """Rosenbrock's valley in log10 space: x = log10(lr) + 3, y = log10(init_scale) + 3 (optimum lr = init = 1e-2)."""
+    rng = random.Random(f"ridge-{seed}")
+    offset = [rng.uniform(-RIDGE_OFFSET, RIDGE_OFFSET) for _ in range(2)]
+
+    def reward(params: dict[str, Any], slot: int) -> float:
+        shift = SLOT_SHIFT * 4 * slot_units(slot)  # both ranges span 4 decades
+        x = math.log10(params[RIDGE_LR.key]) + 3 - offset[0] - shift
+        y = math.log10(params[RIDGE_INIT.key]) + 3 - offset[1] - shift
+        return rosenbrock_reward(x, y)
+
+    return standard_task(
+        "standard-log-ridge",
+        (RIDGE_LR, RIDGE_INIT),
+        RIDGE_BASE,
+        reward,
+        0.95,
+        "Rosenbrock's curved valley in log10(lr), log10(init_scale): both must move together; optimum offset "
+        "<= 0.5 decades per seed, 0.04 decades per slot unit",
+    )
+
+
+CONDITIONAL_PARAMETERS = (
+    Parameter("training.optimizer", "choice", "optimizer", choices=OPTIMIZERS, priority=1),
+    Parameter("training.learning_rate", "float", "lr", 1e-5, 1.0, log=True, priority=2),
+    Parameter("training.momentum", "float", "momentum", 0.0, 0.99, priority=3),
+    Parameter("training.beta1", "float", "beta1", 0.5, 0.99, priority=4),
+    Parameter("training.warmup_steps", "int", "warmup", 1, 1000, log=True, priority=5),
+    Parameter("training.weight_decay", "float", "wd", 1e-6, 1e-1, log=True, priority=6),
+    Parameter("training.dropout", "float", "dropout", 0.0, 0.8, priority=7),
+)
+CONDITIONAL_NAMES = ("optimizer", "lr", "momentum", "beta1", "warmup", "wd", "dropout")
+CONDITIONAL_LOG = ("lr", "warmup", "wd")
+CONDITIONAL_BASE = {
+    "training.optimizer": "sgd",
+    "training.learning_rate": 1e-3,
+    "training.momentum": 0.5,
+    "training.beta1": 0.9,
+    "training.warmup_steps": 10,
+    "training.weight_decay": 1e-4,
+    "training.dropout": 0.5,
+}
+CONDITIONAL_CLIFF = 1.0  # decades above an optimizer's best lr where its runs diverge (nan)
+CONDITIONAL_PEAKS = (1.0, 0.8, 0.65)  # the optimizers' ceilings, dealt out per seed
+
+
+def conditional_landscape(seed: int) -> tuple[dict[str, float], dict[str, float]]:
+    """(optimum, peaks): each optimizer's best log10 lr, the other settings' best values, each optimizer's ceiling."""
+    rng = random.Random(f"conditional-{seed}")
+    lr_sgd = rng.uniform(-2.0, -0.5)
+    optimum = {
+        "lr_sgd": lr_sgd,
+        "lr_adam": lr_sgd - rng.uniform(1.0, 1.5),
+        "lr_adagrad": lr_sgd - rng.uniform(0.0, 0.5),
+        "momentum": rng.uniform(0.8, 0.95),
+        "beta1": rng.uniform(0.7, 0.95),
+        "warmup": rng.uniform(1.0, 2.5),
+        "wd": rng.uniform(-5.0, -2.0),
+        "dropout": rng.uniform(0.05, 0.4),
+    }
+    peaks = list(CONDITIONAL_PEAKS)
+    rng.shuffle(peaks)
+    return optimum, dict(zip(OPTIMIZERS, peaks))
+
+
+def conditional_task(seed: int) -> Task:
+    optimum, peaks = conditional_landscape(seed)
+
+    def reward(params: dict[str, Any], slot: int) -> float:
+        settings = {n: params[p.key] for n, p in zip(CONDITIONAL_NAMES, CONDITIONAL_PARAMETERS)}
+        for name in CONDITIONAL_LOG:
+            settings[name] = math.log10(settings[name])
+        settings["lr"] += 0.1 * slot_units(slot)  # longer rollouts want a smaller lr
+        if settings["lr"] > optimum[f"lr_{settings['optimizer']}"] + CONDITIONAL_CLIFF:
+            return math.nan
+        return conditional_reward(settings, optimum, peaks)
+
+    return standard_task(
+        "standard-conditional",
+        CONDITIONAL_PARAMETERS,
+        CONDITIONAL_BASE,
+        reward,
+        0.9,
+        "optimizer choice (sgd/adam/adagrad, ceilings 1/0.8/0.65 dealt per seed) switches which of momentum, "
+        "beta1, warmup matter; each optimizer its own lr, nan 1 decade above it",
+    )
+
+
+STANDARD = {
+    "standard-branin": branin_task,
+    "standard-hartmann6": hartmann_task,
+    "standard-log-ridge": ridge_task,
+    "standard-conditional": conditional_task,
+}
+SEEDED = {**SYNTHETIC, **STANDARD}  # every task whose landscape is drawn from the run's seed
 
 
 # ---------------------------------------------------------------------- trainer tasks
@@ -270,6 +494,11 @@ TRAINERS = {
     "causal": TrainerSetup(
         "causal", "causal_demo.yaml", "causal/tiny.yaml", {"model.latent_dim": 32, "model.hidden_dim": 64}, (1.0, 1.0)
     ),
+    # The demo's weak regime as shipped: configs/metabolism/demo.yaml (lr_node_homeo 1e-5), bounds unchanged;
+    # tens of seconds per trial on 2 cores, so it runs with few seeds only.
+    "metabolism-weak": TrainerSetup(
+        "metabolism", "demo.yaml", "metabolism/demo.yaml", {}, tuple(float(t) for t in TIME_STEPS)
+    ),
     "gflownet": TrainerSetup(
         "gflownet",
         "gflownet_demo.yaml",
@@ -280,13 +509,13 @@ TRAINERS = {
 }
 
 
-def trainer_spec(setup: TrainerSetup, folder: Path) -> Spec:
+def trainer_spec(name: str, setup: TrainerSetup, folder: Path) -> Spec:
     """The demo spec on the tiny preset with the narrowed bounds, loaded and validated by `load_spec`."""
     raw = yaml.safe_load((REPO / "configs" / setup.spec).read_text(encoding="utf-8"))
     raw["trainer"]["base_config"] = str(REPO / "configs" / setup.preset)
     for key, high in setup.highs.items():
         raw["search_space"][key]["high"] = high
-    path = folder / f"{setup.module}_bench.yaml"
+    path = folder / f"{name}_bench.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return load_spec(path)
 
@@ -307,7 +536,7 @@ def trainer_task(name: str, folder: Path, pool: Executor) -> Task:
     for when its slot frees on the simulated clock, so up to one training per slot runs at once.
     """
     setup = TRAINERS[name]
-    spec = trainer_spec(setup, folder)
+    spec = trainer_spec(name, setup, folder)
     runs: dict[str, Future] = {}
 
     def start(params: dict[str, Any], slot: int, seed: int | None) -> str:
@@ -331,6 +560,7 @@ def trainer_task(name: str, folder: Path, pool: Executor) -> Task:
         evaluate,
         start=start,
         note=f"configs/{setup.spec} on configs/{setup.preset}, highs {setup.highs}",
+        deterministic=False,
     )
 
 
@@ -354,12 +584,12 @@ def make_task(name: str, seed: int, folder: Path, pool: Executor | None = None, 
     ``failed_band=False`` (synthetic tasks): every finite val_acc below 0.85 is classified
     partial instead of failed below 0.5, so only nan runs are failures.
     """
-    if name not in SYNTHETIC:
+    if name not in SEEDED:
         return trainer_task(name.removeprefix("trainer-"), folder, pool)
-    task = SYNTHETIC[name](seed)
-    if not failed_band:
+    task = SEEDED[name](seed)
+    if not failed_band and name in SYNTHETIC:
         task.spec = replace(task.spec, objective=NO_FAILED_BAND)
     return task
 
 
-TASK_NAMES = tuple(SYNTHETIC) + tuple(f"trainer-{name}" for name in TRAINERS)
+TASK_NAMES = tuple(SEEDED) + tuple(f"trainer-{name}" for name in TRAINERS)
