@@ -321,9 +321,14 @@ BRANIN_OFFSET = 1.0  # the optimum moves by up to this much per coordinate, draw
 SLOT_SHIFT = 0.01  # fraction of a coordinate's range the optimum moves per slot unit (`slot_units`)
 
 
-def branin_task(seed: int) -> Task:
+def branin_landscape(seed: int) -> list[float]:
+    """How far this seed moves Branin's minima, per coordinate."""
     rng = random.Random(f"branin-{seed}")
-    offset = [rng.uniform(-BRANIN_OFFSET, BRANIN_OFFSET) for _ in BRANIN_X]
+    return [rng.uniform(-BRANIN_OFFSET, BRANIN_OFFSET) for _ in BRANIN_X]
+
+
+def branin_task(seed: int) -> Task:
+    offset = branin_landscape(seed)
 
     def reward(params: dict[str, Any], slot: int) -> float:
         x = [params[p.key] - d - SLOT_SHIFT * (p.high - p.low) * slot_units(slot) for p, d in zip(BRANIN_X, offset)]
@@ -344,12 +349,17 @@ HARTMANN_BASE = {p.key: 0.5 for p in HARTMANN_X}  # the cube's centre: reward ab
 HARTMANN_OFFSET = 0.05
 
 
-def hartmann_task(seed: int) -> Task:
-    """Hartmann-6 with its coordinates permuted and its optimum offset per seed (it stays inside the cube)."""
+def hartmann_landscape(seed: int) -> tuple[list[int], list[float]]:
+    """(order, offset): Hartmann-6's coordinate i is parameter ``order[i]``, its optimum moved by ``offset[i]``."""
     rng = random.Random(f"hartmann6-{seed}")
     order = list(range(6))
     rng.shuffle(order)
-    offset = [rng.uniform(-HARTMANN_OFFSET, HARTMANN_OFFSET) for _ in HARTMANN_X]
+    return order, [rng.uniform(-HARTMANN_OFFSET, HARTMANN_OFFSET) for _ in HARTMANN_X]
+
+
+def hartmann_task(seed: int) -> Task:
+    """Hartmann-6 with its coordinates permuted and its optimum offset per seed (it stays inside the cube)."""
+    order, offset = hartmann_landscape(seed)
 
     def reward(params: dict[str, Any], slot: int) -> float:
         x = [params[HARTMANN_X[order[i]].key] - offset[i] - SLOT_SHIFT * slot_units(slot) for i in range(6)]
@@ -372,10 +382,15 @@ RIDGE_BASE = {RIDGE_LR.key: 1e-4, RIDGE_INIT.key: 1e-3}  # (x, y) = (-1, 0): f 1
 RIDGE_OFFSET = 0.5  # decades
 
 
+def ridge_landscape(seed: int) -> list[float]:
+    """How far this seed moves the valley's optimum, in decades of (lr, init_scale)."""
+    rng = random.Random(f"ridge-{seed}")
+    return [rng.uniform(-RIDGE_OFFSET, RIDGE_OFFSET) for _ in range(2)]
+
+
 def ridge_task(seed: int) -> Task:
     """Rosenbrock's valley in log10 space: x = log10(lr) + 3, y = log10(init_scale) + 3 (optimum lr = init = 1e-2)."""
-    rng = random.Random(f"ridge-{seed}")
-    offset = [rng.uniform(-RIDGE_OFFSET, RIDGE_OFFSET) for _ in range(2)]
+    offset = ridge_landscape(seed)
 
     def reward(params: dict[str, Any], slot: int) -> float:
         shift = SLOT_SHIFT * 4 * slot_units(slot)  # both ranges span 4 decades
