@@ -17,7 +17,7 @@ from memory.analysis_log import read_metrics
 from trainers.common import run_main
 from trainers.metabolism.config import load_config
 from trainers.metabolism.model import MetabolicModel
-from trainers.metabolism.phase1 import load_or_train_phase1
+from trainers.metabolism.phase1 import load_or_train_phase1, phase1_checkpoint_path
 from trainers.metabolism.phase2 import train_phase2
 from trainers.metabolism.simulator import data_folder, ensure_data, load_observations
 from trainers.metabolism.train import run
@@ -135,7 +135,22 @@ def test_phase1_is_frozen_in_phase2(tmp_path, cache_dir):
     assert trained["rate_constants_R2"] == untrained["rate_constants_R2"]
 
 
-def test_label_permutation_changes_no_trained_parameter(tmp_path, cache_dir):
+@pytest.mark.parametrize(
+    "training",
+    [
+        {"phase2_strategy": "residual+contrastive"},
+        {"phase2_strategy": "rollout+joint+anchor"},
+        {"phase2_strategy": "residual+joint+contrastive"},
+        {"phase2_strategy": "rollout+contrastive", "phase1_train_node": True},
+    ],
+    ids=["residual+contrastive", "rollout+joint+anchor", "residual+joint+contrastive", "phase1_train_node"],
+)
+def test_label_permutation_changes_no_trained_parameter(tmp_path, cache_dir, training):
+    """Types, lambdas and baselines permuted in the ground-truth file: every trained tensor identical.
+
+    With phase1_train_node each cache trains its own Phase 1 (the option has its own key),
+    so Phase 1 is covered too.
+    """
     permuted_cache = tmp_path / "permuted_cache"
     shutil.copytree(cache_dir, permuted_cache)
     config = load_config(TINY)
@@ -149,10 +164,70 @@ def test_label_permutation_changes_no_trained_parameter(tmp_path, cache_dir):
     np.savez(truth_file, **truth)
     states = []
     for name, folder in (("original", cache_dir), ("permuted", permuted_cache)):
-        train(tmp_path, folder, name, phase2_strategy="residual+contrastive")
+        train(tmp_path, folder, name, data_augmentation_loop=40, **training)
         states.append(torch.load(tmp_path / name / "run" / "model.pt", weights_only=False)["model"])
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
+def phase1_model(tmp_path: Path, cache_dir: Path, **training):
+    config = load_config(write_config(tmp_path, cache_dir, **training))
+    observations = load_observations(ensure_data(cache_dir, config["simulation"]))
+    concentrations = torch.as_tensor(observations.concentrations)
+    model = MetabolicModel(observations, config["graph_model"], -1.5)
+    load_or_train_phase1(model, observations, concentrations, config, cache_dir, print)
+    return config, model, observations, concentrations
+
+
+def test_phase1_train_node_has_its_own_cache_and_phase2_starts_from_its_node(tmp_path, cache_dir):
+    plain = load_config(write_config(tmp_path, cache_dir))
+    with_node = load_config(write_config(tmp_path, cache_dir, phase1_train_node=True))
+    assert phase1_checkpoint_path(cache_dir, plain) != phase1_checkpoint_path(cache_dir, with_node)
+    faster = load_config(write_config(tmp_path, cache_dir, phase1_train_node=True, learning_rate_node=0.01))
+    assert phase1_checkpoint_path(cache_dir, with_node) != phase1_checkpoint_path(cache_dir, faster)
+    # without the option, learning_rate_node does not split the cache (earlier caches stay valid)
+    ignored = load_config(write_config(tmp_path, cache_dir, learning_rate_node=0.01))
+    assert phase1_checkpoint_path(cache_dir, plain) == phase1_checkpoint_path(cache_dir, ignored)
+
+    _, first, _, _ = phase1_model(tmp_path, cache_dir, phase1_train_node=True, seed=1)
+    checkpoint = torch.load(phase1_checkpoint_path(cache_dir, with_node), weights_only=False)
+    assert any(name.startswith("node.") for name in checkpoint["reaction_state"]) and (
+        "embeddings" in checkpoint["reaction_state"]
+    )
+    _, second, _, _ = phase1_model(tmp_path, cache_dir, phase1_train_node=True, seed=2)  # loads the cache
+    fresh = MetabolicModel(load_observations(ensure_data(cache_dir, plain["simulation"])), plain["graph_model"], -1.5)
+    for name, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[name]), name
+    trained_node = first.node.net[-1].weight
+    assert not torch.equal(trained_node, fresh.node.net[-1].weight)
+    assert trained_node.abs().max() > 10 * fresh.node.net[-1].weight.abs().max()  # it learned, not just re-seeded
+    # the same MLP_node is where Phase 2 starts: a run without Phase 2 reports Phase 1's node function
+    metrics = train(tmp_path, cache_dir, "phase1_only", phase1_train_node=True, homeostasis_training=False)
+    assert metrics["phase2_node_magnitude"] > 1e-3
+
+
+def test_joint_refinement_moves_log_k_and_anchor_holds_it_closer(tmp_path, cache_dir):
+    drift = {}
+    for strategy in ("rollout+joint", "rollout+joint+anchor"):
+        config, model, observations, concentrations = phase1_model(
+            tmp_path,
+            cache_dir,
+            phase2_strategy=strategy,
+            anchor_weight=1.0e3,
+            joint_lr_factor=0.1,
+            data_augmentation_loop=60,
+        )
+        log_k, substrate = model.log_k.detach().clone(), [p.detach().clone() for p in model.substrate.parameters()]
+        train_phase2(model, concentrations, observations.delta_t, config["training"], print)
+        assert all(torch.equal(old, new) for old, new in zip(substrate, model.substrate.parameters()))
+        drift[strategy] = torch.mean((model.log_k.detach() - log_k) ** 2).item()
+    assert drift["rollout+joint"] > 0.0
+    assert drift["rollout+joint+anchor"] < 0.5 * drift["rollout+joint"]
+    metrics = train(tmp_path, cache_dir, "joint", phase2_strategy="residual+joint", joint_lr_factor=1.0)
+    assert metrics["rate_constants_R2_drop"] == pytest.approx(
+        metrics["phase1_rate_constants_R2"] - metrics["rate_constants_R2"], abs=1e-5
+    )  # analysis.log keeps 6 significant digits
+    assert metrics["rate_constants_R2"] != metrics["phase1_rate_constants_R2"]
 
 
 def test_residual_strategy_learns_type_dependent_node_function(tmp_path, cache_dir):

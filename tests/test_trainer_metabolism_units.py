@@ -171,7 +171,9 @@ def test_presets_load(preset):
     load_config(REPO / "configs" / "metabolism" / f"{preset}.yaml")
 
 
-@pytest.mark.parametrize("text", ["bogus", "residual+rollout", "residual+curriculum", "curriculum+multiscale"])
+@pytest.mark.parametrize(
+    "text", ["bogus", "residual+rollout", "residual+curriculum", "curriculum+multiscale", "rollout+anchor"]
+)
 def test_bad_strategies_are_refused(text):
     with pytest.raises(ConfigError, match="phase2_strategy"):
         parse_strategy(text)
@@ -180,6 +182,7 @@ def test_bad_strategies_are_refused(text):
 def test_strategy_combinations_parse():
     assert parse_strategy("residual+grad_accumulation") == ("residual", frozenset({"grad_accumulation"}))
     assert parse_strategy("amplification") == ("rollout", frozenset({"amplification"}))
+    assert parse_strategy("residual+joint+anchor") == ("residual", frozenset({"joint", "anchor"}))
 
 
 def plan(strategy: str, **training) -> Phase2Plan:
@@ -226,3 +229,12 @@ def test_random_reactions_have_second_order_terms():
     observations, _ = simulate({**SMALL_SIMULATION, "cycle_fraction": 0.5})
     assert 2 in observations.substrate_order
     assert np.allclose(observations.stoichiometry.sum(axis=0), 0.0)
+
+
+@pytest.mark.parametrize("strategy", ["rollout+joint", "residual+joint+anchor"])
+def test_strategies_that_train_log_k_say_they_relax_phase1_frozen(strategy):
+    """The log's Strategy line (the metabolism playbook's names) says which rule of seed 003 is relaxed."""
+    from agent.playbook import load_playbook
+
+    text = load_playbook("metabolism").strategy_text(strategy)
+    assert "relaxes Phase 1 frozen" in text and "joint refinement" in text

@@ -17,7 +17,16 @@ from memory.errors import ConfigError
 from trainers import common
 
 LOSS_FORMS = ("rollout", "residual", "separate_losses")
-MODIFIERS = ("amplification", "contrastive", "curriculum", "lr_warmup", "multiscale", "grad_accumulation")
+MODIFIERS = (
+    "amplification",
+    "contrastive",
+    "curriculum",
+    "lr_warmup",
+    "multiscale",
+    "grad_accumulation",
+    "joint",  # issue 17: relaxes "Phase 1 frozen" (log_k trained at joint_lr_factor x learning_rate_k)
+    "anchor",  # issue 17: with joint, a penalty keeping log_k close to Phase 1's
+)
 STRATEGIES = LOSS_FORMS + MODIFIERS
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -58,6 +67,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "phase1_batch_size": 64,  # frames per gradient step
         "learning_rate_k": 0.005,
         "learning_rate_sub": 0.001,
+        # issue 17: MLP_node and embeddings trained in Phase 1 too (as the seed's own system does)
+        "phase1_train_node": False,
+        "learning_rate_node": 0.001,  # Phase 1's MLP_node learning rate (only with phase1_train_node)
+        "learning_rate_embedding": 0.001,  # Phase 1's embedding learning rate (only with phase1_train_node)
         # Phase 2: MLP_node and embeddings, everything of Phase 1 frozen
         "homeostasis_training": True,
         "homeostasis_time_step": 4,
@@ -75,6 +88,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lr_final_factor": 0.01,  # cosine decays to factor x base learning rate
         "multiscale_levels": 4,  # rollout lengths time_step, /2, /4, ... (levels of them)
         "accumulation_steps": 4,
+        "joint_lr_factor": 0.01,  # joint: log_k's Phase 2 learning rate = factor x learning_rate_k
+        "anchor_weight": 1.0,  # anchor: weight of mean((log_k - Phase 1 log_k)^2) in the loss
     },
 }
 
@@ -99,11 +114,15 @@ POSITIVE = {
         "accumulation_steps",
         "learning_rate_k",
         "learning_rate_sub",
+        "learning_rate_node",
+        "learning_rate_embedding",
         "learning_rate_node_homeostasis",
         "learning_rate_embedding_homeostasis",
         "amplification_factor",
         "warmup_peak_factor",
         "lr_final_factor",
+        "joint_lr_factor",
+        "anchor_weight",
     ),
 }
 
@@ -174,6 +193,8 @@ def parse_strategy(text: Any, source: str | Path = "config") -> tuple[str, froze
     modifiers = frozenset(part for part in parts if part in MODIFIERS)
     if {"curriculum", "multiscale"} <= modifiers:
         raise ConfigError(f"{source}: 'training.phase2_strategy' cannot combine curriculum and multiscale")
+    if "anchor" in modifiers and "joint" not in modifiers:
+        raise ConfigError(f"{source}: 'training.phase2_strategy' anchor keeps a trained log_k near Phase 1; add joint")
     if form == "residual" and modifiers & {"curriculum", "multiscale"}:
         raise ConfigError(
             f"{source}: 'training.phase2_strategy' residual has no rollout to schedule "
@@ -189,10 +210,14 @@ def section_hash(*parts: Any) -> str:
 
 
 def phase1_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """What determines a Phase 1 checkpoint besides the simulation."""
+    """What determines a Phase 1 checkpoint besides the simulation.
+
+    With ``phase1_train_node`` the MLP_node and embedding settings join the key; without it
+    the key is what it was before the option existed, so earlier caches stay valid.
+    """
     training = config["training"]
     graph = config["graph_model"]
-    return {
+    settings = {
         "phase1_iterations": training["phase1_iterations"],
         "phase1_batch_size": training["phase1_batch_size"],
         "learning_rate_k": training["learning_rate_k"],
@@ -200,3 +225,16 @@ def phase1_settings(config: dict[str, Any]) -> dict[str, Any]:
         "hidden_dim_sub": graph["hidden_dim_sub"],
         "n_layers_sub": graph["n_layers_sub"],
     }
+    if training["phase1_train_node"]:
+        settings.update(
+            {
+                "phase1_train_node": True,
+                "learning_rate_node": training["learning_rate_node"],
+                "learning_rate_embedding": training["learning_rate_embedding"],
+                "hidden_dim_node": graph["hidden_dim_node"],
+                "n_layers_node": graph["n_layers_node"],
+                "embedding_dim": graph["embedding_dim"],
+                "embedding_init_std": graph["embedding_init_std"],
+            }
+        )
+    return settings

@@ -67,10 +67,21 @@ class NodeFunction(nn.Module):
     ):
         super().__init__()
         self.net = mlp(1 + embedding_dim, hidden, n_layers)
-        with torch.no_grad():
-            self.net[-1].weight.mul_(output_init_scale)
-            self.net[-1].bias.mul_(output_init_scale)
+        self.output_init_scale = output_init_scale
+        self.scale_output()
         self.register_buffer("concentration_scale", torch.tensor(float(concentration_scale)))
+
+    def scale_output(self) -> None:
+        with torch.no_grad():
+            self.net[-1].weight.mul_(self.output_init_scale)
+            self.net[-1].bias.mul_(self.output_init_scale)
+
+    def reset_parameters(self) -> None:
+        """The initialisation of __init__ again, from the current torch seed."""
+        for module in self.net:
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+        self.scale_output()
 
     def forward(self, concentrations: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         """concentrations (..., n), embeddings (n, d) -> (..., n)."""
@@ -101,13 +112,20 @@ class MetabolicModel(nn.Module):
             graph_model["n_layers_node"],
             concentration_scale,
         )
+        self.embedding_init_std = graph_model["embedding_init_std"]
         self.embeddings = nn.Parameter(
-            graph_model["embedding_init_std"] * torch.randn(n_metabolites, graph_model["embedding_dim"])
+            self.embedding_init_std * torch.randn(n_metabolites, graph_model["embedding_dim"])
         )
         self.register_buffer("stoichiometry", torch.as_tensor(observations.stoichiometry, dtype=torch.float32))
         self.register_buffer("substrate_index", torch.as_tensor(observations.substrate_index))
         self.register_buffer("substrate_order", torch.as_tensor(observations.substrate_order))
         self.orders = sorted(int(order) for order in np.unique(observations.substrate_order) if order > 0)
+
+    def reset_homeostasis(self) -> None:
+        """MLP_node and the embeddings initialised again, from the current torch seed."""
+        self.node.reset_parameters()
+        with torch.no_grad():
+            self.embeddings.copy_(self.embedding_init_std * torch.randn_like(self.embeddings))
 
     def reaction_parameters(self) -> list[nn.Parameter]:
         return [self.log_k, *self.substrate.parameters()]

@@ -1,5 +1,12 @@
 """Phase 1: learn the rate constants and MLP_sub on one-step dc/dt, and cache the result.
 
+With ``training.phase1_train_node`` (issue 17) MLP_node and the embeddings are trained
+jointly with them on the same one-step loss, as the seed's own system does: the
+homeostatic signal then has a place to go other than the rate constants. They are
+re-initialised from PHASE1_SEED first and cached with the reaction part, and Phase 2
+starts from them (training.seed then no longer changes Phase 2's starting point, only its
+batches).
+
 The stoichiometry is given (freeze_stoichiometry). The checkpoint is keyed by the hash of
 (simulation, Phase 1 settings) and shared by every Phase 2 run of every slot; a file lock
 makes four slots that start together train it once. Phase 1 is deterministic given that
@@ -25,6 +32,8 @@ from trainers.metabolism.simulator import Observations
 
 PHASE1_SEED = 0  # Phase 1 is shared by all runs, so it does not use training.seed
 GAUGE_PENALTY = 100.0
+CACHED_PREFIXES = ("log_k", "substrate.")  # the reaction part
+NODE_PREFIXES = ("node.", "embeddings")  # cached too when Phase 1 trains MLP_node
 
 
 def phase1_checkpoint_path(cache_dir: Path, config: dict[str, Any]) -> Path:
@@ -52,14 +61,20 @@ def train_phase1(
     for module in model.substrate.modules():
         if isinstance(module, torch.nn.Linear):
             module.reset_parameters()
+    train_node = training["phase1_train_node"]
+    groups = [
+        {"params": [model.log_k], "lr": training["learning_rate_k"]},
+        {"params": list(model.substrate.parameters()), "lr": training["learning_rate_sub"]},
+    ]
+    if train_node:
+        model.reset_homeostasis()
+        groups += [
+            {"params": list(model.node.parameters()), "lr": training["learning_rate_node"]},
+            {"params": [model.embeddings], "lr": training["learning_rate_embedding"]},
+        ]
     generator = torch.Generator(device="cpu").manual_seed(PHASE1_SEED)
     states, targets = one_step_targets(concentrations, delta_t)
-    optimizer = torch.optim.Adam(
-        [
-            {"params": [model.log_k], "lr": training["learning_rate_k"]},
-            {"params": list(model.substrate.parameters()), "lr": training["learning_rate_sub"]},
-        ]
-    )
+    optimizer = torch.optim.Adam(groups)
     n_iterations = training["phase1_iterations"]
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * step / n_iterations))
@@ -69,7 +84,7 @@ def train_phase1(
     start = time.perf_counter()
     for iteration in range(n_iterations):
         batch = torch.randint(len(states), (batch_size,), generator=generator).to(states.device)
-        prediction = model.reaction_derivative(states[batch])
+        prediction = phase1_derivative(model, states[batch], train_node)
         loss = torch.mean((prediction - targets[batch]) ** 2)
         gauge = torch.sum((model.unit_substrate_values() - 1.0) ** 2)
         optimizer.zero_grad(set_to_none=True)
@@ -80,8 +95,14 @@ def train_phase1(
         if (iteration + 1) % max(1, n_iterations // 10) == 0:
             log(f"phase1 iteration {iteration + 1}/{n_iterations} loss {loss.item():.6g}")
     with torch.no_grad():
-        full_loss = torch.mean((model.reaction_derivative(states) - targets) ** 2).item()
+        full_loss = torch.mean((phase1_derivative(model, states, train_node) - targets) ** 2).item()
     return {"losses": losses, "final_loss": full_loss, "seconds": time.perf_counter() - start}
+
+
+def phase1_derivative(model: MetabolicModel, states: torch.Tensor, train_node: bool) -> torch.Tensor:
+    """What Phase 1 fits to dc/dt: the reaction part, plus MLP_node with phase1_train_node."""
+    derivative = model.reaction_derivative(states)
+    return derivative + model.node_derivative(states) if train_node else derivative
 
 
 def load_or_train_phase1(
@@ -100,15 +121,15 @@ def load_or_train_phase1(
             checkpoint = torch.load(path, map_location=concentrations.device, weights_only=False)
             checkpoint["cached"] = True
         else:
+            with_node = " (with MLP_node and embeddings)" if config["training"]["phase1_train_node"] else ""
             if config["training"]["skip_phase1"]:
-                log(f"phase1: skip_phase1 is set but no cached Phase 1 exists at {path}; training it now")
+                log(f"phase1: skip_phase1 is set but no cached Phase 1 exists at {path}; training it now{with_node}")
             else:
-                log(f"phase1: training, then caching at {path}")
+                log(f"phase1: training{with_node}, then caching at {path}")
             checkpoint = train_phase1(model, concentrations, observations.delta_t, config["training"], log)
+            cached = CACHED_PREFIXES + (NODE_PREFIXES if config["training"]["phase1_train_node"] else ())
             checkpoint["reaction_state"] = {
-                name: value.detach().cpu()
-                for name, value in model.state_dict().items()
-                if name.startswith(("log_k", "substrate."))
+                name: value.detach().cpu() for name, value in model.state_dict().items() if name.startswith(cached)
             }
             save_checkpoint_atomic(path, checkpoint)
             checkpoint["cached"] = False

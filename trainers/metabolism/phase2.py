@@ -1,5 +1,8 @@
 """Phase 2: train MLP_node and the embeddings with everything of Phase 1 frozen.
 
+The ``joint`` strategy modifier (issue 17) is the one exception: log_k is trained too, at
+a learning rate 100x smaller, optionally anchored to its Phase 1 values (``anchor``).
+
 One batch = ``batch_size`` windows of the observed trajectory, sampled with
 ``training.seed``; ``data_augmentation_loop`` batches in all. The loss form, schedules and
 auxiliary terms come from the strategy plan (strategies.py). A non-finite or exploding
@@ -18,7 +21,13 @@ import torch
 
 from trainers.metabolism.model import MetabolicModel
 from trainers.metabolism.phase1 import one_step_targets
-from trainers.metabolism.strategies import Phase2Plan, contrastive_loss, residual_loss, rollout_loss
+from trainers.metabolism.strategies import (
+    Phase2Plan,
+    anchor_penalty,
+    contrastive_loss,
+    residual_loss,
+    rollout_loss,
+)
 
 DIVERGENCE_LOSS_FACTOR = 1e4  # a loss this many times the first batch's counts as blown up
 N_EVALUATION_WINDOWS = 64
@@ -33,18 +42,21 @@ class Phase2Result:
     seconds: float = 0.0
 
 
-def freeze_reaction_part(model: MetabolicModel) -> None:
+def freeze_reaction_part(model: MetabolicModel, joint: bool = False) -> None:
+    """Phase 1's parameters stop learning; with ``joint`` log_k keeps learning."""
     for parameter in model.reaction_parameters():
         parameter.requires_grad_(False)
+    model.log_k.requires_grad_(joint)
 
 
-def build_optimizer(model: MetabolicModel, training: dict[str, Any]) -> torch.optim.Adam:
-    return torch.optim.Adam(
-        [
-            {"params": list(model.node.parameters()), "lr": training["learning_rate_node_homeostasis"]},
-            {"params": [model.embeddings], "lr": training["learning_rate_embedding_homeostasis"]},
-        ]
-    )
+def build_optimizer(model: MetabolicModel, training: dict[str, Any], joint: bool = False) -> torch.optim.Adam:
+    groups = [
+        {"params": list(model.node.parameters()), "lr": training["learning_rate_node_homeostasis"]},
+        {"params": [model.embeddings], "lr": training["learning_rate_embedding_homeostasis"]},
+    ]
+    if joint:
+        groups.append({"params": [model.log_k], "lr": training["joint_lr_factor"] * training["learning_rate_k"]})
+    return torch.optim.Adam(groups)
 
 
 def observed_residuals(model: MetabolicModel, concentrations: torch.Tensor, delta_t: float) -> torch.Tensor:
@@ -52,6 +64,17 @@ def observed_residuals(model: MetabolicModel, concentrations: torch.Tensor, delt
     states, targets = one_step_targets(concentrations, delta_t)
     with torch.no_grad():
         return targets - model.reaction_derivative(states)
+
+
+def residual_targets(
+    model: MetabolicModel, plan: Phase2Plan, concentrations: torch.Tensor, delta_t: float
+) -> torch.Tensor | None:
+    """What the residual form fits: the frozen-Phase-1 residuals, or the observed dc/dt with joint."""
+    if plan.form != "residual":
+        return None
+    if plan.joint:
+        return one_step_targets(concentrations, delta_t)[1]
+    return observed_residuals(model, concentrations, delta_t)
 
 
 def batch_loss(
@@ -69,7 +92,10 @@ def batch_loss(
     windows = concentrations[starts.unsqueeze(1) + offsets]  # (batch, length + 1, n)
     if plan.form == "residual":
         frames = starts.unsqueeze(1) + offsets[:-1]
-        return residual_loss(model, windows[:, :-1], residuals[frames], amplification)
+        targets = residuals[frames]
+        if plan.joint:  # ``residuals`` holds the observed dc/dt: subtract the live reaction part
+            targets = targets - model.reaction_derivative(windows[:, :-1])
+        return residual_loss(model, windows[:, :-1], targets, amplification)
     return rollout_loss(model, windows, delta_t, amplification, stop_reaction_gradient=plan.form == "separate_losses")
 
 
@@ -82,12 +108,13 @@ def train_phase2(
 ) -> Phase2Result:
     """The Phase 2 loop; ``model``'s homeostasis part is trained in place."""
     plan = Phase2Plan.from_training(training)
-    freeze_reaction_part(model)
-    optimizer = build_optimizer(model, training)
+    freeze_reaction_part(model, plan.joint)
+    optimizer = build_optimizer(model, training, plan.joint)
+    phase1_log_k = model.log_k.detach().clone()
     base_rates = [group["lr"] for group in optimizer.param_groups]
     generator = torch.Generator(device="cpu").manual_seed(training["seed"])
     rng = np.random.default_rng(training["seed"])
-    residuals = observed_residuals(model, concentrations, delta_t) if plan.form == "residual" else None
+    residuals = residual_targets(model, plan, concentrations, delta_t)
     grid = torch.linspace(float(concentrations.min()), float(concentrations.max()), 32, device=concentrations.device)
     n_frames = concentrations.shape[0]
     result = Phase2Result(final_amplification=plan.final_amplification())
@@ -109,6 +136,8 @@ def train_phase2(
         total = loss
         if "contrastive" in plan.modifiers:
             total = total + training["contrastive_weight"] * contrastive_loss(model, grid)
+        if "anchor" in plan.modifiers:
+            total = total + training["anchor_weight"] * anchor_penalty(model, phase1_log_k)
         (total / plan.accumulation_steps).backward()
         result.losses.append(loss.item())
         if blown_up(result.losses):
@@ -123,8 +152,9 @@ def train_phase2(
             optimizer_step += 1
         if (batch + 1) % max(1, plan.n_batches // 10) == 0:
             log(f"phase2 batch {batch + 1}/{plan.n_batches} length {length} loss {loss.item():.6g}")
-    if not result.diverged and not all(torch.isfinite(p).all() for p in model.homeostasis_parameters()):
-        result.diverged, result.divergence_reason = True, "non-finite MLP_node or embedding parameters"
+    trained = [*model.homeostasis_parameters(), model.log_k]
+    if not result.diverged and not all(torch.isfinite(p).all() for p in trained):
+        result.diverged, result.divergence_reason = True, "non-finite MLP_node, embedding or log_k parameters"
     result.seconds = time.perf_counter() - start_time
     return result
 

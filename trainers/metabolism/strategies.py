@@ -16,6 +16,13 @@ modifiers:
   lr_warmup        (5) linear warmup to warmup_peak_factor x lr, then cosine to lr_final_factor x lr
   multiscale       (6) each batch draws its rollout length from time_step, /2, /4, ...
   grad_accumulation (7) one optimizer step per accumulation_steps batches
+  joint            (issue 17; relaxes seed 003's "Phase 1 frozen") log_k trained with MLP_node
+                   at joint_lr_factor x learning_rate_k (0.01: 100x smaller); MLP_sub stays
+                   frozen. With residual, the residual is taken against the live reaction part.
+                   Guard: evaluation reports rate_constants_R2_drop (Phase 1's R2 minus the
+                   final one); the demo spec zeroes the reward of a run that drops it by > 0.01.
+  anchor           (issue 17, needs joint) + anchor_weight x mean((log_k - Phase 1 log_k)^2)
+Neither uses labels: the guard is judged by the evaluation after training, like every metric.
 """
 
 from __future__ import annotations
@@ -45,6 +52,11 @@ class Phase2Plan:
     def from_training(cls, training: dict[str, Any]) -> Phase2Plan:
         form, modifiers = parse_strategy(training["phase2_strategy"])
         return cls(form, modifiers, training["homeostasis_time_step"], training["data_augmentation_loop"], training)
+
+    @property
+    def joint(self) -> bool:
+        """log_k is trained in Phase 2 (the strategy relaxes "Phase 1 frozen")."""
+        return "joint" in self.modifiers
 
     @property
     def accumulation_steps(self) -> int:
@@ -127,6 +139,11 @@ def residual_loss(
 ) -> torch.Tensor:
     """MSE(amplification x MLP_node(c), observed dc/dt minus the frozen reaction part)."""
     return torch.mean((amplification * model.node_derivative(states) - residuals) ** 2)
+
+
+def anchor_penalty(model: MetabolicModel, phase1_log_k: torch.Tensor) -> torch.Tensor:
+    """mean((log_k - Phase 1 log_k)^2): how far joint refinement has moved the rate constants."""
+    return torch.mean((model.log_k - phase1_log_k) ** 2)
 
 
 def response_curves(model: MetabolicModel, grid: torch.Tensor) -> torch.Tensor:

@@ -94,9 +94,10 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     plan = Phase2Plan.from_training(training)
     phase2 = Phase2Result(final_amplification=plan.final_amplification())
     if training["homeostasis_training"]:
+        relaxed = " (relaxes Phase 1 frozen: log_k trained)" if plan.joint else ""
         log(
-            f"phase2: strategy {training['phase2_strategy']}, time_step {training['homeostasis_time_step']}, "
-            f"{plan.n_batches} batches of {training['batch_size']}"
+            f"phase2: strategy {training['phase2_strategy']}{relaxed}, time_step "
+            f"{training['homeostasis_time_step']}, {plan.n_batches} batches of {training['batch_size']}"
         )
         phase2 = train_phase2(model, concentrations, observations.delta_t, training, log)
         if phase2.diverged:
