@@ -2,7 +2,7 @@
 
 Not a timed test: it only checks that the harness, the searchers, the utilisation and
 overhead measurements and the figures still run end to end (`python -m benchmarks smoke`).
-Optuna's TPE is an optional extra (`bench`); without it that searcher is skipped, with the reason printed.
+Optuna and cmaes are an optional extra (`bench`); without them the Optuna searchers are skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.harness import run_campaign
-from benchmarks.searchers import SEARCHERS, optuna_missing
+from benchmarks.searchers import OPTUNA_SEARCHERS, SEARCHERS, optuna_missing
 from benchmarks.tasks import make_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,9 +31,9 @@ def test_smoke_writes_every_result_and_figure(tmp_path):
     )
     reason = optuna_missing()
     if reason:
-        print(f"tpe searcher skipped: {reason}")
+        print(f"Optuna searchers skipped: {reason}")
     campaigns = json.loads((results / "search_smoke.json").read_text())
-    expected = set(SEARCHERS) - ({"tpe"} if reason else set())
+    expected = set(SEARCHERS) - (set(OPTUNA_SEARCHERS) if reason else set())
     assert {c["searcher"] for c in campaigns} == expected
     assert all(len(c["best_so_far"]) == 8 for c in campaigns)
     utilisation = json.loads((results / "utilisation.json").read_text())
