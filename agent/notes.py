@@ -1,8 +1,11 @@
 """What the agent writes into the working memory's sections after every entry.
 
-Established Principles (with their evidence: iterations, mean reward change, how often
-it held), Strategy Outcomes (per code strategy and slot, and per mode), Open Questions
-(parameter x slot pairs never tried, mixed evidence, unreplicated best), Current Block,
+Established Principles (regime changes first: a decisive step that held across slots or
+replicates, with its iterations, effect on the primary metric and spread, from
+agent/lessons.py; then directions with their evidence: iterations, mean reward change,
+how often it held), Strategy Outcomes (per code strategy and slot, and per mode), Open Questions
+(the open problem: the best node's reward term furthest from its target; parameter x slot
+pairs never tried, mixed evidence, unreplicated best), Current Block,
 and the Previous Block Summary of the last finished block. The person's Directives and
 any section ucbx does not know are left as they are by `memory.working_memory`.
 """
@@ -14,6 +17,7 @@ from statistics import mean
 
 from agent.evidence import Ledger
 from agent.history import NodeRecord
+from agent.lessons import open_problem, regime_changes, regime_line
 from agent.snapshot import Snapshot
 from agent.spec import Spec
 from memory.working_memory import WorkingMemory
@@ -32,7 +36,7 @@ def block_records(snapshot: Snapshot, number: int, size: int) -> list[NodeRecord
 def update_memory(memory: WorkingMemory, spec: Spec, snapshot: Snapshot) -> None:
     """Rewrite the agent's sections of ``memory`` in place, from the snapshot of the folder."""
     ledger = snapshot.ledger
-    memory.set("Established Principles", principles(spec, ledger))
+    memory.set("Established Principles", principles(spec, ledger, snapshot))
     memory.set("Strategy Outcomes", strategy_outcomes(spec, snapshot))
     memory.set("Open Questions", open_questions(spec, snapshot, ledger))
     size = spec.exploration.n_iter_block
@@ -51,12 +55,13 @@ def _iters(records) -> str:
     return ", ".join(str(r.iteration) for r in records)
 
 
-def principles(spec: Spec, ledger: Ledger) -> str:
-    found = ledger.principles()[:MAX_PRINCIPLES]
-    if not found:
+def principles(spec: Spec, ledger: Ledger, snapshot: Snapshot | None = None) -> str:
+    regimes = regime_changes(snapshot) if snapshot is not None else []
+    found = ledger.principles()[: MAX_PRINCIPLES - len(regimes)]
+    if not found and not regimes:
         return "- none yet (a direction needs 2 effects, 75% of them the same sign)"
-    lines = []
-    for number, principle in enumerate(found, start=1):
+    lines = [f"{number}. {regime_line(spec, regime)}" for number, regime in enumerate(regimes, start=1)]
+    for number, principle in enumerate(found, start=len(regimes) + 1):
         direction = (
             principle.direction if not principle.direction.startswith("=") else f"set to {principle.direction[1:]}"
         )
@@ -109,7 +114,8 @@ def _outcome_row(spec: Spec, value: str, slot: int, records: list[NodeRecord]) -
 
 
 def open_questions(spec: Spec, snapshot: Snapshot, ledger: Ledger) -> str:
-    lines = []
+    problem = open_problem(spec, snapshot)
+    lines = [f"- {problem}"] if problem else []
     for slot in range(spec.n_slots):
         untried = [p.short for p in spec.space.by_priority() if not ledger.tried(p.key, slot)]
         if untried:
