@@ -3,7 +3,7 @@
 #   bash scripts/bench_fair.sh FIRST_SEED N_SEEDS [--held-out]
 #   bash scripts/bench_fair.sh 0 30                 # development seeds 0-29
 #   bash scripts/bench_fair.sh 5000 30 --held-out   # the held-out range, once, after the engine is frozen
-# Writes benchmarks/results/search_fair_<FIRST>_<LAST>_<what>.{md,json} and docs/benchmarks/ figures:
+# Writes benchmarks/results/search_fair_<FIRST>_<LAST>_<what>.{md,json,png}:
 #   b24, b48, b96      every searcher but gp, synthetic + standard tasks, priorities equal
 #   b48_spec           the same at budget 48 with the spec's priorities (labelled so)
 #   b48_gp             ucbx and Optuna's GPSampler at budget 48 on GP_SEEDS seeds (GP costs ~10-60 s a campaign)
@@ -29,7 +29,7 @@ tasks=(synthetic-lr-cliff synthetic-slot-optimum synthetic-noisy synthetic-lr-cl
 peers=(ucbx tpe tpe-per-slot cmaes random grid public-rule)
 search() {
     local started=$SECONDS
-    "$python" -W ignore -m benchmarks search --first-seed "$first" "${held[@]}" "$@"
+    "$python" -W ignore -m benchmarks search --first-seed "$first" "${held[@]}" --figures benchmarks/results "$@"
     echo "== $* : $((SECONDS - started)) s" >&2
 }
 
