@@ -337,6 +337,29 @@ def table(campaigns: list[Campaign], reference: str = REFERENCE) -> str:
     return "\n".join(lines)
 
 
+def compact_table(campaigns: list[Campaign], reference: str = REFERENCE, peer: str = "tpe") -> str:
+    """Markdown, one row per task: each searcher's median final regret [95% CI]; ucbx against ``peer`` paired."""
+    table_rows = rows(campaigns, reference)
+    searchers = list(dict.fromkeys(r.searcher for r in table_rows))
+    cells = {(r.task, r.searcher): r for r in table_rows}
+    lines = [
+        f"| task | {' | '.join(searchers)} | ucbx vs {peer}: w/t/l, p |",
+        f"| --- | {' | '.join('---:' for _ in searchers)} | ---: |",
+    ]
+    for task in dict.fromkeys(r.task for r in table_rows):
+        values = [
+            f"{cells[(task, s)].regret:.3f} [{cells[(task, s)].regret_interval[0]:.3f}, "
+            f"{cells[(task, s)].regret_interval[1]:.3f}]"
+            if (task, s) in cells
+            else "-"
+            for s in searchers
+        ]
+        against = cells.get((task, peer))
+        versus = f"{'/'.join(map(str, against.versus))}, {against.p_value:.2g}" if against and against.versus else "-"
+        lines.append(f"| {task} | {' | '.join(values)} | {versus} |")
+    return "\n".join(lines)
+
+
 def losses(campaigns: list[Campaign], reference: str = REFERENCE) -> list[str]:
     """Plain sentences: every peer whose median regret is below ucbx's, with the paired test's verdict."""
     table_rows = rows(campaigns, reference)
