@@ -284,3 +284,12 @@ def test_held_out_seeds_need_the_flag():
     with pytest.raises(SystemExit, match="--held-out runs only seeds 5000-5029"):
         seed_range(options(0, 30, held_out=True))
     assert seed_range(options(HELD_OUT_FROM, 30, held_out=True)) == list(range(5000, 5030))
+
+
+def test_the_weak_regime_task_is_the_demo_as_shipped(tmp_path):
+    """trainer-metabolism-weak: configs/demo.yaml on configs/metabolism/demo.yaml (lr_node_homeo 1e-5), bounds as is."""
+    task = make_task("trainer-metabolism-weak", 0, tmp_path)
+    assert task.optimum is None  # regret against the best any searcher found
+    assert base_params(task.spec)["training.learning_rate_node_homeostasis"] == 1e-5
+    assert task.spec.space.get("data_aug").high == 2000
+    assert task.spec.trainer.base_config.name == "demo.yaml"
