@@ -24,8 +24,11 @@ run once, after the engine is frozen; 1000-4999 were held out before issue 15 (1
 were looked at) and are development seeds now.
 - trainer (real PyTorch training, seconds): the built-in trainers' demo specs
   (configs/demo.yaml, causal_demo.yaml, gflownet_demo.yaml) on their tiny presets, with
-  the bounds of the parameters that set the cost narrowed so a trial stays in seconds.
-  Trainings run in worker processes through the trainer's own ``run(config, run_dir)``.
+  the bounds of the parameters that set the cost narrowed so a trial stays in seconds;
+  and ``trainer-metabolism-weak``, configs/demo.yaml on the preset it ships with
+  (configs/metabolism/demo.yaml, lr_node_homeo 1e-5: the weak regime), bounds as written,
+  tens of seconds per trial. Trainings run in worker processes through the trainer's own
+  ``run(config, run_dir)``. No trainer has a known optimum (`Task.optimum` None).
 
 `durations` gives each slot's simulated duration: the harness uses it to decide which
 slot frees next, so the asynchronous order is the one real slots would produce.
