@@ -6,6 +6,10 @@
     smoke        all three at toy size (what tests/test_benchmarks_smoke.py runs)
     rerender     a saved search run's table and figure again, without rerunning it
 
+``search`` runs development seeds (0-29 by default; below 1000); the held-out seeds
+5000-5029 (`HELD_OUT_FROM`) need ``--held-out`` and are run once, after the engine is frozen.
+``--priorities equal`` (default) sets every spec priority equal before any searcher sees it.
+
 Results (JSON, markdown tables) go to ``--results`` (default benchmarks/results/), figures to
 ``--figures`` (default docs/benchmarks/). BLAS thread pools are capped at one thread
 (like the trainers' torch threads) unless the environment already sets them.
