@@ -20,7 +20,7 @@ def test_the_demo_spec_loads():
     assert spec.name == "demo" and spec.slots.values == (4, 16, 32, 64)
     assert [p.short for p in spec.space.by_priority()][:3] == ["lr_node_homeo", "lr_emb_homeo", "data_aug"]
     assert spec.space.get("strategy").code_strategy
-    assert spec.objective.primary == "avg_slope_ratio"
+    assert spec.objective.primary == "worst_slope_ratio"  # issue 17: every type judged
 
 
 def test_the_seed_scale_spec_loads():
