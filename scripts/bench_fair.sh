@@ -6,10 +6,10 @@
 # Writes benchmarks/results/search_fair_<FIRST>_<LAST>_<what>.{md,json,png}:
 #   b24, b48, b96      every searcher but gp, synthetic + standard tasks, priorities equal
 #   b48_spec           the same at budget 48 with the spec's priorities (labelled so)
-#   b48_gp             ucbx and Optuna's GPSampler at budget 48 on GP_SEEDS seeds (GP costs ~10-60 s a campaign)
+#   b48_gp             ucbx and Optuna's GPSampler at budget 48 on GP_SEEDS seeds (GP: 20-60 s a campaign here)
 #   trainers_b48       ucbx and every peer but gp on the real trainers (the demo's weak regime, causal, gflownet)
 #                      on TRAINER_SEEDS seeds: tens of seconds per trial; skipped unless TRAINERS=1
-# Environment: PYTHON (default .venv/bin/python), GP_SEEDS (default 10), TRAINER_SEEDS (default 3),
+# Environment: PYTHON (default .venv/bin/python), GP_SEEDS (default 5), TRAINER_SEEDS (default 3),
 # TRAINERS=1 to run the trainers, WORKERS (default 2) training processes for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +39,7 @@ for budget in 24 48 96; do
 done
 search --n-seeds "$count" --budget 48 --tasks "${tasks[@]}" --searchers "${peers[@]}" \
     --priorities spec --label "${tag}_b48_spec"
-search --n-seeds "$(( ${GP_SEEDS:-10} < count ? ${GP_SEEDS:-10} : count ))" --budget 48 --tasks "${tasks[@]}" \
+search --n-seeds "$(( ${GP_SEEDS:-5} < count ? ${GP_SEEDS:-5} : count ))" --budget 48 --tasks "${tasks[@]}" \
     --searchers ucbx gp --priorities equal --label "${tag}_b48_gp"
 if [ "${TRAINERS:-0}" = 1 ]; then
     search --n-seeds "$(( ${TRAINER_SEEDS:-3} < count ? ${TRAINER_SEEDS:-3} : count ))" --budget 48 \
