@@ -33,9 +33,15 @@ class ModeRules:
         self.spec = spec
         self.playbook = playbook
 
-    def decide(self, snapshot: Snapshot, parent: NodeRecord | None) -> Action:
-        """The action for branching from ``parent``: generic diverged rule, playbook, generic flat rule."""
+    def decide(self, snapshot: Snapshot, parent: NodeRecord | None, generic: bool = True) -> Action:
+        """The action for branching from ``parent``: generic diverged rule, playbook, generic flat rule.
+
+        ``generic=False``: the playbook alone (the acquisition engine's surrogate already knows what
+        the generic rules encode: where runs diverged and where the metric is flat).
+        """
         children = snapshot.children.get(parent.node_id if parent else None, [])
+        if not generic:
+            return self.playbook.decide(parent, snapshot.finished)
         if children and children[-1].failure.startswith(DIVERGED):
             return self._after_divergence(children[-1])
         action = self.playbook.decide(parent, snapshot.finished)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from agent.acquisition import Acquisition
 from agent.candidates import RANDOM, CandidateRanker, Context
 from agent.directive_rules import DirectiveRules
 from agent.history import HYPERPARAMETER_ONLY, Change, NodeRecord, Proposal, signature
@@ -42,7 +43,7 @@ from agent.modes import ModeRules
 from agent.playbook import Action, Playbook
 from agent.snapshot import Snapshot
 from agent.spec import Spec
-from agent.surrogate import TUNE_EVERY, Surrogate
+from agent.surrogate import TUNE_EVERY, Surrogate, tune_gap
 from slots.config import get_path
 
 
@@ -59,6 +60,7 @@ class Policy:
         self.rng = random.Random(spec.exploration.seed)
         self.ranker = CandidateRanker(spec, playbook, self.rng)
         self.modes = ModeRules(spec, playbook)
+        self.acquisition = Acquisition(spec, self.rng)
         self._surrogate_key = -1  # finished records the cached surrogate was fitted on
         self._surrogate_fit: Surrogate | None = None
         self._tuned_at = -TUNE_EVERY  # finished records when the kernel was last tuned
@@ -82,6 +84,10 @@ class Policy:
             self.ranker.open_tries(snapshot),
         )
         parents = self.parent_candidates(snapshot)
+        if context.surrogate is not None and not context.tries:
+            proposal = self._acquire(snapshot, slot, parents, context)
+            if proposal is not None:
+                return proposal
         for fallback in (False, True):
             for parent in parents:
                 proposal = self._mutate(snapshot, slot, parent, context, fallback)
@@ -91,11 +97,15 @@ class Policy:
 
     def _surrogate(self, finished: list[NodeRecord]) -> Surrogate | None:
         """The surrogate of these finished nodes, refitted only when a node has finished since the last fit;
-        its kernel is tuned again every `TUNE_EVERY` results, kept fixed in between."""
+        its kernel is tuned again after `tune_gap` new results, kept fixed in between."""
         count = len(finished)
         if count == self._surrogate_key:
             return self._surrogate_fit
-        tune = self._surrogate_fit is None or count - self._tuned_at >= TUNE_EVERY or count < self._surrogate_key
+        tune = (
+            self._surrogate_fit is None
+            or count - self._tuned_at >= tune_gap(self._tuned_at)
+            or count < self._surrogate_key
+        )
         kernel = None if tune else self._surrogate_fit.kernel
         self._surrogate_fit = Surrogate.fit(
             self.spec.space, self.spec.n_slots, finished, self.spec.exploration.seed, kernel
@@ -135,7 +145,87 @@ class Policy:
         block = self.spec.exploration.n_iter_block
         return snapshot.entries_written > 0 and snapshot.entries_written % block == 0
 
-    # ------------------------------------------------------------------ the three kinds of proposal
+    # ------------------------------------------------------------------ the kinds of proposal
+
+    def _acquire(
+        self, snapshot: Snapshot, slot: int, parents: list[NodeRecord | None], context: Context
+    ) -> Proposal | None:
+        """The acquisition engine's decision (agent/acquisition.py), or the playbook's where a row fires.
+
+        A ``prefer-parent`` directive narrows the parents to the preferred ones. When a rule asks
+        for a specific kind of change from the parent with the highest predicted reward (a
+        generic rule, or a playbook row: seed 003's table), the rule decides, from that parent,
+        as without a surrogate.
+        """
+        originals = [p for p in parents if p is not None]
+        preferred = {d.node for d in snapshot.directives if d.kind == "prefer-parent"}
+        if preferred & {p.node_id for p in originals}:
+            originals = [p for p in originals if p.node_id in preferred]
+        if not originals:
+            return None
+        surrogate = context.surrogate.with_pending(
+            [(r.params, r.slot) for r in snapshot.records if not r.finished and r.params]
+        )
+        ranked = self.acquisition.parents(surrogate, originals)
+        action = self.modes.decide(snapshot, ranked[0])
+        if action is not self.playbook.default:
+            return self._mutate(snapshot, slot, ranked[0], context, fallback=False)
+        choice = self.acquisition.choose(
+            surrogate,
+            ranked,
+            snapshot.finished,
+            slot,
+            self.at_block_boundary(snapshot),
+            context.ledger,
+            lambda parent, params, changes: self._is_new(snapshot, slot, parent, params, changes, context),
+            lambda parent: self._start(snapshot, parent),
+        )
+        if choice is None:
+            return None
+        pins = tuple(
+            Change(key, value, choice.params[key])
+            for key, value in self._raw(choice.parent).items()
+            if value != self._start(snapshot, choice.parent)[key]
+        )
+        changes = pins + choice.changes
+        strategy = HYPERPARAMETER_ONLY
+        for change in changes:
+            if self.spec.space.get(change.key).code_strategy:
+                strategy = self.playbook.strategy_text(change.new)
+        return Proposal(
+            slot=slot,
+            parent=choice.parent.node_id,
+            mode="exploit" if choice.parent is ranked[0] else "explore",
+            params=choice.params,
+            seed=choice.parent.seed,
+            changes=changes,
+            strategy=strategy,
+            rationale=choice.rationale(self.spec),
+        )
+
+    def _raw(self, parent: NodeRecord | None) -> dict[str, Any]:
+        """The parent's searched values; a key added to the spec after the parent ran takes the base value."""
+        return {**self.root_params(), **(parent.params if parent else {})}
+
+    def _start(self, snapshot: Snapshot, parent: NodeRecord | None) -> dict[str, Any]:
+        """The parent's values with the directives' pins and bounds applied."""
+        return self.rules.enforce(self._raw(parent), snapshot.directives)
+
+    def _is_new(
+        self,
+        snapshot: Snapshot,
+        slot: int,
+        parent: NodeRecord,
+        params: dict[str, Any],
+        changes: tuple[Change, ...],
+        context: Context,
+    ) -> bool:
+        """True when a candidate never ran, is not in flight and breaks no directive."""
+        if signature(self.spec.slots.values[slot], params, parent.seed) in context.taken:
+            return False
+        if len(changes) == 1 and (parent.node_id, changes[0]) in snapshot.in_flight_changes:
+            return False
+        return self.rules.allowed(params, snapshot.directives)
 
     def root_params(self) -> dict[str, Any]:
         return {p.key: get_path(self.spec.base, p.key) for p in self.spec.space}
@@ -201,7 +291,7 @@ class Policy:
                 prefer=action.prefer,
                 rule="every step of every parent already ran or is in flight: a random value",
             )
-        raw = {**self.root_params(), **(parent.params if parent else {})}  # a key added to the spec later: base value
+        raw = self._raw(parent)
         base = self.rules.enforce(raw, snapshot.directives)
         seed = parent.seed if parent else self.root_seed()
         parent_id = parent.node_id if parent else None

@@ -56,6 +56,7 @@ class ExplorationSettings:
     seed: int = 0  # the agent's own random choices
     playbook: str = ""  # a built-in name (agent/playbooks/<name>.yaml) or a file's absolute path
     poll_s: float = 2.0  # how often the daemon looks at running jobs
+    max_changes: int = 1  # parameters one proposal of the acquisition engine may change at once
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,10 @@ def _band(reader: Reader, key: str, value: Any) -> Band:
 
 def _exploration(reader: Reader, value: Any) -> ExplorationSettings:
     section = reader.mapping(
-        "exploration", value, (), ("ucb_c", "n_iter_block", "budget", "replicates", "seed", "playbook", "poll_s")
+        "exploration",
+        value,
+        (),
+        ("ucb_c", "n_iter_block", "budget", "replicates", "seed", "playbook", "poll_s", "max_changes"),
     )
     playbook = ""
     if "playbook" in section:
@@ -370,6 +374,9 @@ def _exploration(reader: Reader, value: Any) -> ExplorationSettings:
         seed=reader.number("exploration.seed", section.get("seed", defaults.seed), integer=True),
         playbook=playbook,
         poll_s=float(reader.number("exploration.poll_s", section.get("poll_s", defaults.poll_s), above=0)),
+        max_changes=reader.number(
+            "exploration.max_changes", section.get("max_changes", defaults.max_changes), integer=True, minimum=1
+        ),
     )
 
 

@@ -1,16 +1,19 @@
 """A surrogate of the reward over the search space, fitted on the finished nodes.
 
 A Gaussian process (scikit-learn) on the searched values, each scaled to [0, 1]
-(log10 for log-scaled parameters, one-hot for choices), plus the slot's index. The
-policy uses it to rank candidate mutations by mean + `KAPPA` x std. With fewer than
-`MIN_POINTS` successful runs there is no surrogate and ranking falls back to evidence
-and priority alone.
+(log10 for log-scaled parameters, one-hot for choices), plus the slot's index. A run
+that failed because of its config (crash, diverged, nan, timeout, oom) is a point at the
+worst reward (`ucb.rewards.WORST_REWARD`), as Optuna's documentation asks a failed trial
+to be told to TPE: the surrogate learns where the cliffs are. A run lost to the
+infrastructure (lost, cancelled) or stopped early (pruned) is no point. The acquisition
+engine (agent/acquisition.py) ranks candidate changes by the expected improvement of
+`predict`; with fewer than `MIN_POINTS` points there is no surrogate.
 
 The fit is bounded whatever the log's length: it uses at most `MAX_POINTS` runs, the
 `BEST_POINTS` best rewards and the most recent of the others (log order), so a fit costs
-the same at 300 entries and at 100,000. The kernel's hyperparameters are optimised only
-every `TUNE_EVERY` new results (the policy passes the last tuned kernel back); in between
-a fit keeps them fixed and costs one Cholesky factorisation of at most 256 x 256.
+the same at 300 entries and at 100,000. The kernel's hyperparameters are optimised again
+after `tune_gap` new results (a quarter more, at most `TUNE_EVERY`; the policy passes the
+last tuned kernel back); in between a fit keeps them fixed and costs one Cholesky factorisation of at most 256 x 256.
 Fit and prediction run with one BLAS/OpenMP thread (threadpoolctl): the agent shares the
 machine with the trainers, and a GP this small is slower, not faster, with many threads.
 """
@@ -27,16 +30,22 @@ from threadpoolctl import ThreadpoolController
 
 from agent.history import NodeRecord
 from slots.space import Parameter, SearchSpace
+from ucb.rewards import WORST_REWARD
 
 if TYPE_CHECKING:  # scikit-learn is imported when a first surrogate is fitted: every ucbx command starts faster
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import Kernel
 
 MIN_POINTS = 5
+NOT_THE_CONFIGS_FAULT = ("lost", "cancelled", "pruned")  # failure kinds that say nothing about the config
 MAX_POINTS = 256  # runs a fit uses at most ...
 BEST_POINTS = 64  # ... of which the best rewards; the rest are the most recent
 KAPPA = 1.0
-TUNE_EVERY = 16  # new results between two optimisations of the kernel's hyperparameters
+LENGTH_SCALE_BOUNDS = (0.05, 2.0)  # one per input (ARD), inputs in [0, 1]: a long one says the input hardly matters
+AMPLITUDE_BOUNDS = (0.05, 100.0)  # of the standardised reward: some signal is always looked for
+NOISE_BOUNDS = (1e-3, 1.0)
+TUNE_EVERY = 16  # new results between two optimisations of the kernel's hyperparameters, at most ...
+TUNE_GROWTH = 0.25  # ... and at least this fraction of the results it was last tuned on (5, 6, 7, 8, 10, 12, ...)
 
 
 @functools.cache
@@ -62,11 +71,39 @@ def _encode(parameter: Parameter, value: Any) -> list[float]:
     return [(float(value) - low) / (high - low)]
 
 
+def target(record: NodeRecord) -> float | None:
+    """What the surrogate learns from a finished run: its reward, the worst reward for a failure
+    of its config, None for a run that says nothing about its config."""
+    if not record.finished:
+        return None
+    if record.reward is not None:
+        return record.reward
+    if not record.failure or record.failure.startswith(NOT_THE_CONFIGS_FAULT):
+        return None
+    return WORST_REWARD
+
+
+def tune_gap(tuned_at: int) -> int:
+    """New results before the kernel is tuned again, after a tuning on ``tuned_at`` results."""
+    return max(1, min(TUNE_EVERY, int(TUNE_GROWTH * tuned_at)))
+
+
+def surrogate_features_example(space: SearchSpace, n_slots: int) -> list[float]:
+    """One feature row of the base-less kind (every value at its low end), to count the inputs."""
+    row = []
+    for parameter in space:
+        if parameter.kind == "choice":
+            row += [0.0] * len(parameter.choices)
+        else:
+            row.append(0.0)
+    return row + [0.0]
+
+
 def training_set(points: list[NodeRecord]) -> list[NodeRecord]:
-    """``points`` (in log order) cut to `MAX_POINTS`: the `BEST_POINTS` best rewards, then the most recent."""
+    """``points`` (in log order) cut to `MAX_POINTS`: the `BEST_POINTS` best targets, then the most recent."""
     if len(points) <= MAX_POINTS:
         return points
-    best = set(sorted(range(len(points)), key=lambda i: -points[i].reward)[:BEST_POINTS])
+    best = set(sorted(range(len(points)), key=lambda i: -target(points[i]))[:BEST_POINTS])
     recent = [i for i in range(len(points)) if i not in best][-(MAX_POINTS - BEST_POINTS) :]
     return [points[i] for i in sorted(best.union(recent))]
 
@@ -78,32 +115,58 @@ class Surrogate:
         self.space = space
         self.n_slots = n_slots
         self.model = model
+        self.features_seen = np.zeros((0, 0))  # the training inputs and targets, for `with_pending`
+        self.targets_seen = np.zeros(0)
 
     @classmethod
     def fit(
         cls, space: SearchSpace, n_slots: int, records: list[NodeRecord], seed: int = 0, kernel: Kernel | None = None
     ) -> Surrogate | None:
-        """A GP on the finished runs with a reward; with ``kernel`` (a tuned one), its hyperparameters are kept."""
-        points = training_set(
-            [r for r in records if r.finished and r.reward is not None and all(p.key in r.params for p in space)]
-        )
+        """A GP on the finished runs (`target`); with ``kernel`` (a tuned one), its hyperparameters are kept."""
+        points = training_set([r for r in records if target(r) is not None and all(p.key in r.params for p in space)])
         if len(points) < MIN_POINTS:
             return None
-        from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         if kernel is None:
-            kernel = ConstantKernel(1.0) * Matern(length_scale=0.5, nu=2.5) + WhiteKernel(0.01)
+            dimensions = len(surrogate_features_example(space, n_slots))
+            kernel = ConstantKernel(1.0, constant_value_bounds=AMPLITUDE_BOUNDS) * Matern(
+                length_scale=[0.5] * dimensions, length_scale_bounds=LENGTH_SCALE_BOUNDS, nu=2.5
+            ) + WhiteKernel(0.01, noise_level_bounds=NOISE_BOUNDS)
             model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
         else:
             model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed, optimizer=None)
         surrogate = cls(space, n_slots, model)
         features = np.array([surrogate.features(r.params, r.slot) for r in points])
+        targets = np.array([target(r) for r in points])
+        surrogate._fit(features, targets)
+        return surrogate
+
+    def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
+        from sklearn.exceptions import ConvergenceWarning
+
         with warnings.catch_warnings(), one_thread():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(features, np.array([r.reward for r in points]))
-        return surrogate
+            self.model.fit(features, targets)
+        self.features_seen, self.targets_seen = features, targets
+
+    def with_pending(self, pending: list[tuple[dict[str, Any], int]]) -> Surrogate:
+        """This surrogate with runs in flight as points at their predicted mean (the "kriging believer"):
+        its uncertainty shrinks around them, so two free slots do not both pick the same region.
+        The kernel is kept; one factorisation."""
+        if not pending:
+            return self
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
+        features = np.array([self.features(params, slot) for params, slot in pending])
+        mean, _ = self.predict(pending)
+        model = GaussianProcessRegressor(
+            kernel=self.kernel, normalize_y=True, random_state=self.model.random_state, optimizer=None
+        )
+        believer = Surrogate(self.space, self.n_slots, model)
+        believer._fit(np.vstack([self.features_seen, features]), np.concatenate([self.targets_seen, mean]))
+        return believer
 
     @property
     def kernel(self) -> Kernel:
@@ -114,9 +177,26 @@ class Surrogate:
         row = [x for p in self.space for x in _encode(p, params[p.key])]
         return row + [slot / max(1, self.n_slots - 1)]
 
+    def predict(self, candidates: list[tuple[dict[str, Any], int]]) -> tuple[np.ndarray, np.ndarray]:
+        """The predicted reward's mean and the standard deviation of that mean, one per (params, slot).
+
+        The deviation leaves out the seed noise the kernel's white term learned: a config's
+        expected reward is what is uncertain, not one run's luck (else every point looks
+        equally uncertain on a noisy task and the acquisition only follows the mean).
+        """
+        features = np.array([self.features(params, slot) for params, slot in candidates])
+        fitted = self.model.kernel_
+        noise = getattr(fitted, "k2", None)
+        with one_thread():
+            if noise is None or type(noise).__name__ != "WhiteKernel":
+                return self.model.predict(features, return_std=True)
+            self.model.kernel_ = fitted.k1  # the same posterior, without the noise on the diagonal
+            try:
+                return self.model.predict(features, return_std=True)
+            finally:
+                self.model.kernel_ = fitted
+
     def acquisition(self, candidates: list[tuple[dict[str, Any], int]]) -> list[float]:
         """mean + KAPPA x std of the predicted reward, one per (params, slot)."""
-        features = np.array([self.features(params, slot) for params, slot in candidates])
-        with one_thread():
-            mean, std = self.model.predict(features, return_std=True)
+        mean, std = self.predict(candidates)
         return list(mean + KAPPA * std)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from agent_helpers import (
     BASE,
@@ -23,7 +24,7 @@ from agent_helpers import (
 
 from agent.history import Change, signature
 from agent.spec import load_spec
-from agent.surrogate import BEST_POINTS, MAX_POINTS, TUNE_EVERY, Surrogate, training_set
+from agent.surrogate import BEST_POINTS, MAX_POINTS, TUNE_EVERY, Surrogate, training_set, tune_gap
 from memory.directives import parse_directive
 
 FLAT = {"avg_slope_ratio": 0.01, "embedding_cluster_acc": 0.5}
@@ -46,12 +47,13 @@ def propose(policy, records, slot=0, **kwargs):
 # ---------------------------------------------------------------- seed 003's six rows
 
 
-def test_default_row_is_exploit_from_the_best_node(policy):
+def test_default_row_is_exploit_from_the_best_node_while_there_is_no_surrogate(policy):
     records = [
         node(1, None, reward=0.3),
         node(2, 1, reward=0.6, metrics={"avg_slope_ratio": 0.4, "embedding_cluster_acc": 0.8}),
     ]
-    proposal = propose(policy, records)
+    proposal = policy.propose(state_of(records, policy.spec), 0)  # two results: too few for a surrogate
+    assert "expected improvement" not in proposal.rationale
     assert proposal.mode == "exploit" and proposal.parent == 2
     assert proposal.change.key == LR_NODE and proposal.change.new > proposal.change.old  # toward 1.0: up
     assert proposal.strategy == "hyperparameter-only"
@@ -396,11 +398,14 @@ def test_after_a_divergence_only_learning_rates_and_clipping_go_down(tmp_path):
     assert {p.param for p in action.prefer} == {LR_NODE, LR_EMB, "training.grad_clip_norm"}
 
 
-def test_the_kernel_is_tuned_every_tune_every_results_and_kept_in_between(policy):
-    records = [node(i, None, reward=0.05 * i, params=root_params(batch_size=2 + i)) for i in range(1, 31)]
+def test_the_kernel_is_tuned_again_after_a_quarter_more_results_at_most_tune_every(policy):
+    records = [node(i, None, reward=0.02 * i, params=root_params(batch_size=2 + i)) for i in range(1, 141)]
     first = policy._surrogate(records[:10])
     assert first.model.optimizer is not None  # tuned
     second = policy._surrogate(records[:11])
-    assert second.model.optimizer is None and second.kernel.get_params() == first.kernel.get_params()
-    tuned_again = policy._surrogate(records[: 10 + TUNE_EVERY])
-    assert tuned_again.model.optimizer is not None
+    assert second.model.optimizer is None and np.array_equal(second.kernel.theta, first.kernel.theta)
+    assert policy._surrogate(records[: 10 + tune_gap(10)]).model.optimizer is not None
+    assert tune_gap(10) == 2 and tune_gap(100) == TUNE_EVERY
+    policy._surrogate(records[:100])  # a gap of 12 since the last tuning, above a quarter: tuned
+    assert policy._surrogate(records[: 100 + TUNE_EVERY - 1]).model.optimizer is None
+    assert policy._surrogate(records[: 100 + TUNE_EVERY]).model.optimizer is not None

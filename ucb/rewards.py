@@ -24,6 +24,7 @@ from memory.errors import SpecError
 
 OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
 TERM_KINDS = ("ratio", "maximize", "minimize")
+WORST_REWARD = 0.0  # rewards lie in [WORST_REWARD, 1]; what a run that failed because of its config is worth to a model
 
 
 def _usable(value: float | None) -> bool:

@@ -1,0 +1,179 @@
+"""The acquisition engine: which parent to branch from and which change to make, by expected improvement.
+
+Called by the policy (agent/policy.py) for a free slot once the surrogate exists (at least
+`agent.surrogate.MIN_POINTS` finished runs) and no playbook row has asked for a specific
+kind of change. It may assume the surrogate was fitted on every finished run (failures of
+the config at the worst reward) and that runs in flight are in it as believed points
+(`Surrogate.with_pending`).
+
+Candidates are single changes of the best few parents (`PARENTS`, by the surrogate's
+mean at the parent's own config, so one lucky seed does not lead the search): for a
+number, values along its whole range (`LINE_POINTS`, evenly spaced in log space for a
+log-scaled one) and close to the parent's value (`LOCAL_STEPS`), so the step's size is
+chosen by the acquisition rather than fixed factors; for a choice or bool, every other
+value. Code strategies change at a block boundary and only there: a decision at a
+boundary changes a code strategy (seed 003's code review between blocks), the others
+never do. With `exploration.max_changes` above
+one, random pairs of such changes join them (`PAIRS` per parent). Each candidate is
+scored by its expected improvement over the best predicted reward of a finished run,
+on the free slot (the slot's fixed value is an input of the surrogate, so a change that
+helped on one slot is carried to the others where the surrogate expects it to help).
+The best candidate that is new (never ran, not in flight, allowed by the directives, not
+at or beyond a value that diverged from the same other settings) is the decision.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from agent.candidates import beyond
+from agent.directive_rules import typed
+from agent.evidence import Ledger
+from agent.history import Change, NodeRecord, changes_text
+from agent.spec import Spec
+from agent.surrogate import Surrogate
+from slots.space import Parameter
+
+PARENTS = 6  # parents whose changes are scored in one decision
+LINE_POINTS = 16  # values along a number's whole range
+LOCAL_STEPS = (0.03, 0.08)  # steps around the parent's value, as fractions of the (log) range
+PAIRS = 24  # random two-change candidates per parent when `max_changes` > 1
+XI = 0.0  # expected improvement's margin, in reward units
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The decision: a parent, its changes, and the numbers that justify them."""
+
+    parent: NodeRecord
+    changes: tuple[Change, ...]
+    params: dict[str, Any]
+    improvement: float  # expected improvement over `incumbent`
+    mean: float
+    std: float
+    incumbent: float
+    candidates: int  # how many were scored
+
+    def rationale(self, spec: Spec) -> str:
+        return (
+            f"highest expected improvement of {self.candidates} candidate changes of the {PARENTS} best-predicted"
+            f" nodes: node {self.parent.node_id}, {changes_text(spec.space, self.changes)}"
+            f" (expected improvement {self.improvement:.3g}; predicted {self.mean:.3f} +/- {self.std:.3f}"
+            f" against the best predicted {self.incumbent:.3f})"
+        )
+
+
+def expected_improvement(mean: np.ndarray, std: np.ndarray, incumbent: float) -> np.ndarray:
+    """E[max(0, f - incumbent - XI)] for f ~ N(mean, std^2)."""
+    std = np.maximum(std, 1e-9)
+    z = (mean - incumbent - XI) / std
+    return (mean - incumbent - XI) * norm.cdf(z) + std * norm.pdf(z)
+
+
+class Acquisition:
+    """Candidate changes and their expected improvement, for one spec; ties broken by ``rng``."""
+
+    def __init__(self, spec: Spec, rng: random.Random):
+        self.spec = spec
+        self.rng = rng
+
+    def parents(self, surrogate: Surrogate, parents: list[NodeRecord]) -> list[NodeRecord]:
+        """The `PARENTS` parents with the highest predicted reward at their own config and slot, best first."""
+        mean, _ = surrogate.predict([(p.params, p.slot) for p in parents])
+        order = sorted(range(len(parents)), key=lambda i: -mean[i])
+        return [parents[i] for i in order[:PARENTS]]
+
+    def choose(
+        self,
+        surrogate: Surrogate,
+        parents: list[NodeRecord],
+        finished: list[NodeRecord],
+        slot: int,
+        boundary: bool,
+        ledger: Ledger,
+        is_new: Callable[[NodeRecord, dict[str, Any], tuple[Change, ...]], bool],
+        base: Callable[[NodeRecord], dict[str, Any]],
+    ) -> Choice | None:
+        """The new candidate with the highest expected improvement; None if no candidate is new.
+
+        ``parents``: best first (`parents`), the first `PARENTS` are used.
+        ``base(parent)`` gives the parent's params with the directives' pins and bounds applied;
+        ``is_new`` says whether a candidate may run (not taken, not in flight, allowed).
+        """
+        scored: list[tuple[NodeRecord, tuple[Change, ...], dict[str, Any]]] = []
+        for parent in parents[:PARENTS]:
+            start = base(parent)
+            for changes in self.changes(start, slot, boundary, ledger):
+                params = dict(start)
+                for change in changes:
+                    params[change.key] = change.new
+                if is_new(parent, params, changes):
+                    scored.append((parent, changes, params))
+        if not scored:
+            return None
+        mean, std = surrogate.predict([(params, slot) for _, _, params in scored])
+        seen, _ = surrogate.predict([(r.params, r.slot) for r in finished if r.params])
+        incumbent = float(np.max(seen)) if len(seen) else 0.0
+        improvement = expected_improvement(mean, std, incumbent)
+        noise = np.array([self.rng.random() * 1e-12 for _ in scored])
+        index = int(np.argmax(improvement + noise))
+        parent, changes, params = scored[index]
+        return Choice(
+            parent,
+            changes,
+            params,
+            float(improvement[index]),
+            float(mean[index]),
+            float(std[index]),
+            incumbent,
+            len(scored),
+        )
+
+    def changes(self, start: dict[str, Any], slot: int, boundary: bool, ledger: Ledger) -> list[tuple[Change, ...]]:
+        """Every single change of ``start`` worth scoring, then random pairs when `max_changes` allows."""
+        code = [p for p in self.spec.space if p.code_strategy]
+        singles: list[Change] = []
+        for parameter in self.spec.space:
+            if parameter.code_strategy != (boundary and bool(code)):
+                continue  # a block boundary is the moment for a code change (seed 003), and the only one
+            old = start[parameter.key]
+            if parameter.kind in ("choice", "bool"):
+                options = parameter.choices if parameter.kind == "choice" else (True, False)
+                singles += [Change(parameter.key, old, option) for option in options if option != old]
+                continue
+            diverged = ledger.diverged(parameter.key, start, slot)
+            for value in line(parameter, old):
+                if not beyond(value, old, diverged):
+                    singles.append(Change(parameter.key, old, value))
+        found: list[tuple[Change, ...]] = [(change,) for change in singles]
+        if self.spec.exploration.max_changes > 1 and len(singles) > 1:
+            for _ in range(PAIRS):
+                first, second = self.rng.sample(singles, 2)
+                if first.key != second.key:
+                    found.append((first, second))
+        return found
+
+
+def line(parameter: Parameter, value: Any) -> list[Any]:
+    """New values of a number: `LINE_POINTS` over its whole range and `LOCAL_STEPS` around ``value``."""
+    log = parameter.log and parameter.low > 0 and value > 0
+    low, high = (math.log10(parameter.low), math.log10(parameter.high)) if log else (parameter.low, parameter.high)
+    here = math.log10(value) if log else float(value)
+    span = high - low
+    points = [low + span * i / (LINE_POINTS - 1) for i in range(LINE_POINTS)]
+    points += [here + sign * step * span for step in LOCAL_STEPS for sign in (-1, 1)]
+    values = []
+    for point in points:
+        point = min(max(point, low), high)
+        new = typed(parameter, 10**point if log else point)
+        new = min(max(new, parameter.low), parameter.high)
+        if new != value and new not in values:
+            values.append(new)
+    return values

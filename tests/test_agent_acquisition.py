@@ -1,0 +1,165 @@
+"""The acquisition engine (agent/acquisition.py) on small known landscapes, and what the surrogate
+learns from (agent/surrogate.py): failures at the worst reward, runs in flight as believed points."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from agent_helpers import make_policy, make_spec, node, state_of
+
+from agent.acquisition import line
+from agent.history import Change
+from agent.surrogate import Surrogate, target
+from ucb.rewards import WORST_REWARD
+
+LR = "training.lr"
+MOMENTUM = "training.momentum"
+OPTIMUM = 3e-3  # the best learning rate of the quadratic landscape
+ONE_KNOB = """
+name: quadratic
+trainer:
+  command: ["{python}", "trainer.py", "--config", "{config}", "--run-dir", "{run_dir}"]
+  base_config: base.yaml
+  seed_key: training.seed
+slots:
+  key: training.time_step
+  values: [4]
+search_space:
+  training.lr: {kind: float, low: 1.0e-6, high: 1.0, log: true, short: lr}
+  training.momentum: {kind: float, low: 0.0, high: 0.99, short: momentum}
+objective:
+  primary: val_acc
+  terms:
+    - {metric: val_acc, kind: maximize, low: 0.0, high: 1.0}
+  bands:
+    - {label: converged, low: 0.95, high: 1.01}
+exploration:
+  replicates: 0
+"""
+BASE = {"training": {"seed": 0, "time_step": 4, "lr": 1e-5, "momentum": 0.5}}
+
+
+def quadratic(params: dict) -> float:
+    """1 at lr = OPTIMUM, falling as a parabola in log10(lr); momentum does not matter."""
+    return max(0.0, 1.0 - (math.log10(params[LR] / OPTIMUM) / 3.0) ** 2)
+
+
+@pytest.fixture
+def spec(tmp_path):
+    from agent_helpers import write_spec
+
+    from agent.spec import load_spec
+
+    return load_spec(write_spec(tmp_path, ONE_KNOB, base=BASE))
+
+
+def run(policy, spec, steps: int) -> list:
+    """``steps`` proposals on the one slot, each finished with its quadratic reward before the next."""
+    records = []
+    for node_id in range(1, steps + 1):
+        proposal = policy.propose(state_of(records, spec), 0)
+        record = proposal.as_record(node_id)
+        record.iteration = node_id
+        record.reward = quadratic(record.params)
+        record.metrics = {"val_acc": record.reward}
+        record.status = "converged" if record.reward >= 0.95 else "failed"
+        records.append(record)
+    return records
+
+
+def test_on_a_quadratic_in_log_lr_the_proposals_reach_the_optimum_within_twelve_runs(spec):
+    records = run(make_policy(spec), spec, 12)
+    best = max(records, key=lambda r: r.reward)
+    assert abs(math.log10(best.params[LR] / OPTIMUM)) < 0.15, [r.params[LR] for r in records]
+
+
+def test_every_engine_decision_names_its_parent_change_and_numbers(spec):
+    records = run(make_policy(spec), spec, 8)
+    proposal = make_policy(spec).propose(state_of(records, spec), 0)
+    assert proposal.parent is not None and len(proposal.changes) == 1
+    assert f"node {proposal.parent}" in proposal.rationale
+    assert "expected improvement" in proposal.rationale and "predicted" in proposal.rationale
+
+
+def test_a_line_spans_the_whole_range_and_steps_close_to_the_value(spec):
+    parameter = spec.space.get(LR)
+    values = line(parameter, 1e-3)
+    assert min(values) == parameter.low and max(values) == parameter.high
+    assert any(1e-3 < v < 2e-3 for v in values) and any(5e-4 < v < 1e-3 for v in values)
+    assert 1e-3 not in values
+
+
+def test_a_diverged_run_teaches_the_worst_reward_and_a_lost_one_teaches_nothing():
+    diverged = node(1, None, status="failed", failure="diverged: nan in loss")
+    lost = node(2, None, status="failed", failure="lost: the job vanished")
+    crashed = node(3, None, status="failed", failure="crash: exit 1")
+    scored = node(4, None, reward=0.4)
+    assert target(diverged) == WORST_REWARD and target(crashed) == WORST_REWARD
+    assert target(lost) is None and target(scored) == 0.4
+
+
+def test_the_engine_does_not_walk_back_into_a_region_that_diverged(spec):
+    """Above lr 0.05 every run diverges; once the surrogate has seen that, no proposal goes there."""
+    policy = make_policy(spec)
+    records = []
+    for node_id in range(1, 21):
+        proposal = policy.propose(state_of(records, spec), 0)
+        record = proposal.as_record(node_id)
+        record.iteration = node_id
+        if record.params[LR] > 0.05:
+            record.failure, record.status = "diverged: nan in loss", "failed"
+        else:
+            record.reward = quadratic(record.params)
+            record.metrics = {"val_acc": record.reward}
+            record.status = "failed"
+        records.append(record)
+    late_diverged = [r for r in records[10:] if r.failure]
+    assert len(late_diverged) <= 1, [(r.node_id, r.params[LR]) for r in records]
+
+
+def test_a_run_in_flight_shrinks_the_uncertainty_around_it(spec):
+    records = [
+        node(i, None, reward=quadratic({LR: lr}), params={LR: lr, MOMENTUM: 0.5})
+        for i, lr in enumerate((1e-6, 1e-5, 1e-4, 1e-2, 1.0), start=1)
+    ]
+    surrogate = Surrogate.fit(spec.space, 1, records)
+    pending = [({LR: 1e-3, MOMENTUM: 0.5}, 0)]
+    _, before = surrogate.predict(pending)
+    _, after = surrogate.with_pending(pending).predict(pending)
+    assert after[0] < 0.5 * before[0]
+
+
+def test_at_a_block_boundary_the_engine_changes_a_code_strategy_and_never_between(tmp_path):
+    from agent_helpers import SPEC, every_slot_started, root_params
+
+    spec = make_spec(
+        tmp_path, SPEC.replace("  playbook: metabolism\n", "").replace("replicates: 1", "replicates: 0")
+    )
+    policy = make_policy(spec)
+    rng = np.random.default_rng(0)
+    records = [
+        node(i, None, reward=float(rng.uniform(0.2, 0.6)), params=root_params(batch_size=int(2 + i)))
+        for i in range(1, 9)
+    ]
+    for written in (7, 8, 9, 16):
+        proposal = policy.propose(state_of(every_slot_started(records), spec, entries_written=written), 0)
+        assert "expected improvement" in proposal.rationale
+        assert (proposal.change.key == "training.phase2_strategy") == (written % 8 == 0), written
+
+
+def test_pins_the_parent_breaks_are_changes_of_the_proposal(tmp_path):
+    from agent_helpers import SPEC, every_slot_started, root_params
+
+    from memory.directives import parse_directive
+
+    spec = make_spec(
+        tmp_path, SPEC.replace("  playbook: metabolism\n", "").replace("replicates: 1", "replicates: 0")
+    )
+    records = [node(i, None, reward=0.1 * i, params=root_params(batch_size=2 + i)) for i in range(1, 7)]
+    snapshot = state_of(every_slot_started(records), spec, directives=[parse_directive("pin data_aug = 50", 1)])
+    proposal = make_policy(spec).propose(snapshot, 0)
+    assert "expected improvement" in proposal.rationale
+    assert proposal.params["training.data_augmentation_loop"] == 50
+    assert Change("training.data_augmentation_loop", 100, 50) in proposal.changes and len(proposal.changes) == 2
