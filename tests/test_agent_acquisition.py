@@ -134,9 +134,7 @@ def test_a_run_in_flight_shrinks_the_uncertainty_around_it(spec):
 def test_at_a_block_boundary_the_engine_changes_a_code_strategy_and_never_between(tmp_path):
     from agent_helpers import SPEC, every_slot_started, root_params
 
-    spec = make_spec(
-        tmp_path, SPEC.replace("  playbook: metabolism\n", "").replace("replicates: 1", "replicates: 0")
-    )
+    spec = make_spec(tmp_path, SPEC.replace("  playbook: metabolism\n", "").replace("replicates: 1", "replicates: 0"))
     policy = make_policy(spec)
     rng = np.random.default_rng(0)
     records = [
@@ -154,9 +152,7 @@ def test_pins_the_parent_breaks_are_changes_of_the_proposal(tmp_path):
 
     from memory.directives import parse_directive
 
-    spec = make_spec(
-        tmp_path, SPEC.replace("  playbook: metabolism\n", "").replace("replicates: 1", "replicates: 0")
-    )
+    spec = make_spec(tmp_path, SPEC.replace("  playbook: metabolism\n", "").replace("replicates: 1", "replicates: 0"))
     records = [node(i, None, reward=0.1 * i, params=root_params(batch_size=2 + i)) for i in range(1, 7)]
     snapshot = state_of(every_slot_started(records), spec, directives=[parse_directive("pin data_aug = 50", 1)])
     proposal = make_policy(spec).propose(snapshot, 0)
