@@ -15,9 +15,12 @@ value. Code strategies change at a block boundary and only there: a decision at 
 boundary changes a code strategy (seed 003's code review between blocks), the others
 never do. With `exploration.max_changes` above
 one, random pairs of such changes join them (`PAIRS` per parent). Each candidate is
-scored by its expected improvement over the best predicted reward of a finished run,
-on the free slot (the slot's fixed value is an input of the surrogate, so a change that
-helped on one slot is carried to the others where the surrogate expects it to help).
+scored by its expected improvement over the best predicted reward of a finished run
+(before any run is classed partial or converged, by the surrogate's uncertainty alone:
+on a flat or noisy start the improvement is noise, and the search must first find where
+the reward rises; measured, BENCHMARKS.md), on the free slot (the slot's fixed value is
+an input of the surrogate, so a change that helped on one slot is carried to the others
+where the surrogate expects it to help).
 The best candidate that is new (never ran, not in flight, allowed by the directives, not
 at or beyond a value that diverged from the same other settings) is the decision.
 """
@@ -94,7 +97,7 @@ class Acquisition:
         self,
         surrogate: Surrogate,
         parents: list[NodeRecord],
-        finished: list[NodeRecord],
+        records: list[NodeRecord],
         slot: int,
         boundary: bool,
         ledger: Ledger,
@@ -103,14 +106,17 @@ class Acquisition:
     ) -> Choice | None:
         """The new candidate with the highest expected improvement; None if no candidate is new.
 
-        ``parents``: best first (`parents`), the first `PARENTS` are used.
+        ``parents``: best first (`parents`), the first `PARENTS` are used; ``records``: every node,
+        finished or in flight.
         ``base(parent)`` gives the parent's params with the directives' pins and bounds applied;
         ``is_new`` says whether a candidate may run (not taken, not in flight, allowed).
         """
+        finished = [r for r in records if r.finished]
+        untried = self._untried_code(records)
         scored: list[tuple[NodeRecord, tuple[Change, ...], dict[str, Any]]] = []
         for parent in parents[:PARENTS]:
             start = base(parent)
-            for changes in self.changes(start, slot, boundary, ledger):
+            for changes in self.changes(start, slot, boundary, ledger, untried):
                 params = dict(start)
                 for change in changes:
                     params[change.key] = change.new
@@ -121,7 +127,10 @@ class Acquisition:
         mean, std = surrogate.predict([(params, slot) for _, _, params in scored])
         seen, _ = surrogate.predict([(r.params, r.slot) for r in finished if r.params])
         incumbent = float(np.max(seen)) if len(seen) else 0.0
-        improvement = expected_improvement(mean, std, incumbent)
+        if any(r.reward is not None and not r.failed for r in finished):
+            improvement = expected_improvement(mean, std, incumbent)
+        else:
+            improvement = std  # nothing the bands class partial or converged yet: explore where least is known
         noise = np.array([self.rng.random() * 1e-12 for _ in scored])
         index = int(np.argmax(improvement + noise))
         parent, changes, params = scored[index]
@@ -136,22 +145,40 @@ class Acquisition:
             len(scored),
         )
 
-    def changes(self, start: dict[str, Any], slot: int, boundary: bool, ledger: Ledger) -> list[tuple[Change, ...]]:
-        """Every single change of ``start`` worth scoring, then random pairs when `max_changes` allows."""
+    def _untried_code(self, records: list[NodeRecord]) -> set[tuple[str, Any]]:
+        """(key, value) of each code strategy no node has run or is running."""
         code = [p for p in self.spec.space if p.code_strategy]
-        singles: list[Change] = []
-        for parameter in self.spec.space:
-            if parameter.code_strategy != (boundary and bool(code)):
-                continue  # a block boundary is the moment for a code change (seed 003), and the only one
-            old = start[parameter.key]
-            if parameter.kind in ("choice", "bool"):
-                options = parameter.choices if parameter.kind == "choice" else (True, False)
-                singles += [Change(parameter.key, old, option) for option in options if option != old]
-                continue
-            diverged = ledger.diverged(parameter.key, start, slot)
-            for value in line(parameter, old):
-                if not beyond(value, old, diverged):
-                    singles.append(Change(parameter.key, old, value))
+        tried = {(p.key, r.params.get(p.key)) for p in code for r in records}
+        return {(p.key, option) for p in code for option in p.choices if (p.key, option) not in tried}
+
+    def changes(
+        self,
+        start: dict[str, Any],
+        slot: int,
+        boundary: bool,
+        ledger: Ledger,
+        untried: set[tuple[str, Any]] = frozenset(),
+    ) -> list[tuple[Change, ...]]:
+        """The changes of ``start`` worth scoring.
+
+        Between blocks: each code change, alone or with one number's new value (a new code
+        strategy often needs its own learning rate); to a code strategy no node has tried
+        (``untried``) while there is one. Otherwise each single change of a number or a
+        choice, and random pairs of them when `max_changes` allows.
+        """
+        code = [p for p in self.spec.space if p.code_strategy]
+        singles = [
+            change
+            for parameter in self.spec.space
+            if not parameter.code_strategy
+            for change in self._moves(parameter, start, slot, ledger)
+        ]
+        if boundary and code:
+            switches = [change for parameter in code for change in self._moves(parameter, start, slot, ledger)]
+            if any((change.key, change.new) in untried for change in switches):
+                switches = [change for change in switches if (change.key, change.new) in untried]
+            numbers = [change for change in singles if self.spec.space.get(change.key).kind in ("int", "float")]
+            return [(switch,) for switch in switches] + [(switch, number) for switch in switches for number in numbers]
         found: list[tuple[Change, ...]] = [(change,) for change in singles]
         if self.spec.exploration.max_changes > 1 and len(singles) > 1:
             for _ in range(PAIRS):
@@ -159,6 +186,15 @@ class Acquisition:
                 if first.key != second.key:
                     found.append((first, second))
         return found
+
+    def _moves(self, parameter: Parameter, start: dict[str, Any], slot: int, ledger: Ledger) -> list[Change]:
+        """One parameter's new values: every other option, or the points of its `line` short of a divergence."""
+        old = start[parameter.key]
+        if parameter.kind in ("choice", "bool"):
+            options = parameter.choices if parameter.kind == "choice" else (True, False)
+            return [Change(parameter.key, old, option) for option in options if option != old]
+        diverged = ledger.diverged(parameter.key, start, slot)
+        return [Change(parameter.key, old, value) for value in line(parameter, old) if not beyond(value, old, diverged)]
 
 
 def line(parameter: Parameter, value: Any) -> list[Any]:

@@ -6,7 +6,8 @@ the same parent). One decision, in this order:
 
 1. replicate: the leader (the node that would be best, `Tree.best`) gets
    `exploration.replicates` seed replicates on its own slot before it is reported best
-   (its UCB then uses the pooled mean);
+   (its UCB then uses the pooled mean), once the bands class it converged or partial (a
+   replicate of a failed leader confirms nothing worth having: measured, BENCHMARKS.md);
 2. baseline: a slot that has never run starts from the base config (seed 003's initial spread);
 3. parent: a `prefer-parent` directive, else the highest UCB node that is finished, has a
    reward and is not under a `freeze`; root last. A run the bands classify `failed` but
@@ -141,9 +142,14 @@ class Policy:
         return [*parents.values(), None]
 
     def at_block_boundary(self, snapshot: Snapshot) -> bool:
-        """True between the last entry of a block and the first of the next (seed 003's code review)."""
+        """True when a block has ended since the last code change: seed 003 changes code once between
+        blocks, so the first decision after a block's end may change a code strategy, and until one
+        does (a replicate or a directive can take that first decision) the next may."""
         block = self.spec.exploration.n_iter_block
-        return snapshot.entries_written > 0 and snapshot.entries_written % block == 0
+        blocks_ended = snapshot.entries_written // block
+        code_keys = {p.key for p in self.spec.space if p.code_strategy}
+        code_changes = sum(1 for r in snapshot.records if any(c.key in code_keys for c in r.changes))
+        return blocks_ended > code_changes
 
     # ------------------------------------------------------------------ the kinds of proposal
 
@@ -173,7 +179,7 @@ class Policy:
         choice = self.acquisition.choose(
             surrogate,
             ranked,
-            snapshot.finished,
+            snapshot.records,
             slot,
             self.at_block_boundary(snapshot),
             context.ledger,
@@ -253,8 +259,8 @@ class Policy:
         """A seed replicate of the leader, on the leader's own slot, while it has fewer than wanted."""
         wanted = snapshot.tree.replicates_wanted
         leader = snapshot.get(snapshot.leader.id) if snapshot.leader is not None else None
-        if not wanted or leader is None or leader.slot != slot:
-            return None
+        if not wanted or leader is None or leader.slot != slot or leader.failed:
+            return None  # a leader the bands class failed is not worth confirming yet
         count = snapshot.replicates_of(leader.node_id)
         if count >= wanted:
             return None

@@ -182,11 +182,19 @@ def test_a_slot_sees_that_the_same_config_already_ran(policy):
     assert again.params != first.params
 
 
-def test_code_strategies_change_only_at_block_boundaries(policy):
-    for written in range(1, 17):
-        records = [node(i, None if i == 1 else 1, metrics=FLAT, reward=0.01 * i) for i in range(1, 5)]
-        proposal = propose(policy, records, entries_written=written)
-        assert (proposal.change.key == STRATEGY) == (written % 8 == 0), written
+def test_code_strategies_change_once_per_block_after_its_end(policy):
+    records = [node(i, None if i == 1 else 1, metrics=FLAT, reward=0.01 * i) for i in range(1, 5)]
+    for written in range(1, 8):
+        assert propose(policy, records, entries_written=written).change.key != STRATEGY, written
+    for written in (8, 9, 15):  # the block has ended and no code change was made since: one is due
+        assert propose(policy, records, entries_written=written).change.key == STRATEGY, written
+    switched = replace(
+        node(5, 1, metrics=FLAT, reward=0.02, params=root_params(phase2_strategy="residual")),
+        changes=(Change(STRATEGY, "rollout", "residual"),),
+    )
+    for written in (9, 15):  # this block's code change is made
+        assert propose(policy, records + [switched], entries_written=written).change.key != STRATEGY, written
+    assert propose(policy, records + [switched], entries_written=16).change.key == STRATEGY
 
 
 # ---------------------------------------------------------------- directives
