@@ -338,9 +338,14 @@ def table(campaigns: list[Campaign], reference: str = REFERENCE) -> str:
 
 
 def compact_table(campaigns: list[Campaign], reference: str = REFERENCE, peer: str = "tpe") -> str:
-    """Markdown, one row per task: each searcher's median final regret [95% CI]; ucbx against ``peer`` paired."""
+    """Markdown, one row per task: each searcher's median final regret [95% CI]; ucbx against ``peer`` paired.
+
+    Without ``peer`` among the searchers, the first other searcher is the one compared.
+    """
     table_rows = rows(campaigns, reference)
     searchers = list(dict.fromkeys(r.searcher for r in table_rows))
+    if peer not in searchers:  # e.g. the gp run: ucbx against the only peer
+        peer = next((s for s in searchers if s != reference), peer)
     cells = {(r.task, r.searcher): r for r in table_rows}
     lines = [
         f"| task | {' | '.join(searchers)} | ucbx vs {peer}: w/t/l, p |",
