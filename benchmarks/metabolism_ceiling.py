@@ -89,7 +89,7 @@ def ceiling(args: argparse.Namespace) -> list[dict]:
     rows = []
     for scale in args.scales:
         preset, overrides = SCALES[scale]
-        for train_node in (False, True):
+        for train_node in args.phase1_train_node:
             base = yaml.safe_load(preset.read_text())
             training = {
                 "cache_dir": str(args.cache_dir),
