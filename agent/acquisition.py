@@ -37,9 +37,11 @@ import numpy as np
 from scipy.stats import norm
 
 from agent.candidates import beyond
-from agent.directive_rules import typed
+from agent.directive_rules import DirectiveRules, typed
 from agent.evidence import Ledger
-from agent.history import Change, NodeRecord, changes_text
+from agent.history import HYPERPARAMETER_ONLY, Change, NodeRecord, Proposal, changes_text, signature
+from agent.playbook import Playbook
+from agent.snapshot import Snapshot
 from agent.spec import Spec
 from agent.surrogate import Surrogate
 from slots.space import Parameter
@@ -80,12 +82,81 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, incumbent: float) ->
     return (mean - incumbent - XI) * norm.cdf(z) + std * norm.pdf(z)
 
 
+def is_new(
+    spec: Spec,
+    rules: DirectiveRules,
+    snapshot: Snapshot,
+    slot: int,
+    parent: NodeRecord | None,
+    params: dict[str, Any],
+    changes: tuple[Change, ...],
+) -> bool:
+    """True when a candidate never ran, is not in flight and breaks no directive."""
+    seed = parent.seed if parent else spec.base_seed()
+    if signature(spec.slots.values[slot], params, seed) in snapshot.taken:
+        return False
+    parent_id = parent.node_id if parent else None
+    if len(changes) == 1 and (parent_id, changes[0]) in snapshot.in_flight_changes:
+        return False
+    return rules.allowed(params, snapshot.directives)
+
+
+def start_of(spec: Spec, rules: DirectiveRules, snapshot: Snapshot, parent: NodeRecord | None) -> dict[str, Any]:
+    """The parent's searched values with the directives' pins and bounds applied (a key added to the
+    spec after the parent ran takes the base value)."""
+    return rules.enforce(raw_of(spec, parent), snapshot.directives)
+
+
+def raw_of(spec: Spec, parent: NodeRecord | None) -> dict[str, Any]:
+    return {**spec.base_params(), **(parent.params if parent else {})}
+
+
 class Acquisition:
     """Candidate changes and their expected improvement, for one spec; ties broken by ``rng``."""
 
-    def __init__(self, spec: Spec, rng: random.Random):
+    def __init__(self, spec: Spec, playbook: Playbook, rules: DirectiveRules, rng: random.Random):
         self.spec = spec
+        self.playbook = playbook
+        self.rules = rules
         self.rng = rng
+
+    def propose(
+        self, snapshot: Snapshot, slot: int, ranked: list[NodeRecord], surrogate: Surrogate, boundary: bool
+    ) -> Proposal | None:
+        """The engine's proposal for ``slot`` from the ``ranked`` parents (`parents`); None if nothing is new.
+
+        A pin or bound that moves the parent's value is one of the proposal's changes.
+        """
+        choice = self.choose(
+            surrogate,
+            ranked,
+            snapshot.records,
+            slot,
+            boundary,
+            snapshot.ledger,
+            lambda parent, params, changes: is_new(self.spec, self.rules, snapshot, slot, parent, params, changes),
+            lambda parent: start_of(self.spec, self.rules, snapshot, parent),
+        )
+        if choice is None:
+            return None
+        start = start_of(self.spec, self.rules, snapshot, choice.parent)
+        raw = raw_of(self.spec, choice.parent)
+        pins = tuple(Change(key, value, start[key]) for key, value in raw.items() if value != start[key])
+        changes = pins + choice.changes
+        strategy = HYPERPARAMETER_ONLY
+        for change in changes:
+            if self.spec.space.get(change.key).code_strategy:
+                strategy = self.playbook.strategy_text(change.new)
+        return Proposal(
+            slot=slot,
+            parent=choice.parent.node_id,
+            mode="exploit" if choice.parent is ranked[0] else "explore",
+            params=choice.params,
+            seed=choice.parent.seed,
+            changes=changes,
+            strategy=strategy,
+            rationale=choice.rationale(self.spec),
+        )
 
     def parents(self, surrogate: Surrogate, parents: list[NodeRecord]) -> list[NodeRecord]:
         """The `PARENTS` parents with the highest predicted reward at their own config and slot, best first."""

@@ -84,6 +84,14 @@ class Spec:
     base: dict[str, Any]  # the base config, as read
     raw: dict[str, Any]  # the spec as read (after overrides), for the folder's copy
 
+    def base_params(self) -> dict[str, Any]:
+        """The base config's value of every searched parameter (the root of the tree)."""
+        return {p.key: get_path(self.base, p.key) for p in self.space}
+
+    def base_seed(self) -> int | None:
+        """The base config's seed, None when the trainer has no seed key."""
+        return get_path(self.base, self.trainer.seed_key, None) if self.trainer.seed_key else None
+
     @property
     def n_slots(self) -> int:
         return len(self.slots.values)

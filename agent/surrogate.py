@@ -200,3 +200,26 @@ class Surrogate:
         """mean + KAPPA x std of the predicted reward, one per (params, slot)."""
         mean, std = self.predict(candidates)
         return list(mean + KAPPA * std)
+
+
+class SurrogateCache:
+    """The surrogate of the finished nodes, refitted only when a node has finished since the last
+    fit; its kernel is tuned again after `tune_gap` new results and kept fixed in between."""
+
+    def __init__(self, space: SearchSpace, n_slots: int, seed: int):
+        self.space, self.n_slots, self.seed = space, n_slots, seed
+        self._count = -1  # finished records the cached surrogate was fitted on
+        self._fit: Surrogate | None = None
+        self._tuned_at = -TUNE_EVERY  # finished records when the kernel was last tuned
+
+    def get(self, finished: list[NodeRecord]) -> Surrogate | None:
+        count = len(finished)
+        if count == self._count:
+            return self._fit
+        tune = self._fit is None or count - self._tuned_at >= tune_gap(self._tuned_at) or count < self._count
+        kernel = None if tune else self._fit.kernel
+        self._fit = Surrogate.fit(self.space, self.n_slots, finished, self.seed, kernel)
+        self._count = count
+        if tune:
+            self._tuned_at = count
+        return self._fit

@@ -337,9 +337,9 @@ def test_the_surrogate_fits_at_most_max_points_the_best_and_the_most_recent(poli
 
 def test_the_surrogate_is_refitted_only_when_a_node_has_finished(policy):
     records = [node(i, None, reward=0.1 * i, params=root_params(batch_size=2 + i)) for i in range(1, 8)]
-    first = policy._surrogate(records)
-    assert first is not None and policy._surrogate(list(records)) is first
-    assert policy._surrogate(records + [node(9, None, reward=0.3)]) is not first
+    first = policy.surrogates.get(records)
+    assert first is not None and policy.surrogates.get(list(records)) is first
+    assert policy.surrogates.get(records + [node(9, None, reward=0.3)]) is not first
 
 
 # ---------------------------------------------------------------- replicates
@@ -397,7 +397,7 @@ def test_after_a_divergence_only_learning_rates_and_clipping_go_down(tmp_path):
     extra = {"lr_warmup_steps": 100, "lr_warmup_fraction": 0.1, "grad_clip_norm": 1.0}
     spec = load_spec(write_spec(tmp_path, text, {**BASE, "training": {**BASE["training"], **extra}}))
     policy = make_policy(spec)
-    params = policy.root_params()
+    params = policy.spec.base_params()
     parent = node(1, None, params=params)
     diverged = replace(diverged_child(2, 1, 0.01, 0.1), params={**params, LR_NODE: 0.1})
     snapshot = state_of([parent, diverged], spec)
@@ -408,12 +408,12 @@ def test_after_a_divergence_only_learning_rates_and_clipping_go_down(tmp_path):
 
 def test_the_kernel_is_tuned_again_after_a_quarter_more_results_at_most_tune_every(policy):
     records = [node(i, None, reward=0.02 * i, params=root_params(batch_size=2 + i)) for i in range(1, 141)]
-    first = policy._surrogate(records[:10])
+    first = policy.surrogates.get(records[:10])
     assert first.model.optimizer is not None  # tuned
-    second = policy._surrogate(records[:11])
+    second = policy.surrogates.get(records[:11])
     assert second.model.optimizer is None and np.array_equal(second.kernel.theta, first.kernel.theta)
-    assert policy._surrogate(records[: 10 + tune_gap(10)]).model.optimizer is not None
+    assert policy.surrogates.get(records[: 10 + tune_gap(10)]).model.optimizer is not None
     assert tune_gap(10) == 2 and tune_gap(100) == TUNE_EVERY
-    policy._surrogate(records[:100])  # a gap of 12 since the last tuning, above a quarter: tuned
-    assert policy._surrogate(records[: 100 + TUNE_EVERY - 1]).model.optimizer is None
-    assert policy._surrogate(records[: 100 + TUNE_EVERY]).model.optimizer is not None
+    policy.surrogates.get(records[:100])  # a gap of 12 since the last tuning, above a quarter: tuned
+    assert policy.surrogates.get(records[: 100 + TUNE_EVERY - 1]).model.optimizer is None
+    assert policy.surrogates.get(records[: 100 + TUNE_EVERY]).model.optimizer is not None
