@@ -49,12 +49,12 @@ from benchmarks.tasks import Task, metrics_failure
 from memory.notebook import Entry
 from slots.config import get_path
 from slots.space import Parameter
+from ucb.rewards import WORST_REWARD
 from ucb.scores import choose_parent, puct
 from ucb.tree import Tree
 
 GRID_MAX_PARAMETERS = 3
 PUBLIC_C = 1.414
-WORST_REWARD = 0.0  # every objective's reward is in [0, 1] (ucb/rewards.py): the worst a run can score
 
 
 @dataclass
@@ -65,14 +65,6 @@ class Trial:
     params: dict[str, Any]
     seed: int | None
     handle: Any = None  # the searcher's own reference (node id, Optuna trial)
-
-
-def base_params(spec: Spec) -> dict[str, Any]:
-    return {p.key: get_path(spec.base, p.key) for p in spec.space}
-
-
-def base_seed(spec: Spec) -> int | None:
-    return get_path(spec.base, spec.trainer.seed_key, None) if spec.trainer.seed_key else None
 
 
 class Searcher:
@@ -170,7 +162,7 @@ class PublicRuleSearcher(Searcher):
         self.book = Book(self.spec)
 
     def ask(self, slot: int) -> Trial | None:
-        params, parent = base_params(self.spec), None
+        params, parent = self.spec.base_params(), None
         if any(r.slot == slot for r in self.book.records.values()):
             chosen = choose_parent(puct(self.book.tree(), PUBLIC_C))
             if chosen is not None:
@@ -180,10 +172,10 @@ class PublicRuleSearcher(Searcher):
         node_id = self.book.next_id()
         self.book.add(
             NodeRecord(
-                node_id=node_id, parent=parent, slot=slot, params=params, seed=base_seed(self.spec), mode="exploit"
+                node_id=node_id, parent=parent, slot=slot, params=params, seed=self.spec.base_seed(), mode="exploit"
             )
         )
-        return Trial(slot, params, base_seed(self.spec), node_id)
+        return Trial(slot, params, self.spec.base_seed(), node_id)
 
     def mutate(self, params: dict[str, Any]) -> dict[str, Any]:
         parameter = self.rng.choice(list(self.spec.space))
@@ -222,7 +214,7 @@ class Peer(Searcher):
     def ask(self, slot: int) -> Trial | None:
         if slot not in self.started:
             self.started.add(slot)
-            return Trial(slot, base_params(self.spec), base_seed(self.spec))
+            return Trial(slot, self.spec.base_params(), self.spec.base_seed())
         return self.propose(slot)
 
     def propose(self, slot: int) -> Trial | None:
@@ -245,7 +237,7 @@ class RandomSearcher(Peer):
     name = "random"
 
     def propose(self, slot: int) -> Trial | None:
-        return Trial(slot, {p.key: random_value(p, self.rng) for p in self.spec.space}, base_seed(self.spec))
+        return Trial(slot, {p.key: random_value(p, self.rng) for p in self.spec.space}, self.spec.base_seed())
 
 
 def grid_levels(parameter: Parameter, k: int) -> list[Any]:
@@ -281,7 +273,7 @@ class GridSearcher(Peer):
         self.rng.shuffle(self.points)
 
     def propose(self, slot: int) -> Trial | None:
-        return Trial(slot, self.points.pop(), base_seed(self.spec)) if self.points else None
+        return Trial(slot, self.points.pop(), self.spec.base_seed()) if self.points else None
 
 
 def distribution(optuna, parameter: Parameter):
@@ -332,9 +324,9 @@ class OptunaSearcher(Searcher):
         study = self.study(slot)
         if slot not in self.started:
             self.started.add(slot)
-            study.enqueue_trial(base_params(self.spec))
+            study.enqueue_trial(self.spec.base_params())
         trial = study.ask(self.distributions)
-        return Trial(slot, dict(trial.params), base_seed(self.spec), trial)
+        return Trial(slot, dict(trial.params), self.spec.base_seed(), trial)
 
     def tell(self, trial: Trial, metrics: dict[str, float]) -> None:
         self.study(trial.slot).tell(trial.handle, told_value(self.spec, metrics))

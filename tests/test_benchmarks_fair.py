@@ -30,7 +30,7 @@ from benchmarks.functions import (
     rosenbrock_reward,
 )
 from benchmarks.harness import EQUAL, SPEC, Campaign, optima, regret_curve, run_campaign, with_priorities
-from benchmarks.searchers import OPTUNA_SEARCHERS, SEARCHERS, WORST_REWARD, available, base_params, told_value
+from benchmarks.searchers import OPTUNA_SEARCHERS, SEARCHERS, available, told_value
 from benchmarks.stats import bootstrap_interval, paired_test, simple_regret, wins_ties_losses
 from benchmarks.tasks import (
     BRANIN_X,
@@ -48,6 +48,7 @@ from benchmarks.tasks import (
     ridge_landscape,
     slot_units,
 )
+from ucb.rewards import WORST_REWARD
 
 SEEDS = range(5)
 
@@ -71,7 +72,7 @@ def test_every_searcher_runs_the_base_config_first_on_every_slot(tmp_path, task_
     task = make_task(task_name, 0, tmp_path)
     names, skipped = available(list(SEARCHERS), task.spec)
     assert not set(skipped) - {"grid"}, skipped  # the Optuna peers are installed here (the `bench` extra)
-    base = base_params(task.spec)
+    base = task.spec.base_params()
     for searcher in names:
         first = {}
         for slot, params in recorded_campaign(make_task(task_name, 0, tmp_path), searcher, 12):
@@ -116,7 +117,7 @@ class PriorityProbe:
     def ask(self, slot):
         from benchmarks.searchers import Trial
 
-        return Trial(slot, base_params(self.spec), 0)
+        return Trial(slot, self.spec.base_params(), 0)
 
     def tell(self, trial, metrics):
         pass
@@ -249,7 +250,7 @@ def test_each_standard_task_reaches_one_at_its_optimum_on_every_slot(name):
 def test_each_standard_task_base_config_is_not_converged(name):
     for seed in range(30):
         task = make_task(name, seed, None)
-        metrics = task.evaluate(base_params(task.spec), 0, 0).true_metrics
+        metrics = task.evaluate(task.spec.base_params(), 0, 0).true_metrics
         assert not task.converged(metrics), seed
 
 
@@ -290,6 +291,6 @@ def test_the_weak_regime_task_is_the_demo_as_shipped(tmp_path):
     """trainer-metabolism-weak: configs/demo.yaml on configs/metabolism/demo.yaml (lr_node_homeo 1e-5), bounds as is."""
     task = make_task("trainer-metabolism-weak", 0, tmp_path)
     assert task.optimum is None  # regret against the best any searcher found
-    assert base_params(task.spec)["training.learning_rate_node_homeostasis"] == 1e-5
+    assert task.spec.base_params()["training.learning_rate_node_homeostasis"] == 1e-5
     assert task.spec.space.get("data_aug").high == 2000
     assert task.spec.trainer.base_config.name == "demo.yaml"
