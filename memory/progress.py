@@ -175,6 +175,15 @@ def read_progress(path: str | Path, limit: int = TAIL_BYTES) -> ProgressRead:
     return read
 
 
+def read_run_progress(run_dir: str | Path, metrics_file: str = "", limit: int = TAIL_BYTES) -> ProgressRead:
+    """A run's progress: ``run_dir/progress.jsonl``, else its metrics file when that is JSON lines
+    (a command trainer that writes one line per epoch, with ``step`` and ``of``)."""
+    read = read_progress(Path(run_dir) / PROGRESS_NAME, limit)
+    if not read.exists and metrics_file.endswith(".jsonl"):
+        read = read_progress(Path(run_dir) / metrics_file, limit)
+    return read
+
+
 def value_at(points: list[ProgressPoint], fraction: float, value) -> float | None:
     """``value(point)`` at ``fraction``, linear between the points around it; None before the first point,
     beyond the last, or where a value is missing."""
