@@ -20,6 +20,8 @@ from agent.driver import Exploration
 from agent.folder import ExplorationFolder
 from agent.history import Proposal
 from agent.live import Progress, format_status, progress_text, status_view
+from agent.review.folder import ExplorationFiles
+from agent.review.report import write_report
 from agent.spec import PruningSettings, load_spec
 from memory.crash import ENV, EXIT
 from memory.errors import SpecError
@@ -175,6 +177,12 @@ def test_median_stops_a_run_at_the_first_fraction_below_the_median_of_earlier_ru
         p.node_id for p in exploration.policy.parent_candidates(snapshot) if p
     ]
     assert not snapshot.get(4).failure.startswith("diverged")
+
+    report = write_report(ExplorationFiles.open(exploration.folder.root), tmp_path / "out").read_text()
+    assert "![score while training](report/learning_curves.png)" in report
+    assert "4 of 4 runs reported progress (`progress.jsonl`); 1 were stopped early" in report
+    assert f"- node 4 (iter 4): {entry.failure}" in report
+    assert (tmp_path / "out" / "report" / "learning_curves.png").stat().st_size > 10_000
 
 
 def test_asha_stops_a_run_at_the_rung_where_it_leaves_the_top_share(tmp_path, held):
