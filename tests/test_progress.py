@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from memory.progress import PROGRESS_NAME, append_progress, read_progress, value_at
+from memory.progress import PROGRESS_NAME, append_progress, read_progress, read_run_progress, value_at
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,6 +82,14 @@ def test_value_at_interpolates_between_points_and_says_nothing_outside_them(tmp_
     assert value_at(points, 0.75, loss) == 0.375
     assert value_at(points, 0.1, loss) is None and value_at(points, 1.0, loss) == 0.25
     assert value_at(points[:2], 0.75, loss) is None
+
+
+def test_a_json_lines_metrics_file_with_step_and_of_is_the_progress_when_there_is_no_progress_file(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "of": 2, "acc": 0.5}\n{"step": 2, "of": 2, "acc": 0.7}\n')
+    assert [p.metrics["acc"] for p in read_run_progress(tmp_path, "metrics.jsonl").points] == [0.5, 0.7]
+    assert not read_run_progress(tmp_path, "analysis.log").exists
+    append_progress(tmp_path / PROGRESS_NAME, 1, 4, {"acc": 0.1})
+    assert [p.metrics["acc"] for p in read_run_progress(tmp_path, "metrics.jsonl").points] == [0.1]
 
 
 def tiny(preset: str, tmp_path: Path, **training) -> Path:

@@ -128,11 +128,11 @@ def held_run_judged(exploration: Exploration, node_id: int) -> Journal:
     return exploration.journal
 
 
-def entry_of(exploration: Exploration, node_id: int):
-    """Passes until ``node_id``'s entry is written; the entry (one only)."""
+def entry_of(exploration: Exploration, node_id: int, problems: list[str] | None = None):
+    """Passes until ``node_id``'s entry is written (what they say goes to ``problems``); the entry (one only)."""
 
     def written() -> list:
-        daemon.step_once(exploration)
+        (problems if problems is not None else []).extend(daemon.step_once(exploration).problems)
         return [e for e in exploration.reader.entries() if e.node_id == node_id]
 
     entries = wait_for(written, 120, f"node {node_id}'s entry", step=0.1)
@@ -161,6 +161,8 @@ def test_median_stops_a_run_at_the_first_fraction_below_the_median_of_earlier_ru
     assert job.stop["rule"] == "median" and job.stop["fraction"] == 0.5 and job.stop["step"] == 5
     assert job.stop["value"] == 0.15 and job.stop["threshold"] == pytest.approx(0.4) and job.stop["runs"] == 3
     assert "asked_at" in job.stop
+    daemon.stop_local_jobs(exploration)  # a daemon stopping now leaves a stopped job to end as stopped
+    assert exploration.journal.by_iteration(4).status == "running"
     status = format_status(status_view(exploration))
     assert "[####################] 100% 10/10" in status and "score=0.4; stopping: at 50% (step 5/10)" in status
     entry = entry_of(exploration, 4)
@@ -209,6 +211,14 @@ def test_a_replicate_of_the_best_is_never_stopped_and_ends_with_its_own_result(t
     journal = held_run_judged(exploration, 2)
     assert Proposal.from_payload(0, journal.by_iteration(2).payload).replicate_of == 1
     assert journal.by_iteration(2).stop == {} and journal.by_iteration(2).status == "running"
+    progress = run_dir(exploration, 2) / PROGRESS_NAME
+    with open(progress, "ab") as handle:  # garbage after the run's lines: said once, no crash
+        handle.write(b"\x00\xff not json\n[1, 2]\n")
+    said = daemon.step_once(exploration).problems
+    assert [p for p in said if str(progress) in p] == [
+        f"{progress}: 2 unreadable lines skipped (first: line 11: not JSON)"
+    ]
+    assert not [p for p in daemon.step_once(exploration).problems if str(progress) in p]
     release(run_dir(exploration, 2))
     entry = entry_of(exploration, 2)
     assert entry.is_replicate and entry.failure == "" and entry.metrics["score"] == 0.3
@@ -243,7 +253,11 @@ def test_a_trainer_without_progress_is_never_stopped_and_status_says_so_once(tmp
     assert exploration.journal.by_iteration(2).stop == {}
     assert "no progress reported" in format_status(status_view(exploration))
     release(run_dir(exploration, 2))
-    assert entry_of(exploration, 2).failure == ""  # its own result (the bands class 0.1 failed, not a job failure)
+    later: list[str] = []
+    assert (
+        entry_of(exploration, 2, later).failure == ""
+    )  # its own result (the bands class 0.1 failed, not a job failure)
+    assert not [p for p in later if "progress" in p]  # said once, not again when node 2 ends
 
 
 @pytest.mark.parametrize(
