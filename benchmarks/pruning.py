@@ -25,7 +25,9 @@ best (noise-free reward of the config each method would recommend: highest mean 
 reward among whole trials), trials and stopped trials, and the stopped trials that would
 have become the campaign's best (their noise-free final reward above the final best).
 Intervals are 95% bootstrap intervals over seeds (2000 resamples); the ratios are paired
-by seed against the same searcher without pruning.
+by seed against the same searcher without pruning. The fair protocol of benchmarks/harness.py
+holds: the spec's priorities made equal, the base config first on every slot, a failure
+told the worst reward.
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ from typing import Any
 
 from agent.pruning import Pruner
 from agent.spec import PruningSettings
-from benchmarks.harness import Recommendation
-from benchmarks.searchers import UcbxSearcher, base_seed
-from benchmarks.tasks import SYNTHETIC, Task, make_task, metrics_failure
+from benchmarks.harness import EQUAL, Recommendation, with_priorities
+from benchmarks.searchers import UcbxSearcher, base_params, base_seed, distribution, told_value
+from benchmarks.tasks import SYNTHETIC, Task, make_task
 from memory.progress import ProgressPoint
 from slots.journal import JobRecord
 
@@ -167,14 +169,13 @@ class SimulatedPruner(Pruner):
 
 
 class TpeMethod:
-    """Optuna TPE, as benchmarks/searchers.py runs it, with a pruner told each report."""
+    """Optuna TPE as benchmarks/searchers.py runs it (the fair protocol: the base config enqueued once per
+    slot, a failure told the worst reward), with a pruner told each report through ``trial.report``."""
 
     def __init__(self, task: Task, seed: int, budget: int, pruner: str):
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        from benchmarks.searchers import TpeSearcher
-
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
         self.spec = task.spec
         pruners = {
             "tpe": optuna.pruners.NopPruner(),
@@ -183,10 +184,14 @@ class TpeMethod:
         }
         sampler = optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
         self.study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruners[pruner])
-        self.distributions = {p.key: TpeSearcher.distribution(optuna, p) for p in self.spec.space}
-        self.states = optuna.trial.TrialState
+        self.distributions = {p.key: distribution(optuna, p) for p in self.spec.space}
+        self.started: set[int] = set()
+        self.pruned = optuna.trial.TrialState.PRUNED
 
     def ask(self, slot: int):
+        if slot not in self.started:
+            self.started.add(slot)
+            self.study.enqueue_trial(base_params(self.spec))
         trial = self.study.ask(self.distributions)
         return trial, dict(trial.params), base_seed(self.spec)
 
@@ -198,13 +203,10 @@ class TpeMethod:
         return "pruned" if handle.should_prune() else ""
 
     def tell(self, handle, metrics: dict[str, float], stopped: str) -> None:
-        reward = self.spec.objective.score(metrics).reward
         if stopped:
-            self.study.tell(handle, state=self.states.PRUNED)
-        elif metrics_failure(metrics) or reward is None:
-            self.study.tell(handle, state=self.states.FAIL)
+            self.study.tell(handle, state=self.pruned)
         else:
-            self.study.tell(handle, reward)
+            self.study.tell(handle, told_value(self.spec, metrics))
 
 
 def make_method(name: str, task: Task, seed: int, budget: int):
@@ -386,7 +388,7 @@ def run(task_names: list[str], methods: list[str], seeds: list[int], trials: int
     with tempfile.TemporaryDirectory(prefix="ucbx-pruning-") as work:
         for name in task_names:
             for seed in seeds:
-                task = make_task(name, seed, Path(work))
+                task = with_priorities(make_task(name, seed, Path(work)), EQUAL)  # the fair protocol (issue 15)
                 for method in methods:
                     result = run_campaign(task, method, seed, trials)
                     results.append(result)
