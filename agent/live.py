@@ -22,6 +22,7 @@ from typing import TextIO
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from agent.driver import Exploration, StepReport
 from agent.history import Proposal
@@ -199,7 +200,7 @@ def _tables(view: StatusView) -> Group:
             slot.state,
             "" if slot.node_id is None else str(slot.node_id),
             _elapsed(slot.elapsed_s),
-            progress_text(slot.progress, None) or slot.progress_note,
+            Text(progress_text(slot.progress, None) or slot.progress_note),  # Text: the bar's [ ] are not markup
             slot.mutation,
         )
     top = Table(title="top UCB")

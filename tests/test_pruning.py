@@ -5,6 +5,7 @@ entry, restarts with one entry and one decision (local and real SLURM)."""
 
 from __future__ import annotations
 
+import io
 import json
 import textwrap
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from reliability.harness import environment, ucbx
+from rich.console import Console
 from slurm_helpers import require_slurm
 from waiting import release, wait_for
 
@@ -19,7 +21,7 @@ from agent import daemon
 from agent.driver import Exploration
 from agent.folder import ExplorationFolder
 from agent.history import Proposal
-from agent.live import Progress, format_status, progress_text, status_view
+from agent.live import Progress, SlotView, StatusView, _tables, format_status, progress_text, status_view
 from agent.review.folder import ExplorationFiles
 from agent.review.report import write_report
 from agent.spec import PruningSettings, load_spec
@@ -352,3 +354,7 @@ def test_the_progress_bar_says_fraction_elapsed_remaining_and_the_metric():
         progress_text(progress, 60.0) == "[#####---------------]  25% 5/20, 0:01:00 elapsed, ~0:03:00 left, loss=0.3125"
     )
     assert progress_text(None, 60.0) == ""
+    slots = [SlotView(0, "width=8", "running", 3, 60.0, "lr: 0.1 -> 0.2", progress), SlotView(1, "width=16", "idle")]
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(_tables(StatusView("x", "runs/x", 2, 8, slots, "")))  # the live view
+    assert "[#####---------------]  25% 5/20, ~0:03:00 left, loss=0.3125" in console.export_text()
