@@ -47,7 +47,7 @@ from typing import Any
 from agent.pruning import Pruner
 from agent.spec import PruningSettings
 from benchmarks.harness import EQUAL, Recommendation, with_priorities
-from benchmarks.searchers import UcbxSearcher, base_params, base_seed, distribution, told_value
+from benchmarks.searchers import UcbxSearcher, distribution, told_value
 from benchmarks.tasks import SYNTHETIC, Task, make_task
 from memory.progress import ProgressPoint
 from slots.journal import JobRecord
@@ -191,9 +191,9 @@ class TpeMethod:
     def ask(self, slot: int):
         if slot not in self.started:
             self.started.add(slot)
-            self.study.enqueue_trial(base_params(self.spec))
+            self.study.enqueue_trial(self.spec.base_params())
         trial = self.study.ask(self.distributions)
-        return trial, dict(trial.params), base_seed(self.spec)
+        return trial, dict(trial.params), self.spec.base_seed()
 
     def report(self, handle, slot: int, fraction: float, value: float) -> str:
         reward = self.spec.objective.score({METRIC: value}).reward

@@ -8,7 +8,6 @@ import math
 import pytest
 
 from benchmarks.pruning import REPORTS, budget_time, draw_curve, run_campaign
-from benchmarks.searchers import base_params
 from benchmarks.tasks import LR, make_task
 
 
@@ -18,7 +17,7 @@ def task(tmp_path):
 
 
 def test_a_config_has_one_curve_ending_at_its_final_value(task):
-    params = base_params(task.spec)
+    params = task.spec.base_params()
     curve = draw_curve(task, params, 1, 7, 0)
     assert curve == draw_curve(task, params, 1, 7, 0)
     assert curve.fractions == tuple(k / REPORTS for k in range(1, REPORTS + 1))
