@@ -20,10 +20,12 @@ from agent.spec import Spec
 from memory.analysis_log import read_metrics
 from memory.errors import ParseError
 from memory.notebook import Entry, format_number
+from memory.progress import read_run_progress
 from slots.journal import JobRecord
 from ucb.rewards import Score
 
 VISUAL_FILE = "visual.json"
+PRUNED = "pruned"  # the failure kind of a run stopped early (agent/pruning.py)
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,13 @@ def outcome_of(spec: Spec, metrics: dict[str, float], failure: str = "") -> Outc
 
 
 def judge(spec: Spec, job: JobRecord) -> Outcome:
-    """Metrics, classification and reward of a finished job; job failures keep their kind."""
+    """Metrics, classification and reward of a finished job; job failures keep their kind.
+
+    A job stopped early (failure kind ``pruned``) has the metrics of its last progress line.
+    """
+    last = read_run_progress(job.run_dir, spec.trainer.metrics_file).last if job.failure_kind == PRUNED else None
     try:
-        metrics = read_metrics(Path(job.run_dir) / spec.trainer.metrics_file)
+        metrics = last.metrics if last is not None else read_metrics(Path(job.run_dir) / spec.trainer.metrics_file)
     except ParseError:
         metrics = {}
     failure = ""

@@ -70,11 +70,14 @@ def _finished(exploration: Exploration, report: StepReport, target: int | None) 
 
 
 def stop_local_jobs(exploration: Exploration) -> None:
-    """End local jobs and queue them again, so the next start reruns them; SLURM jobs keep running."""
+    """End local jobs and queue them again, so the next start reruns them; SLURM jobs keep running.
+
+    A job the agent stopped (pruned) is not queued again: the next start collects it as stopped.
+    """
     if exploration.spec.launcher.kind != "local":
         return
     journal, launcher = exploration.journal, exploration.launcher
-    running = journal.jobs(status=IN_FLIGHT)
+    running = [job for job in journal.jobs(status=IN_FLIGHT) if not job.stop]
     for job in running:
         launcher.cancel(job)
     deadline = time.monotonic() + LOCAL_STOP_WAIT_S

@@ -5,6 +5,8 @@
    last pass is parsed);
 3. collect: each finished, uncollected job becomes a `## Iter N` entry, then memory,
    UCB scores and a git commit (agent/recorder.py); the snapshot grows with it;
+   then the running jobs' progress is read and the ones the pruning rule gives up on
+   are stopped (agent/pruning.py; their entries are written when they have ended);
 4. propose: each free slot gets a proposal from the policy, written as the slot's
    config (agent/dispatch.py); the snapshot counts it in flight;
 5. launch: each pending slot config is read back (a person may have edited it),
@@ -32,12 +34,13 @@ from agent.dispatch import Dispatcher
 from agent.folder import ExplorationFolder
 from agent.playbook import load_playbook
 from agent.policy import Policy
+from agent.pruning import Pruner
 from agent.reader import FolderReader
 from agent.recorder import Recorder
 from agent.snapshot import Snapshot
 from agent.spec import Spec
 from memory.notebook import Entry
-from slots.journal import Journal
+from slots.journal import JobRecord, Journal
 from slots.launcher import make_launcher
 
 
@@ -48,6 +51,7 @@ class StepReport:
     written: list[Entry] = field(default_factory=list)
     proposed: list[tuple[int, int]] = field(default_factory=list)  # (slot, node id)
     launched: list[tuple[int, int]] = field(default_factory=list)
+    stopped: list[JobRecord] = field(default_factory=list)  # asked to end by the pruning rule this pass
     problems: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None  # the folder after the pass's writes and proposals
 
@@ -71,6 +75,7 @@ class Exploration:
         self.reader = FolderReader(spec, folder, self.journal)
         self.recorder = Recorder(spec, folder, self.journal, self.reader, self.policy)
         self.dispatcher = Dispatcher(spec, folder, self.journal, self.reader, self.policy, self.launcher)
+        self.pruner = Pruner(spec, folder, self.journal, self.launcher)
 
     def prepare(self) -> None:
         """Before a pass that writes: what a crash left is finished or cleared first."""
@@ -92,11 +97,15 @@ class Exploration:
         self.launcher.refresh(self.journal)
         snapshot = self.reader.snapshot()
         report.problems += self.reader.notices()
-        for job in self.reader.finished_jobs():
+        finished = self.reader.finished_jobs()
+        for job in finished:
             entry = self.recorder.collect(job, snapshot)
             if entry is not None:
                 report.written.append(entry)
             snapshot = self.reader.current  # the same one grown, or one read again after a torn append
+        report.problems += self.pruner.note_finished(finished)
+        report.stopped, problems = self.pruner.check(snapshot, self.reader.uncollected())
+        report.problems += problems
         if propose:
             self._propose(snapshot, report, target)
         if launch and self._launch(report) and propose:  # proposals dropped for a new directive

@@ -6,7 +6,8 @@
       <name>_ucb_scores.txt     PUCT scores (ucb/scores.py)
       spec.yaml                 the spec as run, its base config beside it as base_config.yaml
       slots/slot_SS.yaml        the config slot SS runs next; slot_SS.pending.json until launched
-      iterations/node_NNNN/     one run: config.yaml, analysis.log, plots, stdout/stderr, exit status
+      iterations/node_NNNN/     one run: config.yaml, analysis.log, plots, stdout/stderr, exit status,
+                                progress.jsonl (what the trainer said while it trained: memory/progress.py)
       state.db                  the job journal (slots/journal.py owns the name)
       .ucbx.lock                one ucbx at a time (slots/lock.py owns the name)
       .git                      one commit per iteration (agent/provenance.py)
@@ -28,6 +29,7 @@ import yaml
 
 from agent.spec import Spec, load_spec
 from memory.errors import UcbxError
+from memory.progress import PROGRESS_NAME
 from slots.journal import JOURNAL_NAME
 from slots.lock import FolderLock
 
@@ -157,6 +159,10 @@ class ExplorationFolder:
 
     def run_config(self, node_id: int) -> Path:
         return self.run_dir(node_id) / RUN_CONFIG
+
+    def progress(self, node_id: int) -> Path:
+        """The run's progress file (memory/progress.py's protocol)."""
+        return self.run_dir(node_id) / PROGRESS_NAME
 
     @staticmethod
     def run_relative(node_id: int) -> str:

@@ -1,9 +1,15 @@
 """What a person sees: `ucbx status`, the daemon's rich live view, and plain log lines.
 
 `status_view` reads an exploration folder into a `StatusView` (slots, running jobs with
-their elapsed time, best node, top UCB nodes, last entries, budget). On a terminal the
-daemon redraws it with rich's `Live`; elsewhere (a log file, cron, CI) it prints one
-timestamped line per event.
+their elapsed time and progress, best node, top UCB nodes, last entries, budget). On a
+terminal the daemon redraws it with rich's `Live`; elsewhere (a log file, cron, CI) it
+prints one timestamped line per event.
+
+A running job's progress is its last progress line (memory/progress.py, read by the
+launcher from the run folder): a bar with the fraction done, the elapsed and estimated
+remaining time (elapsed * (1 - f) / f) and the latest value of the primary metric (or of
+the pruning metric, or the line's first metric); a job whose trainer writes none shows
+``no progress reported``.
 """
 
 from __future__ import annotations
@@ -16,15 +22,34 @@ from typing import TextIO
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from agent.driver import Exploration, StepReport
 from agent.history import Proposal
 from agent.notes import best_line
 from agent.snapshot import Snapshot
-from slots.journal import IN_FLIGHT
+from agent.spec import Spec
+from memory.notebook import format_number
+from memory.progress import ProgressPoint
+from slots.journal import IN_FLIGHT, JobRecord
 
 TOP_UCB = 5
 LAST_ENTRIES = 5
+BAR_WIDTH = 20
+NO_PROGRESS = "no progress reported"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A running job's last progress line, as the status shows it."""
+
+    fraction: float
+    step: float
+    of: float
+    remaining_s: float | None  # None until something is done
+    metric: str = ""
+    value: float | None = None
+    stopping: str = ""  # the pruning rule asked the job to end: why
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,8 @@ class SlotView:
     node_id: int | None = None
     elapsed_s: float | None = None
     mutation: str = ""
+    progress: Progress | None = None  # running jobs that report progress
+    progress_note: str = ""  # NO_PROGRESS for a running job that reports none
 
 
 @dataclass(frozen=True)
@@ -65,7 +92,9 @@ def status_view(exploration: Exploration, snapshot: Snapshot | None = None) -> S
             job = flying[slot]
             elapsed = time.time() - job.started_at if job.started_at else None
             what = Proposal.from_payload(slot, job.payload).mutation_text(spec.space)
-            slots.append(SlotView(slot, label, job.status, job.node_id, elapsed, what))
+            progress = job_progress(exploration, job, elapsed)
+            note = NO_PROGRESS if job.status == "running" and progress is None else ""
+            slots.append(SlotView(slot, label, job.status, job.node_id, elapsed, what, progress, note))
         elif slot in pending:
             what = pending[slot].proposal.mutation_text(spec.space)
             slots.append(SlotView(slot, label, "pending", pending[slot].node_id, mutation=what))
@@ -92,6 +121,43 @@ def status_view(exploration: Exploration, snapshot: Snapshot | None = None) -> S
     )
 
 
+def shown_metric(spec: Spec, point: ProgressPoint) -> str:
+    """Which metric of a progress line the status shows: the primary, else the pruning metric, else the first."""
+    for name in (spec.objective.primary, spec.exploration.pruning.metric):
+        if name and name in point.metrics:
+            return name
+    return next(iter(point.metrics), "")
+
+
+def job_progress(exploration: Exploration, job: JobRecord, elapsed_s: float | None) -> Progress | None:
+    """The job's last progress line as the status shows it; None when it reported none."""
+    last = exploration.launcher.progress(job).last
+    if last is None:
+        return None
+    remaining = None
+    if elapsed_s is not None and last.fraction > 0:
+        remaining = elapsed_s * (1 - last.fraction) / last.fraction
+    metric = shown_metric(exploration.spec, last)
+    value = last.metrics.get(metric) if metric else None
+    return Progress(last.fraction, last.step, last.of, remaining, metric, value, job.stop.get("reason", ""))
+
+
+def progress_text(progress: Progress | None, elapsed_s: float | None) -> str:
+    """``[#####---------------]  25% 5/20, 0:01:00 elapsed, ~0:03:00 left, loss=0.31``."""
+    if progress is None:
+        return ""
+    filled = round(progress.fraction * BAR_WIDTH)
+    parts = [f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {progress.fraction:4.0%} {progress.step:g}/{progress.of:g}"]
+    if elapsed_s is not None:
+        parts.append(f"{_elapsed(elapsed_s)} elapsed")
+    if progress.remaining_s is not None:
+        parts.append(f"~{_elapsed(progress.remaining_s)} left")
+    if progress.metric:
+        parts.append(f"{progress.metric}={format_number(progress.value)}")
+    text = ", ".join(parts)
+    return f"{text}; stopping: {progress.stopping}" if progress.stopping else text
+
+
 def _reward(value: float | None) -> str:
     return "failed" if value is None else f"{value:.3f}"
 
@@ -115,6 +181,9 @@ def format_status(view: StatusView) -> str:
         node = f"node {slot.node_id}" if slot.node_id is not None else ""
         parts = [slot.state, node, _elapsed(slot.elapsed_s), slot.mutation]
         lines.append(f"  slot_{slot.slot} ({slot.label}): " + " ".join(part for part in parts if part))
+        progress = progress_text(slot.progress, slot.elapsed_s) or slot.progress_note
+        if progress:
+            lines.append(f"    {progress}")
     lines.append(f"best: {view.best or 'none yet'}")
     lines += ["top UCB:"] + [f"  {line}" for line in view.top]
     lines += ["last entries:"] + [f"  {line}" for line in view.last]
@@ -123,7 +192,7 @@ def format_status(view: StatusView) -> str:
 
 def _tables(view: StatusView) -> Group:
     slots = Table(title=f"{view.name}: {view.written}/{view.budget} iterations, best {view.best or 'none yet'}")
-    for column in ("slot", "state", "node", "elapsed", "what"):
+    for column in ("slot", "state", "node", "elapsed", "progress", "what"):
         slots.add_column(column)
     for slot in view.slots:
         slots.add_row(
@@ -131,6 +200,7 @@ def _tables(view: StatusView) -> Group:
             slot.state,
             "" if slot.node_id is None else str(slot.node_id),
             _elapsed(slot.elapsed_s),
+            Text(progress_text(slot.progress, None) or slot.progress_note),  # Text: the bar's [ ] are not markup
             slot.mutation,
         )
     top = Table(title="top UCB")
@@ -162,6 +232,8 @@ class PlainReporter:
             )
         for slot, node_id in report.launched:
             self.say(f"launched node {node_id} on slot_{slot}")
+        for job in report.stopped:
+            self.say(f"stopping node {job.node_id} on slot_{job.slot}: {job.stop.get('reason', '')}")
         for problem in report.problems:
             if problem not in self.said:  # a standing problem is said once
                 self.said.add(problem)
@@ -186,6 +258,8 @@ class LiveReporter:
     def update(self, exploration: Exploration, report: StepReport) -> None:
         for entry in report.written:
             self.live.console.print(f"Iter {entry.iteration}: {entry.status} node {entry.node_id} {entry.mutation}")
+        for job in report.stopped:
+            self.live.console.print(f"stopping node {job.node_id}: {job.stop.get('reason', '')}")
         for problem in report.problems:
             if problem not in self.plain.said:
                 self.plain.said.add(problem)

@@ -47,6 +47,23 @@ class TrainerSpec:
     source: Path | None = None  # the trainer's code, for its git version (default: found from the command)
 
 
+PRUNING_RULES = ("none", "median", "asha")
+PRUNING_KEYS = ("rule", "min_fraction", "min_runs", "eta", "metric", "goal")
+GOALS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class PruningSettings:
+    """``exploration.pruning``: whether and how a running job is stopped early (agent/pruning.py)."""
+
+    rule: str = "none"  # none | median | asha
+    min_fraction: float = 0.25  # median: never before this fraction done; asha: the first rung
+    min_runs: int = 3  # earlier runs of the slot needed at a fraction before anything is stopped there
+    eta: float = 3.0  # asha: the top 1/eta of a rung goes on; rungs at min_fraction * eta**k
+    metric: str = ""  # judge this progress metric instead of the objective's reward of a progress line
+    goal: str = "maximize"  # which way ``metric`` is better
+
+
 @dataclass(frozen=True)
 class ExplorationSettings:
     ucb_c: float = 1.414
@@ -57,6 +74,7 @@ class ExplorationSettings:
     playbook: str = ""  # a built-in name (agent/playbooks/<name>.yaml) or a file's absolute path
     poll_s: float = 2.0  # how often the daemon looks at running jobs
     max_changes: int = 1  # parameters one proposal of the acquisition engine may change at once
+    pruning: PruningSettings = PruningSettings()
 
 
 @dataclass(frozen=True)
@@ -355,7 +373,7 @@ def _exploration(reader: Reader, value: Any) -> ExplorationSettings:
         "exploration",
         value,
         (),
-        ("ucb_c", "n_iter_block", "budget", "replicates", "seed", "playbook", "poll_s", "max_changes"),
+        ("ucb_c", "n_iter_block", "budget", "replicates", "seed", "playbook", "poll_s", "max_changes", "pruning"),
     )
     playbook = ""
     if "playbook" in section:
@@ -385,6 +403,32 @@ def _exploration(reader: Reader, value: Any) -> ExplorationSettings:
         max_changes=reader.number(
             "exploration.max_changes", section.get("max_changes", defaults.max_changes), integer=True, minimum=1
         ),
+        pruning=_pruning(reader, section.get("pruning", "none")),
+    )
+
+
+def _pruning(reader: Reader, value: Any) -> PruningSettings:
+    """``exploration.pruning``: a rule's name, or a mapping with ``rule`` and its settings."""
+    key = "exploration.pruning"
+    if isinstance(value, str):
+        return PruningSettings(rule=reader.text(key, value, PRUNING_RULES))
+    section = reader.mapping(key, value, ("rule",), PRUNING_KEYS[1:])
+    defaults = PruningSettings()
+    min_fraction = reader.number(f"{key}.min_fraction", section.get("min_fraction", defaults.min_fraction), above=0)
+    if min_fraction >= 1:
+        raise reader.fail(f"{key}.min_fraction", f"must be < 1 (a fraction of the run), got {min_fraction}")
+    metric = reader.text(f"{key}.metric", section["metric"]) if "metric" in section else ""
+    if "goal" in section and not metric:
+        raise reader.fail(f"{key}.goal", "is only read with pruning.metric (the objective's reward is maximized)")
+    if metric and "goal" not in section:
+        raise reader.fail(f"{key}.goal", f"missing: say whether {metric} is better high (maximize) or low (minimize)")
+    return PruningSettings(
+        rule=reader.text(f"{key}.rule", section["rule"], PRUNING_RULES),
+        min_fraction=float(min_fraction),
+        min_runs=reader.number(f"{key}.min_runs", section.get("min_runs", defaults.min_runs), integer=True, minimum=1),
+        eta=float(reader.number(f"{key}.eta", section.get("eta", defaults.eta), above=1)),
+        metric=metric,
+        goal=reader.text(f"{key}.goal", section["goal"], GOALS) if metric else defaults.goal,
     )
 
 

@@ -242,6 +242,9 @@ def parser() -> argparse.ArgumentParser:
     again = commands.add_parser("rerender", help="table and figure again from results/search_<label>.json")
     again.add_argument("--label", default="synthetic")
     again.set_defaults(action=rerender)
+    from benchmarks import pruning  # noqa: PLC0415 (its own module: learning curves and pruners)
+
+    pruning.add_command(commands)
     for command in commands.choices.values():
         command.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
         command.add_argument("--figures", type=Path, default=REPO / "docs" / "benchmarks")

@@ -45,6 +45,12 @@ POINTS = {
     "git.after-add": "the files are staged (git add), the commit not written (the folder's first commit too)",
     "git.after-commit": "the commit is written, the pass goes on",
 }
+# moments of stopping a run early (exploration.pruning), reached only by an exploration that prunes:
+# tests/test_pruning.py kills the daemon at each (the restart suite above runs without pruning)
+PRUNE_POINTS = {
+    "prune.after-decision": "the stop and its numbers are in the journal, the job not asked to end",
+    "prune.after-kill": "the job is asked to end, its entry not written",
+}
 
 _calls: dict[str, int] = {}
 
@@ -55,8 +61,9 @@ def _target() -> tuple[str, int] | None:
     if not value:
         return None
     point, _, count = value.rpartition(":")
-    if point not in POINTS or not count.isdigit() or int(count) < 1:
-        raise UcbxError(f"{ENV}={value!r}: expected POINT:COUNT with COUNT >= 1 and POINT one of {', '.join(POINTS)}")
+    known = {**POINTS, **PRUNE_POINTS}
+    if point not in known or not count.isdigit() or int(count) < 1:
+        raise UcbxError(f"{ENV}={value!r}: expected POINT:COUNT with COUNT >= 1 and POINT one of {', '.join(known)}")
     return point, int(count)
 
 

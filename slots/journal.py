@@ -28,8 +28,8 @@ JOURNAL_NAME = "state.db"
 STATUSES = ("queued", "running", "done", "failed")
 IN_FLIGHT = ("queued", "running")  # launched, not finished
 FINISHED = ("done", "failed")
-FAILURE_KINDS = ("crash", "timeout", "oom", "diverged", "lost", "infrastructure", "cancelled")
-SCHEMA_VERSION = 1
+FAILURE_KINDS = ("crash", "timeout", "oom", "diverged", "lost", "infrastructure", "cancelled", "pruned")
+SCHEMA_VERSION = 2  # 2: the ``stop`` column
 
 
 @dataclass(kw_only=True)
@@ -42,7 +42,9 @@ class JobRecord:
     SLURM jobs. ``attempts`` counts launches (retries of infrastructure failures and
     of jobs lost with the driver); ``launch_failures`` counts launches refused in a row
     (sbatch errors), reset by a launch that works. ``payload`` is the agent's own JSON data (mode,
-    mutation, ...); ``collected`` is set by the agent once the log entry is written.
+    mutation, ...); ``collected`` is set by the agent once the log entry is written. ``stop`` is a stop
+    the agent decided (`Launcher.stop`: ``kind``, ``reason`` and the numbers behind it), written
+    before the job is asked to end, so a restart neither loses the decision nor makes it again.
     """
 
     id: int | None = None
@@ -70,6 +72,7 @@ class JobRecord:
     finished_at: float | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     collected: bool = False
+    stop: dict[str, Any] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -77,7 +80,7 @@ class JobRecord:
 
 
 _COLUMNS = tuple(f.name for f in dataclasses.fields(JobRecord))
-_JSON_COLUMNS = ("command", "payload")
+_JSON_COLUMNS = ("command", "payload", "stop")
 _SQL_TYPES = {
     "id": "INTEGER PRIMARY KEY",
     "iteration": "INTEGER NOT NULL UNIQUE",
@@ -138,11 +141,18 @@ class Journal:
                     f"up to {SCHEMA_VERSION}); run the ucbx that made it, or upgrade this one"
                 )
             self._db.execute(_SCHEMA)
+            self._migrate()
             self._db.execute(_INDEX)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._db.execute("SELECT count(*) FROM jobs").fetchone()
         except sqlite3.DatabaseError as error:
             raise self._unreadable(error) from None
+
+    def _migrate(self) -> None:
+        """Columns added since schema 1 (``stop``), added to a journal written before them."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)").fetchall()}
+        if "stop" not in present:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN stop TEXT NOT NULL DEFAULT '{}'")
 
     def _unreadable(self, error: Exception) -> UcbxError:
         return UcbxError(

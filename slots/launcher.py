@@ -27,6 +27,7 @@ from typing import Any
 
 from memory.crash import crash_point
 from memory.errors import ConfigError
+from memory.progress import PROGRESS_NAME, ProgressRead, read_run_progress
 from slots.config import config_hash, load_config
 from slots.journal import IN_FLIGHT, JobRecord, Journal
 from slots.outcome import JobState, classify_run, read_exit_status, stderr_tail
@@ -71,7 +72,7 @@ def archive_attempt(record: JobRecord) -> None:
     """Move the files of ``record``'s last attempt (runner's and metrics) into ``run_dir/attempt_N/``."""
     run_dir = Path(record.run_dir)
     target = run_dir / f"attempt_{record.attempts}"
-    for name in (STDOUT, STDERR, EXIT_STATUS, RUNNER_INFO, SLURM_OUT, record.metrics_file):
+    for name in (STDOUT, STDERR, EXIT_STATUS, RUNNER_INFO, SLURM_OUT, PROGRESS_NAME, record.metrics_file):
         if (run_dir / name).exists():
             target.mkdir(exist_ok=True)
             shutil.move(run_dir / name, target / name)
@@ -167,6 +168,30 @@ class Launcher(abc.ABC):
         The job then ends as ``failed`` with kind ``cancelled``, seen by the next `refresh`.
         """
 
+    def progress(self, record: JobRecord) -> ProgressRead:
+        """What the job said while it trains (memory/progress.py), read from its run folder: the same for
+        every launcher, since a SLURM job's run folder is on the filesystem the driver shares."""
+        return read_run_progress(record.run_dir, record.metrics_file)
+
+    def stop(self, record: JobRecord, journal: Journal, kind: str, reason: str, numbers: dict[str, Any]) -> JobRecord:
+        """End a running job for the agent's own reason (``kind`` ``pruned``): the decision and ``numbers``
+        go into the journal first, then the job is asked to end (`cancel`), then that is recorded.
+
+        Exact across restarts: a job whose stop is recorded is never decided again; one whose end was
+        not yet asked for (a crash between the two writes) is asked now, once. The job then finishes
+        ``failed`` with failure kind ``kind`` and ``reason`` (`refresh`); one that finished on its own
+        before the stop reached it keeps its own outcome.
+        """
+        if not record.stop:
+            stop = {"kind": kind, "reason": reason, "decided_at": time.time(), **numbers}
+            record = journal.update(record.id, stop=stop)
+            crash_point("prune.after-decision")
+        if "asked_at" not in record.stop:
+            self.cancel(record)
+            crash_point("prune.after-kill")
+            record = journal.update(record.id, stop={**record.stop, "asked_at": time.time()})
+        return record
+
     def _find_orphan(self, record: JobRecord, journal: Journal) -> JobRecord:
         """A row without handle may belong to a job started just before a crash: attach it."""
         return record
@@ -191,7 +216,9 @@ class Launcher(abc.ABC):
                     finished.append(record)
                 continue
             state = self.poll(record)
-            if state.status == "failed" and self._may_retry(record, state):
+            if state.status == "failed" and record.stop:
+                state = JobState("failed", record.stop["kind"], state.exit_code, record.stop["reason"])
+            if state.status == "failed" and not record.stop and self._may_retry(record, state):
                 self._relaunch(record, journal, state)
             elif state.finished:
                 finished.append(self._finish(record, journal, state))

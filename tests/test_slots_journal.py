@@ -99,10 +99,21 @@ def test_a_journal_from_a_newer_ucbx_is_refused_and_left_untouched(tmp_path):
         db.execute("PRAGMA user_version=99")
     before = (tmp_path / "state.db").read_bytes()
     with pytest.raises(
-        UcbxError, match=r"state.db: written by a newer ucbx \(journal schema 99, this ucbx reads up to 1\)"
+        UcbxError, match=r"state.db: written by a newer ucbx \(journal schema 99, this ucbx reads up to 2\)"
     ):
         Journal(tmp_path)
     assert (tmp_path / "state.db").read_bytes() == before
+
+
+def test_a_journal_of_schema_1_gets_the_stop_column_and_keeps_its_rows(tmp_path):
+    with Journal(tmp_path) as journal:
+        journal.add(record(1))
+    with sqlite3.connect(tmp_path / "state.db") as db:  # as ucbx wrote it before the stop column
+        db.execute("ALTER TABLE jobs DROP COLUMN stop")
+        db.execute("PRAGMA user_version=1")
+    with Journal(tmp_path) as journal:
+        assert journal.get(1).stop == {} and journal.get(1).iteration == 1
+        assert journal.update(1, stop={"kind": "pruned"}).stop == {"kind": "pruned"}
 
 
 HOLD_LOCK = """

@@ -113,7 +113,7 @@ def test_strong_acyclicity_penalty_collapses_to_no_edges(tmp_path):
 
 
 def test_training_never_sees_the_true_graph():
-    assert list(inspect.signature(train).parameters) == ["observations", "config", "device"]
+    assert list(inspect.signature(train).parameters) == ["observations", "config", "device", "progress"]
     assert [f for f in Observations.__dataclass_fields__] == ["train", "val"]
     observations, truth = make_sem(load(TINY)["data"])
     assert truth.adjacency.sum() == 13

@@ -98,7 +98,7 @@ def test_constrained_head_fixes_it(tmp_path):
 
 
 def test_reward_is_known_and_its_motifs_stay_out_of_training():
-    assert list(inspect.signature(train).parameters) == ["score", "config", "device"]
+    assert list(inspect.signature(train).parameters) == ["score", "config", "device", "progress"]
     score, modes = make_reward({"seed": 0, "n_motifs": 2, "motif_length": 3, "floor": 0.01}, 3, torch.device("cpu"))
     motif = modes.motifs[0]
     tokens = torch.stack([torch.cat([motif, motif[:1]]), torch.cat([motif, motif[:1]])])

@@ -9,7 +9,9 @@ the pieces of that contract that do not depend on the model:
   raises `ConfigError` naming the file and the dotted key,
 - `cap_threads`, `pick_device`, `seed_everything`,
 - `write_analysis_log` (atomic, ``name: value`` lines, always a ``diverged:`` line),
-  `write_visual_json` (the numbers behind the plots, nan as null) and `plot_curves`.
+  `write_visual_json` (the numbers behind the plots, nan as null) and `plot_curves`,
+- `ProgressLog`: ``run_dir/progress.jsonl`` while training (memory/progress.py's protocol), a line
+  every ``of / PROGRESS_REPORTS`` steps and at the last step, each flushed as it is written.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ import yaml
 
 from memory.atomic import write_text_atomic
 from memory.errors import ConfigError, UcbxError
+from memory.progress import PROGRESS_NAME, append_progress
 
 TEXT_KEYS = ("description",)
+PROGRESS_REPORTS = 20  # progress lines a built-in trainer writes per run (one every 5%)
 
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -221,3 +225,22 @@ def plot_curves(path: str | Path, curves: dict[str, list[float]], title: str, lo
     figure.subplots_adjust(left=0.08, right=0.97, bottom=0.08, top=0.88, hspace=0.5, wspace=0.3)
     figure.savefig(path, dpi=72)
     plt.close(figure)
+
+
+class ProgressLog:
+    """``run_dir/progress.jsonl`` of one run of ``of`` steps (a file left by an earlier run is replaced)."""
+
+    def __init__(self, run_dir: str | Path, of: int, reports: int = PROGRESS_REPORTS):
+        self.path = Path(run_dir) / PROGRESS_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.unlink(missing_ok=True)
+        self.of = of
+        self.every = max(1, of // reports)
+
+    def due(self, step: int) -> bool:
+        """True at every ``every``-th step and at the last one (steps count from 1)."""
+        return step % self.every == 0 or step == self.of
+
+    def report(self, step: int, metrics: dict[str, float]) -> None:
+        """One line: ``step`` of ``of`` with ``metrics``."""
+        append_progress(self.path, step, self.of, metrics)

@@ -1,7 +1,8 @@
 """REPORT.md: an exploration's lab-meeting summary, with the figures it embeds.
 
 Owns the report's sections and their markdown: the best node (reward with replicate
-spread, config against the base, metrics, trainer plots), progress, the per-slot
+spread, config against the base, metrics, trainer plots), progress, the learning curves
+(agent/review/curves.py: what the runs said while they trained, and the runs stopped early), the per-slot
 comparison, parameter effects, the stability map, strategy outcomes, the tree, and
 the problems met reading the log. Parts that need the spec, configs or run folders say
 so when the folder does not have them. Figures go to ``<out>/report/``.
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from agent.review import best as best_module
+from agent.review import curves as curves_module
 from agent.review import plots
 from agent.review.best import Best
 from agent.review.comparisons import GroupStats, by_slot, by_strategy
@@ -191,6 +193,25 @@ def progress_section(files: ExplorationFiles, out: Path) -> str:
     )
 
 
+def curves_section(files: ExplorationFiles, out: Path) -> str:
+    """The runs' learning curves per slot, and which runs were stopped early, at what fraction and why."""
+    curves = curves_module.learning_curves(files)
+    if not curves.runs:
+        return ""
+    path = curves_module.plot_curves(files, curves, out / FIGURES_DIR / "learning_curves.png")
+    pruned = [curve for curve in curves.runs if curve.pruned]
+    lines = [
+        "## Learning curves\n",
+        _figure(f"{curves.metric} while training", path, out, f"no run reported {curves.metric}"),
+        f"\n{len(curves.runs)} of {len(files.runs)} runs reported progress (`progress.jsonl`); "
+        f"{len(pruned)} were stopped early by `exploration.pruning`.\n",
+    ]
+    lines += [f"- node {c.entry.node_id} (iter {c.entry.iteration}): {c.entry.failure}" for c in pruned]
+    shown = curves.warnings[:MAX_PROBLEMS]
+    lines += [f"- progress file: {warning}" for warning in shown]
+    return "\n".join(lines) + "\n"
+
+
 def _first_converged(stats: GroupStats) -> str:
     if stats.first_converged is None:
         return "never"
@@ -321,6 +342,7 @@ def write_report(files: ExplorationFiles, out: Path) -> Path:
         glance_section(files),
         best_section(files, out),
         progress_section(files, out),
+        curves_section(files, out),
         slot_section(files),
         effects_section(files, out),
         stability_section(files, out),

@@ -31,6 +31,7 @@ from trainers.causal.model import (
     sparsity_loss,
 )
 from trainers.common import (
+    ProgressLog,
     cap_threads,
     is_finite,
     pick_device,
@@ -129,8 +130,14 @@ def train_epoch(
     return {**{name: total / len(batches) for name, total in sums.items()}, "max_grad_norm": max_grad_norm}
 
 
-def train(observations: Observations, config: dict[str, dict[str, Any]], device: torch.device) -> History:
-    """Train a StructureLearner on ``observations``; the true graph is not an argument."""
+def train(
+    observations: Observations,
+    config: dict[str, dict[str, Any]],
+    device: torch.device,
+    progress: ProgressLog | None = None,
+) -> History:
+    """Train a StructureLearner on ``observations``; the true graph is not an argument. ``progress``:
+    the epoch's training and validation loss and edge count, every epoch."""
     model_config, training = config["model"], config["training"]
     x_train, x_val = prepare_inputs(observations, training["standardize_inputs"], device)
     model = StructureLearner(
@@ -171,6 +178,9 @@ def train(observations: Observations, config: dict[str, dict[str, Any]], device:
         history.curves["logit_std"].append(float(logits.std()))
         history.curves["edge_count"].append(float((gates > training["edge_threshold"]).sum()))
         history.gates.append(gates.cpu().numpy())
+        if progress is not None:
+            report = {"train_loss": stats["train_loss"], "val_loss": val_loss, "edge_count": history.last("edge_count")}
+            progress.report(epoch + 1, report)
         print(
             f"epoch {epoch + 1}/{training['epochs']} | loss {stats['train_loss']:.4g} | val {val_loss:.4g} | "
             f"edges {history.last('edge_count'):.0f} | clip {stats['grad_clip_ratio']:.0%} | "
@@ -230,7 +240,7 @@ def run(config_path: Path, run_dir: Path) -> dict[str, float]:
     seed_everything(training["seed"])
     observations, truth = make_sem(config["data"])
 
-    history = train(observations, config, device)
+    history = train(observations, config, device, ProgressLog(run_dir, training["epochs"], training["epochs"]))
 
     metrics = final_metrics(history, truth.adjacency, training["lambda_recon"])
     run_dir = Path(run_dir)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from trainers.common import (
+    ProgressLog,
     cap_threads,
     is_finite,
     pick_device,
@@ -57,9 +58,10 @@ class History:
 
 
 def train(
-    score: RewardFunction, config: dict[str, dict[str, Any]], device: torch.device
+    score: RewardFunction, config: dict[str, dict[str, Any]], device: torch.device, progress: ProgressLog | None = None
 ) -> tuple[ForwardPolicy, History]:
-    """Train P_F and log Z on ``score``; the hidden motifs are not an argument."""
+    """Train P_F and log Z on ``score``; the hidden motifs are not an argument. ``progress``: loss and
+    mean reward every few percent of the steps."""
     model, training, max_length = config["model"], config["training"], config["generation"]["max_length"]
     policy = ForwardPolicy(model["d_model"], model["n_layers"], max_length, model["policy_head"]).to(device)
     log_z = nn.Parameter(torch.zeros((), device=device))
@@ -99,6 +101,8 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_([*policy.parameters(), log_z], clip)
         optimizer.step()
+        if progress is not None and progress.due(step):
+            progress.report(step, {"loss": loss.item(), "mean_reward": rewards.mean().item()})
         if step % max(1, training["n_steps"] // 10) == 0 or step == 1:
             print(
                 f"step {step}/{training['n_steps']} | loss {loss.item():.4g} | log Z {log_z.item():.3g} | "
@@ -145,7 +149,7 @@ def run(config_path: Path, run_dir: Path) -> dict[str, float]:
     seed_everything(training["seed"])
     score, hidden_modes = make_reward(config["reward"], min_length, device)
 
-    policy, history = train(score, config, device)
+    policy, history = train(score, config, device, ProgressLog(run_dir, training["n_steps"]))
 
     statistics, modes, samples = {}, 0, []
     if not history.diverged:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainers.common import ProgressLog
 from trainers.metabolism.model import MetabolicModel
 from trainers.metabolism.phase1 import one_step_targets
 from trainers.metabolism.strategies import (
@@ -105,8 +106,11 @@ def train_phase2(
     delta_t: float,
     training: dict[str, Any],
     log: Callable[[str], None],
+    progress: ProgressLog | None = None,
 ) -> Phase2Result:
-    """The Phase 2 loop; ``model``'s homeostasis part is trained in place."""
+    """The Phase 2 loop; ``model``'s homeostasis part is trained in place. ``progress``: phase2_loss (the
+    evaluation rollout loss on the current model: one forward rollout of 64 windows, a few percent of a
+    batch's cost) and the batch's training loss, every few percent of the batches."""
     plan = Phase2Plan.from_training(training)
     freeze_reaction_part(model, plan.joint)
     optimizer = build_optimizer(model, training, plan.joint)
@@ -150,6 +154,10 @@ def train_phase2(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             optimizer_step += 1
+        if progress is not None and progress.due(batch + 1):
+            time_step, amplification = training["homeostasis_time_step"], plan.amplification(batch)
+            loss_now = evaluation_rollout_loss(model, concentrations, delta_t, time_step, amplification)
+            progress.report(batch + 1, {"phase2_loss": loss_now, "phase2_train_loss": loss.item()})
         if (batch + 1) % max(1, plan.n_batches // 10) == 0:
             log(f"phase2 batch {batch + 1}/{plan.n_batches} length {length} loss {loss.item():.6g}")
     trained = [*model.homeostasis_parameters(), model.log_k]

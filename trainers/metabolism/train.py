@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainers.common import cap_threads, pick_device, write_analysis_log, write_visual_json
+from trainers.common import ProgressLog, cap_threads, pick_device, write_analysis_log, write_visual_json
 from trainers.metabolism import evaluate, plots
 from trainers.metabolism.config import load_config
 from trainers.metabolism.model import MetabolicModel
@@ -99,7 +99,8 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
             f"phase2: strategy {training['phase2_strategy']}{relaxed}, time_step "
             f"{training['homeostasis_time_step']}, {plan.n_batches} batches of {training['batch_size']}"
         )
-        phase2 = train_phase2(model, concentrations, observations.delta_t, training, log)
+        progress = ProgressLog(run_dir, plan.n_batches)
+        phase2 = train_phase2(model, concentrations, observations.delta_t, training, log, progress)
         if phase2.diverged:
             log(f"phase2 diverged: {phase2.divergence_reason}")
 
