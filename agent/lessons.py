@@ -32,6 +32,7 @@ DECISIVE_REWARD = 0.15  # a one-parameter step that moves the reward this much i
 MIN_SLOTS = 2  # the new side must span this many slots (or hold a replicate of the child)
 OPEN_PROBLEM_SCORE = 0.8  # a best node's term scoring below this (of 1) is an open problem
 MAX_REGIMES = 5
+MAX_CANDIDATES = 32  # decisive steps examined per rewrite of the memory, the strongest first
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,19 @@ def _side(record_value: Any, old: Any, new: Any) -> str:
 def regime_changes(snapshot: Snapshot) -> list[RegimeChange]:
     """Decisive steps that held, strongest first; one per parameter and boundary."""
     scored = [r for r in snapshot.finished if r.reward is not None]
-    found: list[RegimeChange] = []
+    decisive = []
     for step in scored:
+        if step.change is None or step.replicate_of is not None or step.parent is None:
+            continue
+        parent_reward = snapshot.pooled.get(step.parent)
+        if parent_reward is not None and abs(step.reward - parent_reward) >= DECISIVE_REWARD:
+            decisive.append((step, parent_reward))
+    # each candidate costs a pass over every run: the strongest `MAX_CANDIDATES` only, so a rewrite
+    # of the memory stays linear in the log, however many decisive steps a long campaign has
+    strongest = sorted(decisive, key=lambda pair: -abs(pair[0].reward - pair[1]))[:MAX_CANDIDATES]
+    found: list[RegimeChange] = []
+    for step, parent_reward in sorted(strongest, key=lambda pair: pair[0].iteration):
         change = step.change
-        if change is None or step.replicate_of is not None:
-            continue
-        parent_reward = snapshot.pooled.get(step.parent) if step.parent is not None else None
-        if parent_reward is None or abs(step.reward - parent_reward) < DECISIVE_REWARD:
-            continue
         if any(r.key == change.key and _side(change.new, r.old, r.new) == "new" for r in found):
             continue  # the same boundary, already found from an earlier step
         regime = _held(snapshot, scored, step, step.reward - parent_reward)

@@ -43,6 +43,7 @@ from benchmarks.searchers import random_value
 from benchmarks.tasks import REPO
 from benchmarks.ucb_scaling import synthetic_log
 from memory.notebook import format_entry, parse_notebook
+from trainers.metabolism.evaluate import worst_ratio
 
 DEMO_SPEC = REPO / "configs" / "demo.yaml"
 JOB_END_WAIT_S = 30.0  # for a cancelled job's runner to finish writing
@@ -66,11 +67,17 @@ def campaign_log(n: int, spec: Spec) -> str:
         params = {p.key: random_value(p, rng) for p in spec.space}
         entry.config = config_line(spec.space, params, 0)
         ratio = entry.metrics["avg_slope_ratio"]
+        ratios = (ratio * rng.uniform(0.8, 1.2), ratio * rng.uniform(0.8, 1.2))
+        accuracy = rng.uniform(0.5, 1.0)
         entry.metrics.update(
             {
-                "MLP_node_slope_ratio_0": ratio * rng.uniform(0.8, 1.2),
-                "MLP_node_slope_ratio_1": ratio * rng.uniform(0.8, 1.2),
-                "embedding_cluster_acc": rng.uniform(0.5, 1.0),
+                "MLP_node_slope_ratio_0": ratios[0],
+                "MLP_node_slope_ratio_1": ratios[1],
+                "worst_slope_ratio": worst_ratio(ratios),
+                "embedding_cluster_acc": accuracy,
+                "embedding_cluster_acc_strict": accuracy * rng.uniform(0.8, 1.0),
+                "rate_constants_R2": 0.999,
+                "rate_constants_R2_drop": 0.0,
             }
         )
         parts.append(format_entry(entry))

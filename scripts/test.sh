@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
-.venv/bin/pip install --quiet torch==2.13.0 -e '.[test]'
+.venv/bin/pip install --quiet torch==2.13.0 -e '.[test,bench]'
 
 started_slurm=0
 if [ "$(id -u)" = 0 ] && ! scripts/slurm-local.sh status >/dev/null 2>&1; then

@@ -226,7 +226,10 @@ def _log_subs(axis) -> tuple[float, ...]:
 
 
 def _scale(axis, log: bool, label: str, ticks: list[float] | None = None) -> None:
-    """A linear or log axis (call after plotting); log ticks are written as plain numbers (0.0002, 0.001)."""
+    """A linear or log axis (call after plotting); log ticks are written as plain numbers (0.0002, 0.001).
+    An axis with no positive finite value drawn on it (a panel of failures only) stays linear."""
+    low, _ = axis.get_data_interval()
+    log = log and math.isfinite(low) and low > 0
     axis.set_label_text(f"{label} (log scale)" if log else label)
     if log:
         set_scale = axis.axes.set_xscale if axis is axis.axes.xaxis else axis.axes.set_yscale
