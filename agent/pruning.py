@@ -39,7 +39,7 @@ from agent.history import Proposal
 from agent.snapshot import Snapshot
 from agent.spec import PruningSettings, Spec
 from memory.progress import ProgressPoint, read_run_progress, value_at
-from slots.journal import JobRecord, Journal
+from slots.journal import IN_FLIGHT, JobRecord, Journal
 from slots.launcher import Launcher
 
 Value = Callable[[ProgressPoint], float | None]
@@ -158,8 +158,8 @@ class Pruner:
         """Judge the new progress of each running job: the jobs stopped now, and what to say (once each)."""
         stopped, problems = [], []
         for job in running:
-            if job.status != "running":
-                continue
+            if job.status not in IN_FLIGHT:
+                continue  # a job the journal still calls queued is judged too: SLURM's state can lag its first lines
             if job.stop:
                 self.launcher.stop(job, self.journal, PRUNED, job.stop.get("reason", ""), {})  # asked once only
                 continue
