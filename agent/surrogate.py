@@ -88,17 +88,6 @@ def tune_gap(tuned_at: int) -> int:
     return max(1, min(TUNE_EVERY, int(TUNE_GROWTH * tuned_at)))
 
 
-def surrogate_features_example(space: SearchSpace, n_slots: int) -> list[float]:
-    """One feature row of the base-less kind (every value at its low end), to count the inputs."""
-    row = []
-    for parameter in space:
-        if parameter.kind == "choice":
-            row += [0.0] * len(parameter.choices)
-        else:
-            row.append(0.0)
-    return row + [0.0]
-
-
 def training_set(points: list[NodeRecord]) -> list[NodeRecord]:
     """``points`` (in log order) cut to `MAX_POINTS`: the `BEST_POINTS` best targets, then the most recent."""
     if len(points) <= MAX_POINTS:
@@ -111,7 +100,7 @@ def training_set(points: list[NodeRecord]) -> list[NodeRecord]:
 class Surrogate:
     """Reward predictions for configs; `fit` returns None when there is too little data."""
 
-    def __init__(self, space: SearchSpace, n_slots: int, model: GaussianProcessRegressor):
+    def __init__(self, space: SearchSpace, n_slots: int, model: GaussianProcessRegressor | None):
         self.space = space
         self.n_slots = n_slots
         self.model = model
@@ -129,17 +118,18 @@ class Surrogate:
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-        if kernel is None:
-            dimensions = len(surrogate_features_example(space, n_slots))
-            kernel = ConstantKernel(1.0, constant_value_bounds=AMPLITUDE_BOUNDS) * Matern(
-                length_scale=[0.5] * dimensions, length_scale_bounds=LENGTH_SCALE_BOUNDS, nu=2.5
-            ) + WhiteKernel(0.01, noise_level_bounds=NOISE_BOUNDS)
-            model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
-        else:
-            model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed, optimizer=None)
-        surrogate = cls(space, n_slots, model)
+        surrogate = cls(space, n_slots, None)
         features = np.array([surrogate.features(r.params, r.slot) for r in points])
         targets = np.array([target(r) for r in points])
+        if kernel is None:
+            kernel = ConstantKernel(1.0, constant_value_bounds=AMPLITUDE_BOUNDS) * Matern(
+                length_scale=[0.5] * features.shape[1], length_scale_bounds=LENGTH_SCALE_BOUNDS, nu=2.5
+            ) + WhiteKernel(0.01, noise_level_bounds=NOISE_BOUNDS)
+            surrogate.model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
+        else:
+            surrogate.model = GaussianProcessRegressor(
+                kernel=kernel, normalize_y=True, random_state=seed, optimizer=None
+            )
         surrogate._fit(features, targets)
         return surrogate
 

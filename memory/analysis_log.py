@@ -65,13 +65,14 @@ def parse_jsonl_text(text: str, path: str = "") -> tuple[dict[str, float], list[
             problems.append(Problem(number, "not a JSON object; line ignored", path))
             continue
         for name, value in record.items():
-            number_value = _json_number(value)
+            number_value = json_number(value)
             if number_value is not None:
                 metrics[name] = number_value
     return metrics, problems
 
 
-def _json_number(value: object) -> float | None:
+def json_number(value: object) -> float | None:
+    """A JSON value as a float: numbers, and text a metric line may hold ("nan", "1e-3"); None otherwise."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memory.analysis_log import parse_number
+from memory.analysis_log import json_number
 
 PROGRESS_NAME = "progress.jsonl"
 TAIL_BYTES = 1 << 20  # a progress file is read from its last MiB at most
@@ -67,16 +67,6 @@ class ProgressRead:
     @property
     def last(self) -> ProgressPoint | None:
         return self.points[-1] if self.points else None
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return parse_number(value)
-    return None
 
 
 def format_progress_line(step: float, of: float, metrics: dict[str, float], when: float | None = None) -> str:
@@ -123,17 +113,17 @@ def parse_point(text: str, line: int) -> tuple[ProgressPoint | None, str]:
         return None, "not JSON"
     if not isinstance(values, dict):
         return None, "not a JSON object"
-    step, of = _number(values.get("step")), _number(values.get("of"))
+    step, of = json_number(values.get("step")), json_number(values.get("of"))
     if step is None or not math.isfinite(step) or step < 0:
         return None, "no numeric step"
     if of is None or not math.isfinite(of) or of <= 0:
         return None, "no positive 'of'"
     metrics = {}
     for name, value in values.items():
-        number = _number(value)
+        number = json_number(value)
         if name not in RESERVED and number is not None:
             metrics[str(name)] = number
-    return ProgressPoint(step, of, metrics, _number(values.get("time")), line), ""
+    return ProgressPoint(step, of, metrics, json_number(values.get("time")), line), ""
 
 
 def parse_progress_text(text: str, path: str = "") -> ProgressRead:
