@@ -159,10 +159,13 @@ class Acquisition:
         )
 
     def parents(self, surrogate: Surrogate, parents: list[NodeRecord]) -> list[NodeRecord]:
-        """The `PARENTS` parents with the highest predicted reward at their own config and slot, best first."""
-        mean, _ = surrogate.predict([(p.params, p.slot) for p in parents])
-        order = sorted(range(len(parents)), key=lambda i: -mean[i])
-        return [parents[i] for i in order[:PARENTS]]
+        """The `PARENTS` of ``parents`` with the highest predicted reward at their own config and slot,
+        best first; on a tie (the same config and slot), the higher reward first. Only runs the
+        surrogate was fitted on are candidates (every finished run up to `agent.surrogate.MAX_POINTS`;
+        beyond, the best and the most recent)."""
+        means = surrogate.finished_means
+        fitted = [parent for parent in parents if parent.node_id in means]
+        return sorted(fitted, key=lambda parent: (-means[parent.node_id], -parent.reward))[:PARENTS]
 
     def choose(
         self,
@@ -185,19 +188,22 @@ class Acquisition:
         finished = [r for r in records if r.finished]
         untried = self._untried_code(records)
         scored: list[tuple[NodeRecord, tuple[Change, ...], dict[str, Any]]] = []
+        rows = []
         for parent in parents[:PARENTS]:
             start = base(parent)
+            row = surrogate.encoder.row(start, slot)
             for changes in self.changes(start, slot, boundary, ledger, untried):
                 params = dict(start)
                 for change in changes:
                     params[change.key] = change.new
-                if is_new(parent, params, changes):
-                    scored.append((parent, changes, params))
+                if not is_new(parent, params, changes):
+                    continue
+                scored.append((parent, changes, params))
+                rows.append(surrogate.encoder.changed(row, [(change.key, change.new) for change in changes]))
         if not scored:
             return None
-        mean, std = surrogate.predict([(params, slot) for _, _, params in scored])
-        seen, _ = surrogate.predict([(r.params, r.slot) for r in finished if r.params])
-        incumbent = float(np.max(seen)) if len(seen) else 0.0
+        mean, std = surrogate.predict_rows(np.array(rows))
+        incumbent = max(surrogate.finished_means.values(), default=0.0)
         if any(r.reward is not None and not r.failed for r in finished):
             improvement = expected_improvement(mean, std, incumbent)
         else:

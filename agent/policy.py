@@ -76,11 +76,11 @@ class Policy:
             self.surrogates.get(snapshot.finished),
             self.ranker.open_tries(snapshot),
         )
-        parents = self.parent_candidates(snapshot)
         if context.surrogate is not None and not context.tries:
-            proposal = self._acquire(snapshot, slot, parents, context)
+            proposal = self._acquire(snapshot, slot, self.parents(snapshot), context)
             if proposal is not None:
                 return proposal
+        parents = self.parent_candidates(snapshot)
         for fallback in (False, True):
             for parent in parents:
                 proposal = self._mutate(snapshot, slot, parent, context, fallback)
@@ -89,29 +89,30 @@ class Policy:
         return None
 
     def parent_candidates(self, snapshot: Snapshot) -> list[NodeRecord | None]:
-        """Parents to try in order: a prefer-parent directive, then UCB order; root last.
-
-        A node is a parent when it is a finished original with a reward: a run the bands
-        classify `failed` is one (UCB ranks it low); a crash, timeout or divergence is not.
-        """
-        frozen = {d.node for d in snapshot.directives if d.kind == "freeze"}
+        """Parents to try in order: a prefer-parent directive, then UCB order; root last (`parents`)."""
+        eligible = {record.node_id: record for record in self.parents(snapshot)}
         preferred = [d.node for d in snapshot.directives if d.kind == "prefer-parent"]
         order = preferred + [node_id for node_id, _ in snapshot.ranking]
-        parents: dict[int, NodeRecord] = {}
+        ranked = {node_id: eligible[node_id] for node_id in order if node_id in eligible}
+        return [*ranked.values(), None]
+
+    def parents(self, snapshot: Snapshot) -> list[NodeRecord]:
+        """The nodes that may be a parent, in log order.
+
+        A node is a parent when it is a finished original with a reward, not under a
+        ``freeze`` directive: a run the bands classify `failed` is one (UCB ranks it low);
+        a crash, timeout or divergence is not.
+        """
+        frozen = {d.node for d in snapshot.directives if d.kind == "freeze"}
         seen: dict[int, bool] = {}
-        for node_id in order:
-            record = snapshot.get(node_id)
-            if (
-                record is None
-                or not record.finished
-                or record.reward is None
-                or record.replicate_of is not None
-                or record.node_id in parents
-                or (frozen and _under_freeze(snapshot, record, frozen, seen))
-            ):
+        found = []
+        for record in snapshot.finished:
+            if record.reward is None or record.replicate_of is not None:
                 continue
-            parents[record.node_id] = record
-        return [*parents.values(), None]
+            if frozen and _under_freeze(snapshot, record, frozen, seen):
+                continue
+            found.append(record)
+        return found
 
     def at_block_boundary(self, snapshot: Snapshot) -> bool:
         """True when a block has ended since the last code change: seed 003 changes code once between
@@ -125,16 +126,13 @@ class Policy:
 
     # ------------------------------------------------------------------ the kinds of proposal
 
-    def _acquire(
-        self, snapshot: Snapshot, slot: int, parents: list[NodeRecord | None], context: Context
-    ) -> Proposal | None:
+    def _acquire(self, snapshot: Snapshot, slot: int, originals: list[NodeRecord], context: Context) -> Proposal | None:
         """The acquisition engine's proposal (agent/acquisition.py), or a rule's where one fires.
 
         A ``prefer-parent`` directive narrows the parents to the preferred ones. When a rule asks
         for a specific kind of change from the parent with the highest predicted reward (a
         generic rule, or a playbook row: seed 003's table), the rule decides, from that parent.
         """
-        originals = [p for p in parents if p is not None]
         preferred = {d.node for d in snapshot.directives if d.kind == "prefer-parent"}
         if preferred & {p.node_id for p in originals}:
             originals = [p for p in originals if p.node_id in preferred]

@@ -13,7 +13,11 @@ The fit is bounded whatever the log's length: it uses at most `MAX_POINTS` runs,
 `BEST_POINTS` best rewards and the most recent of the others (log order), so a fit costs
 the same at 300 entries and at 100,000. The kernel's hyperparameters are optimised again
 after `tune_gap` new results (a quarter more, at most `TUNE_EVERY`; the policy passes the
-last tuned kernel back); in between a fit keeps them fixed and costs one Cholesky factorisation of at most 256 x 256.
+last tuned kernel back); in between a fit keeps them fixed and costs one Cholesky
+factorisation of at most 256 x 256. The `Encoder` of the `SurrogateCache` keeps the rows
+of the runs it last fitted on, so a refit encodes only the new runs; the predicted means
+at those runs (`finished_means`) give the engine its parents and its incumbent, so a
+decision never encodes the whole log.
 Fit and prediction run with one BLAS/OpenMP thread (threadpoolctl): the agent shares the
 machine with the trainers, and a GP this small is slower, not faster, with many threads.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,16 +64,84 @@ def one_thread():
     return _controller().limit(limits=1)
 
 
-def _encode(parameter: Parameter, value: Any) -> list[float]:
+class Encoder:
+    """The surrogate's inputs for a (params, slot): each searched value scaled to [0, 1] (log10 for
+    a log-scaled number), one-hot for a choice, then the slot's index scaled to [0, 1]. A value's
+    inputs are computed once per encoder; `changed` builds a candidate's row from its parent's."""
+
+    def __init__(self, space: SearchSpace, n_slots: int):
+        self.space = space
+        self.n_slots = n_slots
+        self.columns: dict[str, slice] = {}
+        start = 0
+        for parameter in space:
+            width = len(parameter.choices) if parameter.kind == "choice" else 1
+            self.columns[parameter.key] = slice(start, start + width)
+            start += width
+        self.width = start + 1
+        self._inputs: dict[tuple[str, Any], tuple[float, ...]] = {}
+        self._rows: dict[tuple, np.ndarray] = {}
+
+    def rows(self, records: list[NodeRecord]) -> np.ndarray:
+        """One row per record; the rows of these records are kept until the next call."""
+        kept: dict[tuple, np.ndarray] = {}
+        for record in records:
+            try:
+                key = (record.slot, tuple(record.params.items()))
+                kept[key] = self._rows.get(key)
+            except TypeError:  # an unhashable value: encoded without the cache
+                continue
+            if kept[key] is None:
+                kept[key] = self.row(record.params, record.slot)
+        self._rows = kept
+        return np.array([self._cached_row(record) for record in records]) if records else np.zeros((0, self.width))
+
+    def _cached_row(self, record: NodeRecord) -> np.ndarray:
+        try:
+            return self._rows[record.slot, tuple(record.params.items())]
+        except TypeError:
+            return self.row(record.params, record.slot)
+
+    def row(self, params: dict[str, Any], slot: int) -> np.ndarray:
+        row = np.empty(self.width)
+        for parameter in self.space:
+            row[self.columns[parameter.key]] = self.inputs(parameter, params[parameter.key])
+        row[-1] = slot / max(1, self.n_slots - 1)
+        return row
+
+    def changed(self, row: np.ndarray, changes: Iterable[tuple[str, Any]]) -> np.ndarray:
+        """``row`` with each (key, new value) of ``changes`` encoded in its place."""
+        new = row.copy()
+        for key, value in changes:
+            new[self.columns[key]] = self.inputs(self.space.get(key), value)
+        return new
+
+    def matrix(self, candidates: list[tuple[dict[str, Any], int]]) -> np.ndarray:
+        """One row per (params, slot)."""
+        if not candidates:
+            return np.zeros((0, self.width))
+        return np.array([self.row(params, slot) for params, slot in candidates])
+
+    def inputs(self, parameter: Parameter, value: Any) -> tuple[float, ...]:
+        try:
+            return self._inputs[parameter.key, value]
+        except KeyError:
+            found = self._inputs[parameter.key, value] = _encode(parameter, value)
+            return found
+        except TypeError:  # an unhashable value (a list among a choice's options)
+            return _encode(parameter, value)
+
+
+def _encode(parameter: Parameter, value: Any) -> tuple[float, ...]:
     if parameter.kind == "choice":
-        return [1.0 if value == choice else 0.0 for choice in parameter.choices]
+        return tuple(1.0 if value == choice else 0.0 for choice in parameter.choices)
     if parameter.kind == "bool":
-        return [1.0 if value else 0.0]
+        return (1.0 if value else 0.0,)
     if parameter.log:
         low, high, value = math.log10(parameter.low), math.log10(parameter.high), math.log10(value)
     else:
         low, high = parameter.low, parameter.high
-    return [(float(value) - low) / (high - low)]
+    return ((float(value) - low) / (high - low),)
 
 
 def target(record: NodeRecord) -> float | None:
@@ -100,26 +173,38 @@ def training_set(points: list[NodeRecord]) -> list[NodeRecord]:
 class Surrogate:
     """Reward predictions for configs; `fit` returns None when there is too little data."""
 
-    def __init__(self, space: SearchSpace, n_slots: int, model: GaussianProcessRegressor | None):
+    def __init__(
+        self, space: SearchSpace, n_slots: int, model: GaussianProcessRegressor | None, encoder: Encoder | None = None
+    ):
         self.space = space
         self.n_slots = n_slots
         self.model = model
+        self.encoder = encoder or Encoder(space, n_slots)
         self.features_seen = np.zeros((0, 0))  # the training inputs and targets, for `with_pending`
         self.targets_seen = np.zeros(0)
+        self.points: list[NodeRecord] = []  # the finished runs it was fitted on (`training_set`) ...
+        self.finished_features = np.zeros((0, 0))  # ... and their inputs, one row each
 
     @classmethod
     def fit(
-        cls, space: SearchSpace, n_slots: int, records: list[NodeRecord], seed: int = 0, kernel: Kernel | None = None
+        cls,
+        space: SearchSpace,
+        n_slots: int,
+        records: list[NodeRecord],
+        seed: int = 0,
+        kernel: Kernel | None = None,
+        encoder: Encoder | None = None,
     ) -> Surrogate | None:
-        """A GP on the finished runs (`target`); with ``kernel`` (a tuned one), its hyperparameters are kept."""
+        """A GP on the finished runs (`target`); with ``kernel`` (a tuned one), its hyperparameters are kept.
+        ``encoder``: one kept from an earlier fit (its rows are reused)."""
         points = training_set([r for r in records if target(r) is not None and all(p.key in r.params for p in space)])
         if len(points) < MIN_POINTS:
             return None
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-        surrogate = cls(space, n_slots, None)
-        features = np.array([surrogate.features(r.params, r.slot) for r in points])
+        surrogate = cls(space, n_slots, None, encoder)
+        features = surrogate.encoder.rows(points)
         targets = np.array([target(r) for r in points])
         if kernel is None:
             kernel = ConstantKernel(1.0, constant_value_bounds=AMPLITUDE_BOUNDS) * Matern(
@@ -127,10 +212,9 @@ class Surrogate:
             ) + WhiteKernel(0.01, noise_level_bounds=NOISE_BOUNDS)
             surrogate.model = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
         else:
-            surrogate.model = GaussianProcessRegressor(
-                kernel=kernel, normalize_y=True, random_state=seed, optimizer=None
-            )
+            surrogate.model = _fixed_kernel_gp(kernel, seed)
         surrogate._fit(features, targets)
+        surrogate.points, surrogate.finished_features = points, features
         return surrogate
 
     def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
@@ -147,15 +231,12 @@ class Surrogate:
         The kernel is kept; one factorisation."""
         if not pending:
             return self
-        from sklearn.gaussian_process import GaussianProcessRegressor
-
-        features = np.array([self.features(params, slot) for params, slot in pending])
-        mean, _ = self.predict(pending)
-        model = GaussianProcessRegressor(
-            kernel=self.kernel, normalize_y=True, random_state=self.model.random_state, optimizer=None
-        )
-        believer = Surrogate(self.space, self.n_slots, model)
+        features = self.encoder.matrix(pending)
+        mean = self.predict_mean(features)
+        model = _fixed_kernel_gp(self.kernel, self.model.random_state)
+        believer = Surrogate(self.space, self.n_slots, model, self.encoder)
         believer._fit(np.vstack([self.features_seen, features]), np.concatenate([self.targets_seen, mean]))
+        believer.points, believer.finished_features = self.points, self.finished_features
         return believer
 
     @property
@@ -163,18 +244,31 @@ class Surrogate:
         """The fitted kernel, hyperparameters included (to fit again without tuning them)."""
         return self.model.kernel_
 
-    def features(self, params: dict[str, Any], slot: int) -> list[float]:
-        row = [x for p in self.space for x in _encode(p, params[p.key])]
-        return row + [slot / max(1, self.n_slots - 1)]
-
     def predict(self, candidates: list[tuple[dict[str, Any], int]]) -> tuple[np.ndarray, np.ndarray]:
-        """The predicted reward's mean and the standard deviation of that mean, one per (params, slot).
+        """The predicted reward's mean and the deviation of that mean, one per (params, slot) (`predict_rows`)."""
+        return self.predict_rows(self.encoder.matrix(candidates))
+
+    @functools.cached_property
+    def finished_means(self) -> dict[int, float]:
+        """The predicted mean at the config and slot of each finished run it was fitted on, by node id
+        (a mean, so one lucky seed does not make a run look best)."""
+        if not self.points:
+            return {}
+        means = self.predict_mean(self.finished_features)
+        return {record.node_id: float(mean) for record, mean in zip(self.points, means)}
+
+    def predict_mean(self, features: np.ndarray) -> np.ndarray:
+        """The predicted mean for rows of inputs (`Encoder`); cheaper than `predict_rows`."""
+        with one_thread():
+            return self.model.predict(features)
+
+    def predict_rows(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The predicted reward's mean and the standard deviation of that mean, for rows of inputs.
 
         The deviation leaves out the seed noise the kernel's white term learned: a config's
         expected reward is what is uncertain, not one run's luck (else every point looks
         equally uncertain on a noisy task and the acquisition only follows the mean).
         """
-        features = np.array([self.features(params, slot) for params, slot in candidates])
         fitted = self.model.kernel_
         noise = getattr(fitted, "k2", None)
         with one_thread():
@@ -192,6 +286,27 @@ class Surrogate:
         return list(mean + KAPPA * std)
 
 
+def _fixed_kernel_gp(kernel: Kernel, seed: Any) -> GaussianProcessRegressor:
+    """scikit-learn's GP with ``kernel``'s hyperparameters kept as they are."""
+    return _fixed_kernel_gp_class()(kernel=kernel, normalize_y=True, random_state=seed, optimizer=None)
+
+
+@functools.cache
+def _fixed_kernel_gp_class() -> type:
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    class FixedKernelGP(GaussianProcessRegressor):
+        """Its fit skips the log marginal likelihood scikit-learn computes when nothing is optimised
+        (a second factorisation nobody here reads: half the cost of a refit)."""
+
+        def log_marginal_likelihood(self, theta=None, eval_gradient=False, clone_kernel=True):
+            if self.optimizer is None and not eval_gradient and not clone_kernel:
+                return math.nan
+            return super().log_marginal_likelihood(theta, eval_gradient, clone_kernel)
+
+    return FixedKernelGP
+
+
 class SurrogateCache:
     """The surrogate of the finished nodes, refitted only when a node has finished since the last
     fit; its kernel is tuned again after `tune_gap` new results and kept fixed in between."""
@@ -201,6 +316,7 @@ class SurrogateCache:
         self._count = -1  # finished records the cached surrogate was fitted on
         self._fit: Surrogate | None = None
         self._tuned_at = -TUNE_EVERY  # finished records when the kernel was last tuned
+        self._encoder = Encoder(space, n_slots)
 
     def get(self, finished: list[NodeRecord]) -> Surrogate | None:
         count = len(finished)
@@ -208,7 +324,7 @@ class SurrogateCache:
             return self._fit
         tune = self._fit is None or count - self._tuned_at >= tune_gap(self._tuned_at) or count < self._count
         kernel = None if tune else self._fit.kernel
-        self._fit = Surrogate.fit(self.space, self.n_slots, finished, self.seed, kernel)
+        self._fit = Surrogate.fit(self.space, self.n_slots, finished, self.seed, kernel, self._encoder)
         self._count = count
         if tune:
             self._tuned_at = count

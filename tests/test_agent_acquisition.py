@@ -180,3 +180,68 @@ def test_a_code_change_goes_to_a_strategy_no_node_has_tried_while_one_is_left(tm
     proposal = make_policy(spec).propose(state_of(every_slot_started(records), spec, entries_written=8), 0)
     switch = [c for c in proposal.changes if c.key == "training.phase2_strategy"]
     assert switch and switch[0].new == "separate_losses"
+
+
+# ---------------------------------------------------------------- the cost of a decision (issue 14)
+
+
+def quadratic_records(count: int, *, slots: int = 1) -> list:
+    """``count`` finished runs spread over the lr range, with the quadratic landscape's reward."""
+    records = []
+    for i in range(count):
+        lr = 10 ** (-6 + 6 * i / max(1, count - 1))
+        momentum = 0.9 * (i % 7) / 6
+        params = {LR: lr, MOMENTUM: momentum}
+        records.append(node(i + 1, None, slot=i % slots, reward=quadratic(params), params=params))
+    return records
+
+
+def test_a_candidate_row_built_from_its_parents_row_equals_its_own_encoding(spec):
+    """The engine builds a candidate's inputs by changing its parent's row (`Encoder.changed`);
+    they must be the inputs the candidate's own config would get."""
+    surrogate = Surrogate.fit(spec.space, 4, quadratic_records(12, slots=4))
+    encoder = surrogate.encoder
+    parent = {LR: 1e-4, MOMENTUM: 0.3}
+    for key, value in ((LR, 2.5e-2), (MOMENTUM, 0.9)):
+        changed = encoder.changed(encoder.row(parent, 2), [(key, value)])
+        assert np.array_equal(changed, encoder.row({**parent, key: value}, 2))
+    assert encoder.row(parent, 3)[-1] == 1.0 and encoder.row(parent, 0)[-1] == 0.0  # the slot is an input
+
+
+def test_a_refit_with_a_kept_kernel_predicts_as_a_fresh_fit_with_that_kernel(spec):
+    """The refit between two tunings (one factorisation, `_fixed_kernel_gp`) is the same posterior
+    as scikit-learn's own fit with the tuned kernel and no optimiser."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    records = quadratic_records(30)
+    tuned = Surrogate.fit(spec.space, 1, records[:20])
+    refit = Surrogate.fit(spec.space, 1, records, kernel=tuned.kernel)
+    reference = GaussianProcessRegressor(kernel=tuned.kernel, normalize_y=True, optimizer=None)
+    reference.fit(refit.finished_features, [target(r) for r in refit.points])
+    queries = [({LR: 10**e, MOMENTUM: 0.5}, 0) for e in np.linspace(-6, 0, 9)]
+    rows = refit.encoder.matrix(queries)
+    assert np.allclose(refit.predict_mean(rows), reference.predict(rows))
+    assert np.array_equal(refit.kernel.theta, tuned.kernel.theta)  # the hyperparameters were kept
+
+
+def test_a_decision_on_a_long_log_encodes_only_what_the_fit_and_the_candidates_need(spec, monkeypatch):
+    """With far more finished runs than a fit uses, a decision encodes the `MAX_POINTS` runs of
+    the fit once, not every run (the cost of a decision stays bounded by the log's length);
+    a second decision after one more result re-encodes only the new run."""
+    from agent import surrogate as module
+
+    records = quadratic_records(3 * module.MAX_POINTS)
+    policy = make_policy(spec)
+    encoded = []
+    original = module.Encoder.row
+    monkeypatch.setattr(
+        module.Encoder, "row", lambda self, params, slot: encoded.append(1) or original(self, params, slot)
+    )
+    policy.propose(state_of(records, spec), 0)
+    first = len(encoded)
+    assert module.MAX_POINTS <= first < module.MAX_POINTS + 50, first
+    encoded.clear()
+    more = quadratic_records(3 * module.MAX_POINTS + 1)[-1:]
+    more[0].node_id = 10_000
+    policy.propose(state_of(records + more, spec), 0)
+    assert len(encoded) < 50, len(encoded)  # the new run, the parents, the pending: not the fit again
