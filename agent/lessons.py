@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from statistics import fmean, pstdev
 from typing import Any
 
+import numpy as np
+
 from agent.history import NodeRecord, format_value, is_number
 from agent.snapshot import Snapshot
 from agent.spec import Spec
@@ -64,6 +66,82 @@ def _side(record_value: Any, old: Any, new: Any) -> str:
     return "old" if record_value == old else ""
 
 
+class _Column:
+    """One parameter's values over some runs, for `_side` on all of them at once: numbers as
+    floats (nan where a value is not a number), other values by a code per distinct value."""
+
+    def __init__(self, values: list[Any]):
+        self.values = values
+        self.numeric = np.array([is_number(v) for v in values], dtype=bool)
+        self.numbers = np.array([float(v) if is_number(v) else math.nan for v in values])
+        self.codes: np.ndarray | None = None
+        self._code_of: dict[Any, int] = {}
+        try:
+            self.codes = np.array([self._code_of.setdefault(v, len(self._code_of)) for v in values], dtype=int)
+        except TypeError:  # an unhashable value: compared one by one
+            self.codes = None
+
+    def sides(self, old: Any, new: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(on the old side, on the new side) of the step ``old`` -> ``new``, one flag per value (`_side`)."""
+        if is_number(old) and is_number(new):
+            numeric = self.numeric
+            up = new > old
+            on_new = (self.numbers >= new) if up else (self.numbers <= new)
+            on_old = ~on_new & ((self.numbers <= old) if up else (self.numbers >= old))  # new first, as in `_side`
+            # a value that is not a number is compared by equality, as `_side` does
+            return on_old | (~numeric & self._equal(old) & ~self._equal(new)), on_new | (~numeric & self._equal(new))
+        on_new = self._equal(new)
+        return ~on_new & self._equal(old), on_new
+
+    def _equal(self, value: Any) -> np.ndarray:
+        if value != value:  # nan equals nothing (a dictionary would match it by identity)
+            return np.zeros(len(self.values), dtype=bool)
+        if self.codes is not None:
+            try:
+                return self.codes == self._code_of.get(value, -1)
+            except TypeError:
+                pass
+        return np.array([v == value for v in self.values], dtype=bool)
+
+
+class _Runs:
+    """The scored runs as columns (one pass over them per parameter), so that judging a candidate
+    regime change costs array operations, not a pass of Python over every run."""
+
+    def __init__(self, snapshot: Snapshot, scored: list[NodeRecord]):
+        self.scored = scored
+        self.rewards = np.array([r.reward for r in scored], dtype=float)
+        self.slots = np.array([r.slot for r in scored])
+        self.replicate_of = np.array([-1 if r.replicate_of is None else r.replicate_of for r in scored])
+        # the one-parameter steps whose parent has a pooled reward: the evidence of a regime change
+        self.steps = [
+            r
+            for r in scored
+            if r.change is not None
+            and r.replicate_of is None
+            and r.parent is not None
+            and snapshot.pooled.get(r.parent) is not None
+        ]
+        self.gains = np.array([r.reward - snapshot.pooled[r.parent] for r in self.steps], dtype=float)
+        self._values: dict[str, _Column] = {}
+        self._step_keys = np.array([r.change.key for r in self.steps], dtype=object)
+        self._steps_of: dict[str, tuple[np.ndarray, _Column, _Column]] = {}
+
+    def values(self, key: str) -> _Column:
+        if key not in self._values:
+            self._values[key] = _Column([r.params.get(key) for r in self.scored])
+        return self._values[key]
+
+    def steps_of(self, key: str) -> tuple[np.ndarray, _Column, _Column]:
+        """The indices in `steps` of the steps that changed ``key``, their old and their new values."""
+        if key not in self._steps_of:
+            index = np.flatnonzero(self._step_keys == key) if len(self.steps) else np.zeros(0, dtype=int)
+            olds = _Column([self.steps[i].change.old for i in index])
+            news = _Column([self.steps[i].change.new for i in index])
+            self._steps_of[key] = (index, olds, news)
+        return self._steps_of[key]
+
+
 def regime_changes(snapshot: Snapshot) -> list[RegimeChange]:
     """Decisive steps that held, strongest first; one per parameter and boundary."""
     scored = [r for r in snapshot.finished if r.reward is not None]
@@ -74,49 +152,39 @@ def regime_changes(snapshot: Snapshot) -> list[RegimeChange]:
         parent_reward = snapshot.pooled.get(step.parent)
         if parent_reward is not None and abs(step.reward - parent_reward) >= DECISIVE_REWARD:
             decisive.append((step, parent_reward))
-    # each candidate costs a pass over every run: the strongest `MAX_CANDIDATES` only, so a rewrite
-    # of the memory stays linear in the log, however many decisive steps a long campaign has
+    # the strongest `MAX_CANDIDATES` only, so a rewrite of the memory stays linear in the log
+    # however many decisive steps a long campaign has
     strongest = sorted(decisive, key=lambda pair: -abs(pair[0].reward - pair[1]))[:MAX_CANDIDATES]
+    runs = _Runs(snapshot, scored)
     found: list[RegimeChange] = []
     for step, parent_reward in sorted(strongest, key=lambda pair: pair[0].iteration):
         change = step.change
         if any(r.key == change.key and _side(change.new, r.old, r.new) == "new" for r in found):
             continue  # the same boundary, already found from an earlier step
-        regime = _held(snapshot, scored, step, step.reward - parent_reward)
+        regime = _held(runs, step, step.reward - parent_reward)
         if regime is not None:
             found.append(regime)
     return sorted(found, key=lambda r: -abs(r.reward_change))[:MAX_REGIMES]
 
 
-def _held(snapshot: Snapshot, scored: list[NodeRecord], step: NodeRecord, delta: float) -> RegimeChange | None:
+def _held(runs: _Runs, step: NodeRecord, delta: float) -> RegimeChange | None:
     change = step.change
-    sides: dict[str, list[NodeRecord]] = {"old": [], "new": []}
-    for record in scored:
-        side = _side(record.params.get(change.key), change.old, change.new)
-        if side:
-            sides[side].append(record)
-    old_side, new_side = sides["old"], sides["new"]
-    if not old_side or not new_side:
+    on_old, on_new = runs.values(change.key).sides(change.old, change.new)
+    if not on_old.any() or not on_new.any():
         return None
-    replicated = any(r.replicate_of == step.node_id for r in new_side)
-    if len({r.slot for r in new_side}) < MIN_SLOTS and not replicated:
+    replicated = bool(np.any(runs.replicate_of[on_new] == step.node_id))
+    if len(set(runs.slots[on_new].tolist())) < MIN_SLOTS and not replicated:
         return None
-    difference = fmean(r.reward for r in new_side) - fmean(r.reward for r in old_side)
+    difference = fmean(runs.rewards[on_new].tolist()) - fmean(runs.rewards[on_old].tolist())
     if difference * delta <= 0 or abs(difference) < DECISIVE_REWARD / 2:
         return None
-    steps = [
-        r
-        for r in scored
-        if r.change is not None
-        and r.replicate_of is None
-        and r.change.key == change.key
-        and _side(r.change.old, change.old, change.new) == "old"
-        and _side(r.change.new, change.old, change.new) == "new"
-        and r.parent is not None
-        and snapshot.pooled.get(r.parent) is not None
-        and (r.reward - snapshot.pooled[r.parent]) * delta > 0
-    ]
-    return RegimeChange(change.key, change.old, change.new, tuple(steps), tuple(old_side), tuple(new_side), difference)
+    index, olds, news = runs.steps_of(change.key)
+    crossed = olds.sides(change.old, change.new)[0] & news.sides(change.old, change.new)[1]
+    crossed &= runs.gains[index] * delta > 0
+    steps = tuple(runs.steps[i] for i in index[crossed])
+    old_side = tuple(runs.scored[i] for i in np.flatnonzero(on_old))
+    new_side = tuple(runs.scored[i] for i in np.flatnonzero(on_new))
+    return RegimeChange(change.key, change.old, change.new, steps, old_side, new_side, difference)
 
 
 def _spread(records: tuple[NodeRecord, ...], metric: str) -> str:

@@ -154,3 +154,35 @@ def test_a_jump_the_other_slots_do_not_repeat_is_no_principle(tmp_path):
         history.append(record(node_id, parent, parent - 1, 3e-5, values, Change(LR_NODE, 1e-5, 3e-5)))
     principles, _ = write_and_read_memory(tmp_path, history)
     assert "regime change" not in principles
+
+
+def test_the_array_judgement_of_a_step_agrees_with_the_rule_run_by_run():
+    """`regime_changes` judges each candidate step over every run with arrays (agent/lessons.py
+    `_Column.sides`, so a rewrite of the memory at 100,000 entries stays cheap); for every pair
+    of values, each run's side must be the one `_side` states: numbers by the step's direction,
+    anything else (a choice, a missing value, a string among numbers) by equality."""
+    import math
+
+    from agent.lessons import _Column, _side
+
+    values = [1e-5, 3e-5, 1e-4, 3e-4, 2, 2.0, 1, None, "rollout", "residual", math.nan, True, False, 0]
+    column = _Column(values)
+    for old in values:
+        for new in values:
+            if old is None or new is None:
+                continue
+            on_old, on_new = column.sides(old, new)
+            expected = [_side(value, old, new) for value in values]
+            assert [side == "old" for side in expected] == on_old.tolist(), (old, new)
+            assert [side == "new" for side in expected] == on_new.tolist(), (old, new)
+
+
+def test_a_step_across_the_boundary_that_did_not_help_is_not_its_evidence(tmp_path):
+    """The same lr_node 1e-5 -> 3e-5 from a fourth baseline, whose reward fell: the regime still
+    held (two slots of three agree), and its evidence lists only the steps that helped."""
+    history = demo_like_history()[:7]
+    history.append(record(8, 4, 3, 3e-5, metrics(0.40, 0.30, 0.5), Change(LR_NODE, 1e-5, 3e-5)))
+    principles, _ = write_and_read_memory(tmp_path, history)
+    first = principles.splitlines()[0]
+    assert first.startswith("1. **lr_node_homeo 1e-05 -> 3e-05 helps (regime change)**")
+    assert "decisive steps at iters 5, 6;" in first, first
