@@ -9,7 +9,9 @@ writer, the entry writer, `ucbx status` and the live view read the same snapshot
 
 Within a pass it is updated, not rebuilt: `add_entry` after an entry is written,
 `add_in_flight` after a proposal. Derived values are computed on first use and
-forgotten at each update.
+forgotten at each update. The next pass's snapshot is this one `grown` with the
+entries appended since; its tree then holds the log reader's Entry objects, so a
+long-running daemon keeps one Entry per log entry (not also the one it wrote).
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ class Snapshot:
         objective = None if self.reward_metric else self.spec.objective
         tree = self.tree
         written = len(self.entries)
+        if not self._adopt(entries):
+            return Snapshot.build(self.spec, entries, in_flight, directives, reward_metric=self.reward_metric)
         for record in self.records[written:]:
             tree.remove_in_flight(record.node_id)
             self._take(record, -1)
@@ -127,6 +131,23 @@ class Snapshot:
             self._take(record, 1)
         records += list(in_flight)
         return Snapshot(self.spec, list(entries), records, tree, list(directives), self.reward_metric, taken=self.taken)
+
+    def _adopt(self, entries: list[Entry]) -> bool:
+        """The tree holds the log reader's Entry objects (``entries``) for this snapshot's entries from now on.
+
+        One Entry per log entry is alive: the reader's. The entries that differ are the last
+        few: the ones `add_entry` took from the entry writer (what it built, not the parse of
+        what it wrote) and the one the reader had parsed as the log's unfinished end (parsed
+        again since). Each takes its place in the tree (the node's entry or one of its
+        replicates); its reward stays as scored. False when one is not where the tree holds
+        it (a node id given twice, a replicate of a replicate): the tree is built anew.
+        """
+        index = len(self.entries) - 1
+        while index >= 0 and self.entries[index] is not entries[index]:
+            if not _swap_entry(self.tree, self.entries[index], entries[index]):
+                return False
+            index -= 1
+        return True
 
     # ------------------------------------------------------------ updates within a pass
 
@@ -234,3 +255,21 @@ class Snapshot:
 
 def _record(spec: Spec, entry: Entry, objective, metric: str | None) -> NodeRecord:
     return record_from_entry(entry, spec.space, score_entry(entry, objective, metric)[0])
+
+
+def _swap_entry(tree: Tree, held: Entry, parsed: Entry) -> bool:
+    """``parsed`` in place of ``held`` (the same log entry) in ``tree``; False when the tree does not hold ``held``
+    as its node's entry or as a replicate of its parent."""
+    if (held.node_id, held.parent, held.is_replicate) != (parsed.node_id, parsed.parent, parsed.is_replicate):
+        return False
+    node = tree.nodes.get(held.node_id)
+    if node is not None and node.entry is held:
+        node.entry = parsed
+        return True
+    target = tree.nodes.get(held.parent)
+    replicates = target.replicates if target is not None else []
+    for index, replicate in enumerate(replicates):
+        if replicate is held:
+            replicates[index] = parsed
+            return True
+    return False

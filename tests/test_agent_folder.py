@@ -1,9 +1,10 @@
 """One owner of the folder's layout, one best node everywhere, parse work that follows appends,
-and no class in agent/ doing several jobs."""
+one Entry object per log entry in a daemon, and no class in agent/ doing several jobs."""
 
 from __future__ import annotations
 
 import ast
+import os
 import textwrap
 from pathlib import Path
 
@@ -184,6 +185,24 @@ def test_a_daemon_parses_what_is_appended_not_the_whole_log_each_pass(tmp_path):
     report = exploration.step(launch=False, propose=False)
     assert reader.bytes_parsed - before == log.stat().st_size
     assert any("changed other than by an append" in problem for problem in report.problems)
+
+
+def test_a_daemon_holds_one_entry_object_per_log_entry_the_readers_parse(tmp_path):
+    """The entries a daemon wrote are held once: at the next reading its tree's nodes and replicates hold the
+    log reader's parse of them, not the Entry objects the writer built (the same log entry twice)."""
+    spec_path = fake_spec(tmp_path, sleep=0.05, budget=20)
+    spec = load_spec(spec_path)
+    exploration = Exploration(spec, ExplorationFolder(tmp_path / "runs", spec.name))
+    with open(os.devnull, "w") as quiet:
+        assert daemon.run(exploration, PlainReporter(quiet), iterations=12) == 12
+    snapshot = exploration.snapshot()
+    parsed = exploration.reader.entries()
+    assert len(parsed) == 12 and any(entry.is_replicate for entry in parsed)  # nodes and replicates
+    held = [node.entry for node in snapshot.tree.nodes.values() if node.entry is not None]
+    held += [replicate for node in snapshot.tree.nodes.values() for replicate in node.replicates]
+    assert len(held) == len(parsed)
+    assert {id(entry) for entry in held} == {id(entry) for entry in parsed}
+    assert all(mine is theirs for mine, theirs in zip(snapshot.entries, parsed, strict=True))
 
 
 # ---------------------------------------------------------------- the review commands' argument

@@ -10,8 +10,8 @@
    in a process of its own: open files and threads do not grow from pass to pass and are given back with
    the driver; 30 passes with nothing to do leave the process holding what it held before them; once
    the driver is dropped no module keeps anything more; and the objects the driver holds, type by type,
-   are no more than a driver freshly opened on the same folder holds (an expected failure for now: each
-   entry the daemon wrote is held twice, see the test).
+   are no more than a driver freshly opened on the same folder holds (each entry the daemon wrote is held
+   once: the tree takes the log reader's parse of it, not the Entry the writer built).
 3. A real `ucbx run` with 32 slots of tiny jobs (CI: 150 iterations, long: 3,000):
    the daemon's open files, threads, zombie children and resident memory are sampled
    from /proc while it runs; the late third against the early third: the baseline
@@ -350,12 +350,6 @@ def test_a_driver_leaks_no_file_thread_or_memory_from_pass_to_pass(leak_measures
     assert max(modules["objects"].values(), default=0) <= 5 and modules["bytes"] <= 16 * 1024, modules
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent/snapshot.py: an entry the daemon wrote stays in the tree and the records as the recorder built "
-    "it, while Snapshot.entries holds the log reader's parse of it: a long-lived daemon holds each entry it wrote "
-    "twice (one Entry object more per entry)",
-)
 def test_a_driver_after_many_entries_holds_no_more_than_a_fresh_one(leak_measures):
     """The objects the driver holds after LEAK_ITERATIONS entries, type by type, are no more than a driver
     freshly opened on the same folder holds after one entry (both hold the same log), 5 of each aside."""
