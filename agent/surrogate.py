@@ -197,7 +197,8 @@ class Surrogate:
     ) -> Surrogate | None:
         """A GP on the finished runs (`target`); with ``kernel`` (a tuned one), its hyperparameters are kept.
         ``encoder``: one kept from an earlier fit (its rows are reused)."""
-        points = training_set([r for r in records if target(r) is not None and all(p.key in r.params for p in space)])
+        keys = {parameter.key for parameter in space}
+        points = training_set([r for r in records if keys <= r.params.keys() and target(r) is not None])
         if len(points) < MIN_POINTS:
             return None
         from sklearn.gaussian_process import GaussianProcessRegressor

@@ -58,13 +58,25 @@ class Decision:
     seconds: dict[str, float | None]  # per measure; None = not run
 
 
+STRATEGY = "training.phase2_strategy"  # the demo spec's code strategy
+
+
 def campaign_log(n: int, spec: Spec) -> str:
-    """ucb_scaling's synthetic log with complete Config lines and the spec's reward metrics."""
+    """ucb_scaling's synthetic log with complete Config lines and the spec's reward metrics; every
+    `n_iter_block`-th entry changes the code strategy (so a decision is at a block boundary as
+    often as in a campaign ucbx runs, not at every decision)."""
     rng = random.Random(n)
     parsed = parse_notebook(synthetic_log(n, "bushy"))
     parts = []
+    code_changes = 0
     for entry in parsed.entries:
         params = {p.key: random_value(p, rng) for p in spec.space}
+        code_changes_due = entry.iteration // spec.exploration.n_iter_block > code_changes
+        if code_changes_due and not entry.is_replicate:  # a code change once per block, as ucbx makes them
+            code_changes += 1
+            strategy = spec.space.get(STRATEGY)
+            params[STRATEGY] = rng.choice(strategy.choices[1:])
+            entry.mutation = f"{strategy.short}: {strategy.choices[0]} -> {params[STRATEGY]}"
         entry.config = config_line(spec.space, params, 0)
         ratio = entry.metrics["avg_slope_ratio"]
         ratios = (ratio * rng.uniform(0.8, 1.2), ratio * rng.uniform(0.8, 1.2))

@@ -46,6 +46,8 @@ class Node:
     @property
     def mean(self) -> float | None:
         """Pooled reward (None when every evaluation failed or the node is in flight)."""
+        if len(self.rewards) == 1:  # most nodes: read for every node in every pass, so no sum
+            return self.rewards[0]
         return math.fsum(self.rewards) / len(self.rewards) if self.rewards else None
 
     @property
