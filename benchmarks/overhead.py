@@ -1,6 +1,6 @@
 """Decision overhead: what ucbx costs per decision and per daemon pass, against the log's size.
 
-Three measurements at each size n (entries in the log; benchmarks/ucb_scaling.py's
+Five measurements at each size n (entries in the log; benchmarks/ucb_scaling.py's
 generator, bushy shape, completed with every searched value and reward metric of
 configs/demo.yaml so the surrogate has data):
 
@@ -9,6 +9,11 @@ configs/demo.yaml so the surrogate has data):
   one slot, surrogate included (the policy object lives on, as in the daemon, so the
   kernel is tuned every `TUNE_EVERY` results and refitted cheaply in between). Median
   and maximum of ``repeat`` decisions;
+- **boundary decision**: one decision when a code change is due (once per block): each
+  code strategy, alone and paired with each number's candidate values, is scored
+  (about 12x the candidates of a decision);
+- **kernel tuning**: one optimisation of the kernel's hyperparameters on the same runs
+  (a decision does it after a quarter more results, at most every `TUNE_EVERY`);
 - **pass**: one full daemon pass on a real folder (`Exploration.step`) with every slot
   busy and one job just finished: its entry written, the memory, the scores file, the
   git commit, a proposal for the freed slot and its launch (a real local process). The
@@ -39,6 +44,7 @@ from agent.playbook import load_playbook
 from agent.policy import Policy
 from agent.snapshot import Snapshot
 from agent.spec import Spec, load_spec
+from agent.surrogate import Surrogate
 from benchmarks.searchers import random_value
 from benchmarks.tasks import REPO
 from benchmarks.ucb_scaling import synthetic_log
@@ -47,7 +53,7 @@ from trainers.metabolism.evaluate import worst_ratio
 
 DEMO_SPEC = REPO / "configs" / "demo.yaml"
 JOB_END_WAIT_S = 30.0  # for a cancelled job's runner to finish writing
-MEASURES = ("decision", "decision max", "pass", "tpe ask")
+MEASURES = ("decision", "decision max", "boundary decision", "kernel tuning", "pass", "tpe ask")
 # a trainer that waits: the slots stay busy until the benchmark ends a job itself
 WAITING_JOB = [sys.executable, "-c", "import time; time.sleep(3600)", "{config}", "{run_dir}"]
 
@@ -96,19 +102,39 @@ def campaign_log(n: int, spec: Spec) -> str:
     return "".join(parts)
 
 
-def decisions(spec: Spec, text: str, repeat: int) -> list[float]:
-    """Seconds of ``repeat`` decisions, each after one more entry, by one long-lived policy."""
+@dataclass(frozen=True)
+class Decisions:
+    seconds: list[float]  # one per decision, each after one more entry
+    boundary: float | None  # the decision that changes a code strategy (once per block)
+    tuning: float  # optimising the kernel's hyperparameters (every `TUNE_EVERY` results at most)
+
+
+def decisions(spec: Spec, text: str, repeat: int) -> Decisions:
+    """Seconds of ``repeat`` decisions, each after one more entry, by one long-lived policy; then
+    one decision at a block boundary and one tuning of the kernel on the same snapshot."""
     entries = parse_notebook(text).entries
     snapshot = Snapshot.build(spec, entries[:-repeat])
     policy = Policy(spec, load_playbook(spec.exploration.playbook))
-    policy.propose(snapshot, 0)  # the daemon's first decision fits and tunes the surrogate
+    surrogates = policy.surrogates
+    surrogates.get(snapshot.finished)  # the daemon's first decision fits and tunes the surrogate
     seconds = []
     for entry in entries[-repeat:]:
         start = time.perf_counter()
         snapshot.add_entry(entry)
         policy.propose(snapshot, entry.slot or 0)
         seconds.append(time.perf_counter() - start)
-    return seconds
+    policy.at_block_boundary = lambda _: True  # a code change is due: candidates pair it with each number
+    boundary = None  # no engine decision (every slot's decision was a replicate or a baseline)
+    for slot in range(spec.n_slots):  # the first slot whose decision is the engine's (not a replicate)
+        start = time.perf_counter()
+        proposal = policy.propose(snapshot, slot)
+        if proposal is not None and "expected improvement" in proposal.rationale:
+            boundary = time.perf_counter() - start
+            break
+    start = time.perf_counter()
+    Surrogate.fit(spec.space, spec.n_slots, snapshot.finished, spec.exploration.seed)
+    tuning = time.perf_counter() - start
+    return Decisions(seconds, boundary, tuning)
 
 
 def passes(spec: Spec, text: str, folder: Path, repeat: int) -> list[float]:
@@ -187,8 +213,10 @@ def run_overhead(
         text = campaign_log(n, spec)
         decided = decisions(spec, text, repeat)
         seconds: dict[str, float | None] = {
-            "decision": statistics.median(decided),
-            "decision max": max(decided),
+            "decision": statistics.median(decided.seconds),
+            "decision max": max(decided.seconds),
+            "boundary decision": decided.boundary,
+            "kernel tuning": decided.tuning,
             "pass": statistics.median(passes(spec, text, folder / f"pass_{n}", repeat)) if n <= pass_max else None,
             "tpe ask": tpe_ask(spec, n, repeat) if n <= tpe_max else None,
         }
