@@ -131,7 +131,9 @@ class Policy:
 
         A ``prefer-parent`` directive narrows the parents to the preferred ones. When a rule asks
         for a specific kind of change from the parent with the highest predicted reward (a
-        generic rule, or a playbook row: seed 003's table), the rule decides, from that parent.
+        generic rule, or a playbook row: seed 003's table), the rule decides, from that parent;
+        a row that asks only for a code change (``code_only``, no ``fallback``) asks nothing
+        between block boundaries, and the engine decides there.
         """
         preferred = {d.node for d in snapshot.directives if d.kind == "prefer-parent"}
         if preferred & {p.node_id for p in originals}:
@@ -142,9 +144,12 @@ class Policy:
             [(r.params, r.slot) for r in snapshot.records if not r.finished and r.params]
         )
         ranked = self.acquisition.parents(surrogate, originals)
-        if self.modes.decide(snapshot, ranked[0]) is not self.playbook.default:
+        action = self.modes.decide(snapshot, ranked[0])
+        boundary = self.at_block_boundary(snapshot)
+        asks_nothing_now = action.code_only and action.fallback is None and not boundary
+        if action is not self.playbook.default and not asks_nothing_now:
             return self._mutate(snapshot, slot, ranked[0], context, fallback=False)
-        return self.acquisition.propose(snapshot, slot, ranked, surrogate, self.at_block_boundary(snapshot))
+        return self.acquisition.propose(snapshot, slot, ranked, surrogate, boundary)
 
     def _baseline(self, snapshot: Snapshot, slot: int, taken: set) -> Proposal | None:
         params, seed = self.rules.enforce(self.spec.base_params(), snapshot.directives), self.spec.base_seed()
