@@ -93,3 +93,14 @@ def test_best_of_a_bare_log_is_its_config_line(capsys, fixtures_dir):
 def test_a_folder_without_objective_is_refused(capsys, fixtures_dir):
     status, _, err = review(capsys, "report", "--log", fixtures_dir / FIXTURE_LOG)
     assert status == 2 and "give --spec SPEC or --metric NAME" in err
+
+
+def test_the_cli_starts_without_the_plotting_and_statistics_libraries():
+    """`ucbx status`, `step` and the daemon do not draw: matplotlib (and scipy.stats) are imported by
+    the commands that need them only, so every command starts in a fraction of a second."""
+    import subprocess
+    import sys
+
+    probe = "import sys, agent.cli; print(sorted(m for m in ('matplotlib', 'scipy.stats') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout

@@ -24,7 +24,6 @@ from memory.atomic import write_text_atomic
 from memory.errors import UcbxError
 from memory.notebook import parse_notebook
 from ucb.compat import compat_scores
-from ucb.plot import plot_tree
 from ucb.scores import DEFAULT_C, block_members, block_range, format_scores, puct, scores_header, total_visits
 from ucb.tree import Tree
 
@@ -103,6 +102,8 @@ def run_ucb_command(argv: list[str]) -> int:
     try:
         write_text_atomic(options.out, scores_text)
         if options.plot:
+            from ucb.plot import plot_tree  # matplotlib: imported when a plot is asked for only
+
             plot_tree(tree, options.plot, title=options.analysis.name)
     except (OSError, UcbxError) as error:
         print(f"ucbx ucb: cannot write: {error}", file=sys.stderr)

@@ -25,11 +25,9 @@ from rich.console import Console
 
 from agent.folder import LOG_SUFFIX, ExplorationFolder, load_spec_copy
 from agent.review import best as best_module
-from agent.review import plots
 from agent.review.check import ERROR, check_all
 from agent.review.configs import diff_lines
 from agent.review.folder import ExplorationFiles
-from agent.review.report import write_report
 from agent.review.show import show_node
 from agent.review.tree_view import rich_tree
 from agent.spec import load_spec
@@ -137,6 +135,8 @@ def open_files(options: argparse.Namespace) -> ExplorationFiles:
 
 
 def run_report(options: argparse.Namespace) -> int:
+    from agent.review.report import write_report  # matplotlib: imported by the commands that draw only
+
     files = open_files(options)
     path = write_report(files, options.out or files.folder)
     print(f"wrote {path}")
@@ -146,6 +146,8 @@ def run_report(options: argparse.Namespace) -> int:
 def run_tree(options: argparse.Namespace) -> int:
     files = open_files(options)
     if options.plot:
+        from agent.review import plots  # matplotlib: imported by the commands that draw only
+
         print(f"wrote {plots.tree(files, options.plot, options.top, options.depth)} and its .svg")
     else:
         Console().print(rich_tree(files, options.top, options.depth))
