@@ -2,9 +2,9 @@
 
 Called by the policy (agent/policy.py) for a free slot once the surrogate exists (at least
 `agent.surrogate.MIN_POINTS` finished runs) and no playbook row has asked for a specific
-kind of change. It may assume the surrogate was fitted on every finished run (failures of
-the config at the worst reward) and that runs in flight are in it as believed points
-(`Surrogate.with_pending`).
+kind of change. It may assume the surrogate was fitted on the finished runs (failures of
+the config at the worst reward; beyond `agent.surrogate.MAX_POINTS` runs, the best and the
+most recent) and that runs in flight are in it as believed points (`Surrogate.with_pending`).
 
 Candidates are single changes of the best few parents (`PARENTS`, by the surrogate's
 mean at the parent's own config, so one lucky seed does not lead the search): for a
@@ -15,7 +15,7 @@ value. Code strategies change at a block boundary and only there: a decision at 
 boundary changes a code strategy (seed 003's code review between blocks), the others
 never do. With `exploration.max_changes` above
 one, random pairs of such changes join them (`PAIRS` per parent). Each candidate is
-scored by its expected improvement over the best predicted reward of a finished run
+scored by its expected improvement over the best predicted reward of a finished run (`predicted`)
 (before any run is classed partial or converged, by the surrogate's uncertainty alone:
 on a flat or noisy start the improvement is noise, and the search must first find where
 the reward rises; measured, BENCHMARKS.md), on the free slot (the slot's fixed value is
@@ -43,7 +43,7 @@ from agent.history import HYPERPARAMETER_ONLY, Change, NodeRecord, Proposal, cha
 from agent.playbook import Playbook
 from agent.snapshot import Snapshot
 from agent.spec import Spec
-from agent.surrogate import Surrogate
+from agent.surrogate import MAX_POINTS, Surrogate
 from slots.space import Parameter
 
 PARENTS = 6  # parents whose changes are scored in one decision
@@ -160,14 +160,37 @@ class Acquisition:
             rationale=choice.rationale(self.spec),
         )
 
-    def parents(self, surrogate: Surrogate, parents: list[NodeRecord]) -> list[NodeRecord]:
+    def parents(
+        self, surrogate: Surrogate, parents: list[NodeRecord], rank: Callable[[], dict[int, int]]
+    ) -> list[NodeRecord]:
         """The `PARENTS` of ``parents`` with the highest predicted reward at their own config and slot,
-        best first; on a tie (the same config and slot), the higher reward first. Only runs the
-        surrogate was fitted on are candidates (every finished run up to `agent.surrogate.MAX_POINTS`;
-        beyond, the best and the most recent)."""
-        means = surrogate.finished_means
-        fitted = [parent for parent in parents if parent.node_id in means]
-        return sorted(fitted, key=lambda parent: (-means[parent.node_id], -parent.reward))[:PARENTS]
+        best first (`predicted`). Exact ties (a flat start where every reward is the same) are broken
+        by ``rank()``, each parent's place in UCB order (computed only then)."""
+        means = self.predicted(surrogate, parents)
+        found = [parent for parent in parents if parent.node_id in means]
+        order = sorted(found, key=lambda parent: -means[parent.node_id])
+        top = [means[parent.node_id] for parent in order[: PARENTS + 1]]
+        if any(first == second for first, second in zip(top, top[1:])):
+            places = rank()
+            order = sorted(found, key=lambda parent: (-means[parent.node_id], places.get(parent.node_id, len(places))))
+        return order[:PARENTS]
+
+    def predicted(self, surrogate: Surrogate, records: list[NodeRecord]) -> dict[int, float]:
+        """The predicted mean at each record's config and slot, by node id.
+
+        The runs the surrogate was fitted on have theirs from the fit (`Surrogate.fitted_means`).
+        With at most `MAX_POINTS` records every other one is predicted too (a run that taught the
+        fit nothing: lost, cancelled, pruned; a key added to the spec after it ran takes the base
+        value); beyond, only the fitted runs count, so a decision's cost does not grow with the
+        log (the fit holds the best `BEST_POINTS` runs and the most recent).
+        """
+        means = dict(surrogate.fitted_means)
+        others = [record for record in records if record.node_id not in means and record.params]
+        if others and len(records) <= MAX_POINTS:
+            rows = surrogate.encoder.matrix([(raw_of(self.spec, record), record.slot) for record in others])
+            for record, mean in zip(others, surrogate.predict_mean(rows).tolist()):
+                means[record.node_id] = mean
+        return means
 
     def choose(
         self,
@@ -205,7 +228,7 @@ class Acquisition:
         if not scored:
             return None
         mean, std = surrogate.predict_rows(np.array(rows))
-        incumbent = max(surrogate.finished_means.values(), default=0.0)
+        incumbent = max(self.predicted(surrogate, finished).values(), default=0.0)
         if any(r.reward is not None and not r.failed for r in finished):
             improvement = expected_improvement(mean, std, incumbent)
         else:

@@ -19,6 +19,7 @@ Read only; agent/notes.py writes the lines into the memory.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import fmean, pstdev
@@ -68,7 +69,8 @@ def _side(record_value: Any, old: Any, new: Any) -> str:
 
 class _Column:
     """One parameter's values over some runs, for `_side` on all of them at once: numbers as
-    floats (nan where a value is not a number), other values by a code per distinct value."""
+    floats (nan where a value is not a number), other values by a code per distinct value.
+    (Integers beyond 2**53 compare as their nearest float: no search space holds one.)"""
 
     def __init__(self, values: list[Any]):
         self.values = values
@@ -105,27 +107,37 @@ class _Column:
 
 
 class _Runs:
-    """The scored runs as columns (one pass over them per parameter), so that judging a candidate
-    regime change costs array operations, not a pass of Python over every run."""
+    """The scored runs as columns, so that judging a candidate regime change costs array
+    operations, not a pass of Python over every run. `steps` (the one-parameter steps whose
+    parent has a pooled reward) and their `gains` are found at once; the columns of the runs
+    only when a step is decisive enough to be judged."""
 
     def __init__(self, snapshot: Snapshot, scored: list[NodeRecord]):
         self.scored = scored
-        self.rewards = np.array([r.reward for r in scored], dtype=float)
-        self.slots = np.array([r.slot for r in scored])
-        self.replicate_of = np.array([-1 if r.replicate_of is None else r.replicate_of for r in scored])
-        # the one-parameter steps whose parent has a pooled reward: the evidence of a regime change
+        pooled = snapshot.pooled
         self.steps = [
             r
             for r in scored
             if r.change is not None
             and r.replicate_of is None
             and r.parent is not None
-            and snapshot.pooled.get(r.parent) is not None
+            and pooled.get(r.parent) is not None
         ]
-        self.gains = np.array([r.reward - snapshot.pooled[r.parent] for r in self.steps], dtype=float)
+        self.gains = np.array([r.reward - pooled[r.parent] for r in self.steps], dtype=float)
         self._values: dict[str, _Column] = {}
-        self._step_keys = np.array([r.change.key for r in self.steps], dtype=object)
         self._steps_of: dict[str, tuple[np.ndarray, _Column, _Column]] = {}
+
+    @functools.cached_property
+    def rewards(self) -> np.ndarray:
+        return np.array([r.reward for r in self.scored], dtype=float)
+
+    @functools.cached_property
+    def slots(self) -> np.ndarray:
+        return np.array([r.slot for r in self.scored])
+
+    @functools.cached_property
+    def replicate_of(self) -> np.ndarray:
+        return np.array([-1 if r.replicate_of is None else r.replicate_of for r in self.scored])
 
     def values(self, key: str) -> _Column:
         if key not in self._values:
@@ -135,7 +147,8 @@ class _Runs:
     def steps_of(self, key: str) -> tuple[np.ndarray, _Column, _Column]:
         """The indices in `steps` of the steps that changed ``key``, their old and their new values."""
         if key not in self._steps_of:
-            index = np.flatnonzero(self._step_keys == key) if len(self.steps) else np.zeros(0, dtype=int)
+            keys = np.array([r.change.key for r in self.steps], dtype=object)
+            index = np.flatnonzero(keys == key) if len(self.steps) else np.zeros(0, dtype=int)
             olds = _Column([self.steps[i].change.old for i in index])
             news = _Column([self.steps[i].change.new for i in index])
             self._steps_of[key] = (index, olds, news)
@@ -144,24 +157,17 @@ class _Runs:
 
 def regime_changes(snapshot: Snapshot) -> list[RegimeChange]:
     """Decisive steps that held, strongest first; one per parameter and boundary."""
-    scored = [r for r in snapshot.finished if r.reward is not None]
-    decisive = []
-    for step in scored:
-        if step.change is None or step.replicate_of is not None or step.parent is None:
-            continue
-        parent_reward = snapshot.pooled.get(step.parent)
-        if parent_reward is not None and abs(step.reward - parent_reward) >= DECISIVE_REWARD:
-            decisive.append((step, parent_reward))
+    runs = _Runs(snapshot, [r for r in snapshot.finished if r.reward is not None])
+    decisive = [i for i in range(len(runs.steps)) if abs(runs.gains[i]) >= DECISIVE_REWARD]
     # the strongest `MAX_CANDIDATES` only, so a rewrite of the memory stays linear in the log
     # however many decisive steps a long campaign has
-    strongest = sorted(decisive, key=lambda pair: -abs(pair[0].reward - pair[1]))[:MAX_CANDIDATES]
-    runs = _Runs(snapshot, scored)
+    strongest = sorted(decisive, key=lambda i: -abs(runs.gains[i]))[:MAX_CANDIDATES]
     found: list[RegimeChange] = []
-    for step, parent_reward in sorted(strongest, key=lambda pair: pair[0].iteration):
-        change = step.change
+    for i in sorted(strongest, key=lambda i: runs.steps[i].iteration):
+        change = runs.steps[i].change
         if any(r.key == change.key and _side(change.new, r.old, r.new) == "new" for r in found):
             continue  # the same boundary, already found from an earlier step
-        regime = _held(runs, step, step.reward - parent_reward)
+        regime = _held(runs, runs.steps[i], float(runs.gains[i]))
         if regime is not None:
             found.append(regime)
     return sorted(found, key=lambda r: -abs(r.reward_change))[:MAX_REGIMES]

@@ -143,13 +143,19 @@ class Policy:
         surrogate = context.surrogate.with_pending(
             [(r.params, r.slot) for r in snapshot.records if not r.finished and r.params]
         )
-        ranked = self.acquisition.parents(surrogate, originals)
+        ranked = self.acquisition.parents(surrogate, originals, lambda: self._places(snapshot))
+        if not ranked:
+            return None  # no parent the surrogate can predict: the rules decide
         action = self.modes.decide(snapshot, ranked[0])
         boundary = self.at_block_boundary(snapshot)
         asks_nothing_now = action.code_only and action.fallback is None and not boundary
         if action is not self.playbook.default and not asks_nothing_now:
             return self._mutate(snapshot, slot, ranked[0], context, fallback=False)
         return self.acquisition.propose(snapshot, slot, ranked, surrogate, boundary)
+
+    def _places(self, snapshot: Snapshot) -> dict[int, int]:
+        """Each parent's place in `parent_candidates` (a prefer-parent first, then UCB order)."""
+        return {parent.node_id: place for place, parent in enumerate(self.parent_candidates(snapshot)) if parent}
 
     def _baseline(self, snapshot: Snapshot, slot: int, taken: set) -> Proposal | None:
         params, seed = self.rules.enforce(self.spec.base_params(), snapshot.directives), self.spec.base_seed()

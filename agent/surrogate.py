@@ -16,7 +16,7 @@ after `tune_gap` new results (a quarter more, at most `TUNE_EVERY`; the policy p
 last tuned kernel back); in between a fit keeps them fixed and costs one Cholesky
 factorisation of at most 256 x 256. The `Encoder` of the `SurrogateCache` keeps the rows
 of the runs it last fitted on, so a refit encodes only the new runs; the predicted means
-at those runs (`finished_means`) give the engine its parents and its incumbent, so a
+at those runs (`fitted_means`) give the engine its parents and its incumbent, so a
 decision never encodes the whole log.
 Fit and prediction run with one BLAS/OpenMP thread (threadpoolctl): the agent shares the
 machine with the trainers, and a GP this small is slower, not faster, with many threads.
@@ -88,7 +88,8 @@ class Encoder:
         for record in records:
             try:
                 key = (record.slot, tuple(record.params.items()))
-                kept[key] = self._rows.get(key)
+                if key not in kept:
+                    kept[key] = self._rows.get(key)
             except TypeError:  # an unhashable value: encoded without the cache
                 continue
             if kept[key] is None:
@@ -101,6 +102,10 @@ class Encoder:
             return self._rows[record.slot, tuple(record.params.items())]
         except TypeError:
             return self.row(record.params, record.slot)
+
+    def forget_values(self) -> None:
+        """Drop the remembered inputs of single values (a daemon meets new values all its life)."""
+        self._inputs.clear()
 
     def row(self, params: dict[str, Any], slot: int) -> np.ndarray:
         row = np.empty(self.width)
@@ -183,7 +188,7 @@ class Surrogate:
         self.features_seen = np.zeros((0, 0))  # the training inputs and targets, for `with_pending`
         self.targets_seen = np.zeros(0)
         self.points: list[NodeRecord] = []  # the finished runs it was fitted on (`training_set`) ...
-        self.finished_features = np.zeros((0, 0))  # ... and their inputs, one row each
+        self.fitted_features = np.zeros((0, 0))  # ... and their inputs, one row each
 
     @classmethod
     def fit(
@@ -215,7 +220,7 @@ class Surrogate:
         else:
             surrogate.model = _fixed_kernel_gp(kernel, seed)
         surrogate._fit(features, targets)
-        surrogate.points, surrogate.finished_features = points, features
+        surrogate.points, surrogate.fitted_features = points, features
         return surrogate
 
     def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
@@ -237,7 +242,7 @@ class Surrogate:
         model = _fixed_kernel_gp(self.kernel, self.model.random_state)
         believer = Surrogate(self.space, self.n_slots, model, self.encoder)
         believer._fit(np.vstack([self.features_seen, features]), np.concatenate([self.targets_seen, mean]))
-        believer.points, believer.finished_features = self.points, self.finished_features
+        believer.points, believer.fitted_features = self.points, self.fitted_features
         return believer
 
     @property
@@ -250,12 +255,12 @@ class Surrogate:
         return self.predict_rows(self.encoder.matrix(candidates))
 
     @functools.cached_property
-    def finished_means(self) -> dict[int, float]:
+    def fitted_means(self) -> dict[int, float]:
         """The predicted mean at the config and slot of each finished run it was fitted on, by node id
         (a mean, so one lucky seed does not make a run look best)."""
         if not self.points:
             return {}
-        means = self.predict_mean(self.finished_features)
+        means = self.predict_mean(self.fitted_features)
         return {record.node_id: float(mean) for record, mean in zip(self.points, means)}
 
     def predict_mean(self, features: np.ndarray) -> np.ndarray:
@@ -297,12 +302,25 @@ def _fixed_kernel_gp_class() -> type:
     from sklearn.gaussian_process import GaussianProcessRegressor
 
     class FixedKernelGP(GaussianProcessRegressor):
-        """Its fit skips the log marginal likelihood scikit-learn computes when nothing is optimised
-        (a second factorisation nobody here reads: half the cost of a refit)."""
+        """Its `fit` skips the log marginal likelihood scikit-learn computes at the end of a fit when
+        nothing is optimised (a second factorisation nobody here reads: half the cost of a refit);
+        after the fit, `log_marginal_likelihood_value_` is absent rather than wrong, and any later
+        call computes the real value. Defined on first use (scikit-learn is imported lazily)."""
+
+        _fitting = False
+
+        def fit(self, X, y):
+            self._fitting = True
+            try:
+                super().fit(X, y)
+            finally:
+                self._fitting = False
+            del self.log_marginal_likelihood_value_
+            return self
 
         def log_marginal_likelihood(self, theta=None, eval_gradient=False, clone_kernel=True):
-            if self.optimizer is None and not eval_gradient and not clone_kernel:
-                return math.nan
+            if self._fitting and not eval_gradient:
+                return math.nan  # the value fit stores and never reads
             return super().log_marginal_likelihood(theta, eval_gradient, clone_kernel)
 
     return FixedKernelGP
@@ -329,4 +347,5 @@ class SurrogateCache:
         self._count = count
         if tune:
             self._tuned_at = count
+            self._encoder.forget_values()  # the values seen since the last tuning: bounded by TUNE_EVERY fits
         return self._fit

@@ -217,7 +217,7 @@ def test_a_refit_with_a_kept_kernel_predicts_as_a_fresh_fit_with_that_kernel(spe
     tuned = Surrogate.fit(spec.space, 1, records[:20])
     refit = Surrogate.fit(spec.space, 1, records, kernel=tuned.kernel)
     reference = GaussianProcessRegressor(kernel=tuned.kernel, normalize_y=True, optimizer=None)
-    reference.fit(refit.finished_features, [target(r) for r in refit.points])
+    reference.fit(refit.fitted_features, [target(r) for r in refit.points])
     queries = [({LR: 10**e, MOMENTUM: 0.5}, 0) for e in np.linspace(-6, 0, 9)]
     rows = refit.encoder.matrix(queries)
     assert np.allclose(refit.predict_mean(rows), reference.predict(rows))
@@ -245,3 +245,76 @@ def test_a_decision_on_a_long_log_encodes_only_what_the_fit_and_the_candidates_n
     more[0].node_id = 10_000
     policy.propose(state_of(records + more, spec), 0)
     assert len(encoded) < 50, len(encoded)  # the new run, the parents, the pending: not the fit again
+
+
+def test_a_preferred_parent_outside_the_fit_is_still_the_parent(spec):
+    """Beyond `MAX_POINTS` runs the fit holds the best and the most recent only; a prefer-parent
+    directive naming an old, middling run outside it still makes that run the parent."""
+    from agent.surrogate import MAX_POINTS, training_set
+    from memory.directives import parse_directive
+
+    records = quadratic_records(MAX_POINTS + 60)
+    fitted = {r.node_id for r in training_set(records)}
+    old = next(r for r in records if r.node_id not in fitted)
+    directive = parse_directive(f"prefer-parent {old.node_id}", 1)
+    proposal = make_policy(spec).propose(state_of(records, spec, directives=[directive]), 0)
+    assert proposal.parent == old.node_id, proposal.rationale
+    assert "expected improvement" in proposal.rationale
+
+
+def test_on_a_flat_start_the_parents_tie_and_follow_ucb_order(spec):
+    """Every reward equal: every predicted mean is the same, and the parent is the first in UCB
+    order (as the rule path would take it), not the first in the log."""
+    records = quadratic_records(12)
+    for i, record in enumerate(records):
+        record.parent = None if i == 0 else 1 + (i - 1) // 3
+        record.reward = 0.4
+        record.metrics = {"val_acc": 0.4}
+    from agent.acquisition import PARENTS
+
+    policy = make_policy(spec)
+    snapshot = state_of(records, spec)
+    ucb_order = [parent.node_id for parent in policy.parent_candidates(snapshot) if parent]
+    assert ucb_order[:PARENTS] != [r.node_id for r in records[:PARENTS]]  # else the orders cannot be told apart
+    surrogate = policy.surrogates.get(snapshot.finished)
+    places = {node_id: place for place, node_id in enumerate(ucb_order)}
+    ranked = policy.acquisition.parents(surrogate, policy.parents(snapshot), lambda: places)
+    assert [parent.node_id for parent in ranked] == ucb_order[:PARENTS]
+    proposal = policy.propose(snapshot, 0)
+    assert proposal.parent in ucb_order[:PARENTS]
+
+
+def test_a_parent_that_ran_before_a_key_was_added_is_predicted_with_the_base_value(spec):
+    """A run logged before `momentum` joined the search space has no value for it: it is no point
+    of the fit, and as a parent it is predicted at the base value (no KeyError)."""
+    records = quadratic_records(10)
+    del records[3].params[MOMENTUM]
+    policy = make_policy(spec)
+    snapshot = state_of(records, spec)
+    surrogate = policy.surrogates.get(snapshot.finished)
+    predicted = policy.acquisition.predicted(surrogate, policy.parents(snapshot))
+    assert records[3].node_id in predicted and records[3].node_id not in surrogate.fitted_means
+    assert policy.propose(snapshot, 0) is not None
+
+
+def test_a_changed_choice_or_bool_column_equals_its_own_encoding(tmp_path):
+    """One-hot choices and bools, not only numbers, are changed in place correctly."""
+    from agent_helpers import write_spec
+
+    from agent.spec import load_spec
+
+    text = ONE_KNOB.replace(
+        "  training.momentum: {kind: float, low: 0.0, high: 0.99, short: momentum}",
+        "  training.momentum: {kind: float, low: 0.0, high: 0.99, short: momentum}\n"
+        "  training.optimizer: {kind: choice, choices: [sgd, adam, adagrad], short: opt}\n"
+        "  training.nesterov: {kind: bool, short: nesterov}",
+    )
+    base = {"training": {**BASE["training"], "optimizer": "sgd", "nesterov": False}}
+    space = load_spec(write_spec(tmp_path, text, base=base)).space
+    from agent.surrogate import Encoder
+
+    encoder = Encoder(space, 2)
+    parent = {LR: 1e-3, MOMENTUM: 0.5, "training.optimizer": "sgd", "training.nesterov": False}
+    for key, value in (("training.optimizer", "adagrad"), ("training.nesterov", True)):
+        changed = encoder.changed(encoder.row(parent, 1), [(key, value)])
+        assert np.array_equal(changed, encoder.row({**parent, key: value}, 1)), key

@@ -163,14 +163,21 @@ def test_the_array_judgement_of_a_step_agrees_with_the_rule_run_by_run():
     anything else (a choice, a missing value, a string among numbers) by equality."""
     import math
 
-    from agent.lessons import _Column, _side
+    from agent.lessons import _Column
 
     values = [1e-5, 3e-5, 1e-4, 3e-4, 2, 2.0, 1, None, "rollout", "residual", math.nan, True, False, 0]
-    column = _Column(values)
+    hashable = _Column(values)
+    unhashable = _Column([*values, ["a", "list"]])  # a value no dictionary can hold: compared one by one
+    assert hashable.codes is not None and unhashable.codes is None
+    for column in (hashable, unhashable):
+        check_every_pair(column, column.values)
+
+
+def check_every_pair(column, values):
+    from agent.lessons import _side
+
     for old in values:
         for new in values:
-            if old is None or new is None:
-                continue
             on_old, on_new = column.sides(old, new)
             expected = [_side(value, old, new) for value in values]
             assert [side == "old" for side in expected] == on_old.tolist(), (old, new)
