@@ -19,7 +19,7 @@ from agent.history import NodeRecord, Proposal, config_line, format_value
 from agent.spec import Spec
 from memory.analysis_log import read_metrics
 from memory.errors import ParseError
-from memory.notebook import Entry, format_number
+from memory.notebook import Entry, as_logged, format_number
 from memory.progress import read_run_progress
 from slots.journal import JobRecord
 from ucb.rewards import Score
@@ -62,7 +62,7 @@ def judge(spec: Spec, job: JobRecord) -> Outcome:
     if job.status == "failed":
         kind = job.failure_kind or "crash"
         failure = f"{kind}: {job.reason}" if job.reason else kind
-    return outcome_of(spec, metrics, failure)
+    return outcome_of(spec, as_logged(metrics), failure)
 
 
 def visual_line(spec: Spec, run_dir: Path) -> str:

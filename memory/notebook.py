@@ -136,6 +136,12 @@ def format_number(value: float) -> str:
     return format(value, FLOAT_FORMAT)
 
 
+def as_logged(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` as a reader of the log gets them back (`format_number`'s 6 significant digits):
+    what the writer scores, so a daemon that wrote an entry and one that reads it agree."""
+    return {key: float(format_number(value)) for key, value in metrics.items()}
+
+
 def _root_or(node: int | None) -> str:
     return "root" if node is None else str(node)
 

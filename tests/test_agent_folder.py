@@ -203,6 +203,13 @@ def test_a_daemon_holds_one_entry_object_per_log_entry_the_readers_parse(tmp_pat
     assert len(held) == len(parsed)
     assert {id(entry) for entry in held} == {id(entry) for entry in parsed}
     assert all(mine is theirs for mine, theirs in zip(snapshot.entries, parsed, strict=True))
+    # and it scored them as a daemon started afresh on the folder does (the writer scores the metrics
+    # as the log holds them, 6 significant digits): every reward and class, node by node
+    fresh = Exploration(spec, ExplorationFolder(tmp_path / "runs", spec.name)).snapshot()
+    assert {n: (x.reward, x.classification) for n, x in snapshot.tree.nodes.items()} == {
+        n: (x.reward, x.classification) for n, x in fresh.tree.nodes.items()
+    }
+    assert [r.reward for r in snapshot.records] == [r.reward for r in fresh.records]
 
 
 # ---------------------------------------------------------------- the review commands' argument
