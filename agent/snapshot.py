@@ -140,11 +140,11 @@ class Snapshot:
         what it wrote) and the one the reader had parsed as the log's unfinished end (parsed
         again since). Each takes its place in the tree (the node's entry or one of its
         replicates); its reward stays as scored. False when one is not where the tree holds
-        it (a node id given twice, a replicate of a replicate): the tree is built anew.
+        it (a node id given twice): the tree is built anew.
         """
         index = len(self.entries) - 1
         while index >= 0 and self.entries[index] is not entries[index]:
-            if not _swap_entry(self.tree, self.entries[index], entries[index]):
+            if not self.tree.replace_entry(self.entries[index], entries[index]):
                 return False
             index -= 1
         return True
@@ -255,21 +255,3 @@ class Snapshot:
 
 def _record(spec: Spec, entry: Entry, objective, metric: str | None) -> NodeRecord:
     return record_from_entry(entry, spec.space, score_entry(entry, objective, metric)[0])
-
-
-def _swap_entry(tree: Tree, held: Entry, parsed: Entry) -> bool:
-    """``parsed`` in place of ``held`` (the same log entry) in ``tree``; False when the tree does not hold ``held``
-    as its node's entry or as a replicate of its parent."""
-    if (held.node_id, held.parent, held.is_replicate) != (parsed.node_id, parsed.parent, parsed.is_replicate):
-        return False
-    node = tree.nodes.get(held.node_id)
-    if node is not None and node.entry is held:
-        node.entry = parsed
-        return True
-    target = tree.nodes.get(held.parent)
-    replicates = target.replicates if target is not None else []
-    for index, replicate in enumerate(replicates):
-        if replicate is held:
-            replicates[index] = parsed
-            return True
-    return False

@@ -291,6 +291,23 @@ class Tree:
         self._order.append(node.id)
         return True
 
+    def replace_entry(self, held: Entry, parsed: Entry) -> bool:
+        """``parsed`` in place of ``held`` (the same log entry read again), as a node's entry or one
+        of its replicates; rewards stay as scored. False when the tree does not hold ``held``."""
+        if (held.node_id, held.parent, held.is_replicate) != (parsed.node_id, parsed.parent, parsed.is_replicate):
+            return False
+        node = self.nodes.get(held.node_id)
+        if node is not None and node.entry is held:
+            node.entry = parsed
+            return True
+        target = self.nodes.get(self._replicate_of.get(held.parent, held.parent))
+        replicates = target.replicates if target is not None else []
+        for index, replicate in enumerate(replicates):
+            if replicate is held:
+                replicates[index] = parsed
+                return True
+        return False
+
     def _add_replicate_entry(self, entry: Entry, objective: Objective | None, metric: str | None) -> bool:
         target = self._replicate_of.get(entry.parent, entry.parent)
         node = self.nodes.get(target) if target is not None else None
