@@ -90,7 +90,10 @@ def parse_value(parameter: Parameter, text: str) -> Any:
     """The typed value of ``text`` for ``parameter``; ValueError when it cannot be one."""
     text = text.strip()
     if parameter.kind == "float":
-        return float(text)
+        number = float(text)
+        if not math.isfinite(number):  # no search space holds one; a hand edit can write it
+            raise ValueError(f"{parameter.short}: {text!r} is not a finite number")
+        return number
     if parameter.kind == "int":
         number = float(text)
         if not math.isfinite(number) or number != int(number):

@@ -335,7 +335,7 @@ class SurrogateCache:
         self._count = -1  # finished records the cached surrogate was fitted on
         self._fit: Surrogate | None = None
         self._tuned_at = -TUNE_EVERY  # finished records when the kernel was last tuned
-        self._encoder = Encoder(space, n_slots)
+        self.encoder = Encoder(space, n_slots)
 
     def get(self, finished: list[NodeRecord]) -> Surrogate | None:
         count = len(finished)
@@ -343,9 +343,9 @@ class SurrogateCache:
             return self._fit
         tune = self._fit is None or count - self._tuned_at >= tune_gap(self._tuned_at) or count < self._count
         kernel = None if tune else self._fit.kernel
-        self._fit = Surrogate.fit(self.space, self.n_slots, finished, self.seed, kernel, self._encoder)
+        self._fit = Surrogate.fit(self.space, self.n_slots, finished, self.seed, kernel, self.encoder)
         self._count = count
         if tune:
             self._tuned_at = count
-            self._encoder.forget_values()  # the values seen since the last tuning: bounded by TUNE_EVERY fits
+            self.encoder.forget_values()  # the values seen since the last tuning: bounded by TUNE_EVERY fits
         return self._fit

@@ -123,7 +123,8 @@ def decisions(spec: Spec, text: str, repeat: int) -> Decisions:
         snapshot.add_entry(entry)
         policy.propose(snapshot, entry.slot or 0)
         seconds.append(time.perf_counter() - start)
-    policy.at_block_boundary = lambda _: True  # a code change is due: candidates pair it with each number
+    # a code change due now (a block has just ended): the policy is told so, the snapshot is not rebuilt
+    policy.at_block_boundary = lambda _: True
     boundary = None  # no engine decision (every slot's decision was a replicate or a baseline)
     for slot in range(spec.n_slots):  # the first slot whose decision is the engine's (not a replicate)
         start = time.perf_counter()
@@ -132,7 +133,7 @@ def decisions(spec: Spec, text: str, repeat: int) -> Decisions:
             boundary = time.perf_counter() - start
             break
     start = time.perf_counter()
-    Surrogate.fit(spec.space, spec.n_slots, snapshot.finished, spec.exploration.seed)
+    Surrogate.fit(spec.space, spec.n_slots, snapshot.finished, spec.exploration.seed, encoder=surrogates.encoder)
     tuning = time.perf_counter() - start
     return Decisions(seconds, boundary, tuning)
 

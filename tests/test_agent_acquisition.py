@@ -318,3 +318,15 @@ def test_a_changed_choice_or_bool_column_equals_its_own_encoding(tmp_path):
     for key, value in (("training.optimizer", "adagrad"), ("training.nesterov", True)):
         changed = encoder.changed(encoder.row(parent, 1), [(key, value)])
         assert np.array_equal(changed, encoder.row({**parent, key: value}, 1)), key
+
+
+def test_a_value_edited_to_nan_in_the_log_is_read_as_missing_and_decisions_go_on(spec):
+    """A hand edit wrote `lr=nan` into a Config line: that value is not read (the run counts as
+    one without a learning rate: no point of the fit, the base value as a parent), and the
+    engine still decides (before, every decision raised scikit-learn's "Input X contains NaN")."""
+    records = quadratic_records(8)
+    records[4].params[LR] = math.nan
+    snapshot = state_of(records, spec)
+    assert LR not in snapshot.get(records[4].node_id).params
+    proposal = make_policy(spec).propose(snapshot, 0)
+    assert "expected improvement" in proposal.rationale
