@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The reliability suites (tests/reliability, RELIABILITY.md), with their figures.
-#   bash scripts/reliability.sh            # long profile: more kills, more examples, 100,000 entries (~30-40 min)
+#   bash scripts/reliability.sh            # long profile: more kills, more examples, 100,000 entries (~40 min)
 #   bash scripts/reliability.sh quick      # the CI profile (what `pytest tests/` runs), with figures
 #   bash scripts/reliability.sh long -k restart    # extra arguments go to pytest
 # Figures: JSON lines in $UCBX_RELIABILITY_FIGURES (default /tmp/ucbx-reliability-<profile>.jsonl), summed at the end.
