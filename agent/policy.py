@@ -131,9 +131,7 @@ class Policy:
 
         A ``prefer-parent`` directive narrows the parents to the preferred ones. When a rule asks
         for a specific kind of change from the parent with the highest predicted reward (a
-        generic rule, or a playbook row: seed 003's table), the rule decides, from that parent;
-        a row that asks only for a code change (``code_only``, no ``fallback``) asks nothing
-        between block boundaries, and the engine decides there.
+        generic rule, or a playbook row: seed 003's table), the rule decides, from that parent.
         """
         preferred = {d.node for d in snapshot.directives if d.kind == "prefer-parent"}
         if preferred & {p.node_id for p in originals}:
@@ -146,12 +144,9 @@ class Policy:
         ranked = self.acquisition.parents(surrogate, originals, lambda: self._places(snapshot))
         if not ranked:
             return None  # no parent the surrogate can predict: the rules decide
-        action = self.modes.decide(snapshot, ranked[0])
-        boundary = self.at_block_boundary(snapshot)
-        asks_nothing_now = action.code_only and action.fallback is None and not boundary
-        if action is not self.playbook.default and not asks_nothing_now:
+        if self.modes.decide(snapshot, ranked[0]) is not self.playbook.default:
             return self._mutate(snapshot, slot, ranked[0], context, fallback=False)
-        return self.acquisition.propose(snapshot, slot, ranked, surrogate, boundary)
+        return self.acquisition.propose(snapshot, slot, ranked, surrogate, self.at_block_boundary(snapshot))
 
     def _places(self, snapshot: Snapshot) -> dict[int, int]:
         """Each parent's place in `parent_candidates` (a prefer-parent first, then UCB order)."""
