@@ -85,23 +85,21 @@ class Encoder:
     def rows(self, records: list[NodeRecord]) -> np.ndarray:
         """One row per record; the rows of these records are kept until the next call."""
         kept: dict[tuple, np.ndarray] = {}
+        found = []
         for record in records:
+            key = (record.slot, tuple(record.params.items()))
             try:
-                key = (record.slot, tuple(record.params.items()))
-                if key not in kept:
-                    kept[key] = self._rows.get(key)
+                row = kept.get(key)
+                if row is None:
+                    row = self._rows.get(key)
+                    if row is None:
+                        row = self.row(record.params, record.slot)
+                    kept[key] = row
             except TypeError:  # an unhashable value: encoded without the cache
-                continue
-            if kept[key] is None:
-                kept[key] = self.row(record.params, record.slot)
+                row = self.row(record.params, record.slot)
+            found.append(row)
         self._rows = kept
-        return np.array([self._cached_row(record) for record in records]) if records else np.zeros((0, self.width))
-
-    def _cached_row(self, record: NodeRecord) -> np.ndarray:
-        try:
-            return self._rows[record.slot, tuple(record.params.items())]
-        except TypeError:
-            return self.row(record.params, record.slot)
+        return np.array(found) if found else np.zeros((0, self.width))
 
     def forget_values(self) -> None:
         """Drop the remembered inputs of single values (a daemon meets new values all its life)."""
