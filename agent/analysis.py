@@ -51,11 +51,15 @@ def outcome_of(spec: Spec, metrics: dict[str, float], failure: str = "") -> Outc
 def judge(spec: Spec, job: JobRecord) -> Outcome:
     """Metrics, classification and reward of a finished job; job failures keep their kind.
 
-    A job stopped early (failure kind ``pruned``) has the metrics of its last progress line.
+    A job stopped early (failure kind ``pruned``) has the metrics of its progress lines: each metric's
+    latest value (a metric reported only at checkpoints keeps the last checkpoint's value).
     """
-    last = read_run_progress(job.run_dir, spec.trainer.metrics_file).last if job.failure_kind == PRUNED else None
+    progress = read_run_progress(job.run_dir, spec.trainer.metrics_file) if job.failure_kind == PRUNED else None
     try:
-        metrics = last.metrics if last is not None else read_metrics(Path(job.run_dir) / spec.trainer.metrics_file)
+        if progress is not None and progress.points:
+            metrics = progress.latest_metrics
+        else:
+            metrics = read_metrics(Path(job.run_dir) / spec.trainer.metrics_file)
     except ParseError:
         metrics = {}
     failure = ""

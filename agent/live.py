@@ -30,7 +30,6 @@ from agent.notes import best_line
 from agent.snapshot import Snapshot
 from agent.spec import Spec
 from memory.notebook import format_number
-from memory.progress import ProgressPoint
 from slots.journal import IN_FLIGHT, JobRecord
 
 TOP_UCB = 5
@@ -121,24 +120,27 @@ def status_view(exploration: Exploration, snapshot: Snapshot | None = None) -> S
     )
 
 
-def shown_metric(spec: Spec, point: ProgressPoint) -> str:
-    """Which metric of a progress line the status shows: the primary, else the pruning metric, else the first."""
+def shown_metric(spec: Spec, metrics: dict[str, float]) -> str:
+    """Which of a job's progress metrics the status shows: the primary, else the pruning metric, else the first."""
     for name in (spec.objective.primary, spec.exploration.pruning.metric):
-        if name and name in point.metrics:
+        if name and name in metrics:
             return name
-    return next(iter(point.metrics), "")
+    return next(iter(metrics), "")
 
 
 def job_progress(exploration: Exploration, job: JobRecord, elapsed_s: float | None) -> Progress | None:
-    """The job's last progress line as the status shows it; None when it reported none."""
-    last = exploration.launcher.progress(job).last
+    """The job's last progress line as the status shows it, with the metric's latest value (a metric
+    reported only at checkpoints shows the last checkpoint's); None when it reported none."""
+    read = exploration.launcher.progress(job)
+    last = read.last
     if last is None:
         return None
     remaining = None
     if elapsed_s is not None and last.fraction > 0:
         remaining = elapsed_s * (1 - last.fraction) / last.fraction
-    metric = shown_metric(exploration.spec, last)
-    value = last.metrics.get(metric) if metric else None
+    latest = read.latest_metrics
+    metric = shown_metric(exploration.spec, latest)
+    value = latest.get(metric) if metric else None
     return Progress(last.fraction, last.step, last.of, remaining, metric, value, job.stop.get("reason", ""))
 
 

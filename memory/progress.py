@@ -68,6 +68,15 @@ class ProgressRead:
     def last(self) -> ProgressPoint | None:
         return self.points[-1] if self.points else None
 
+    @property
+    def latest_metrics(self) -> dict[str, float]:
+        """Each metric's value on the last line that has it (a trainer may report some metrics
+        only at a few checkpoints)."""
+        merged: dict[str, float] = {}
+        for point in self.points:
+            merged.update(point.metrics)
+        return merged
+
 
 def format_progress_line(step: float, of: float, metrics: dict[str, float], when: float | None = None) -> str:
     """One progress line (with its newline); non-finite metrics are written as ``"nan"``/``"inf"``/``"-inf"``."""
@@ -175,18 +184,21 @@ def read_run_progress(run_dir: str | Path, metrics_file: str = "", limit: int = 
 
 
 def value_at(points: list[ProgressPoint], fraction: float, value) -> float | None:
-    """``value(point)`` at ``fraction``, linear between the points around it; None before the first point,
-    beyond the last, or where a value is missing."""
+    """``value(point)`` at ``fraction``, linear between the points around it that have a value (a line
+    without one, e.g. a metric reported only at checkpoints, is passed over); None before the first
+    such point or beyond the last."""
     before = None
     for point in points:
         current = value(point)
+        if current is None:
+            continue
         if point.fraction >= fraction:
-            if current is None:
+            if point.fraction == fraction:
+                return current
+            if before is None:
                 return None
-            if point.fraction == fraction or before is None:
-                return current if point.fraction == fraction else None
             low_fraction, low_value = before
             share = (fraction - low_fraction) / (point.fraction - low_fraction)
             return low_value + share * (current - low_value)
-        before = None if current is None else (point.fraction, current)
+        before = (point.fraction, current)
     return None

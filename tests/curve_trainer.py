@@ -4,7 +4,9 @@ The config's ``curve.plan_file`` names a JSON plan the test writes (and may exte
 the exploration runs): ``{"default": RUN, "<node id>": RUN, ...}``, where RUN is
 ``{"values": [v1, ..., vn], "hold": bool, "silent": bool}``. The node id is read from the
 run folder's name (``node_NNNN``). The trainer appends one progress line per value
-(``{"step": k, "of": n, "score": vk}``, memory/progress.py), unless ``silent``; with
+(``{"step": k, "of": n, "score": vk}``, memory/progress.py; a null value writes
+``{"step": k, "of": n, "loss": 1 / k}`` instead, as a trainer whose objective metric is
+evaluated only at checkpoints), unless ``silent``; with
 ``hold`` it then waits until ``D/release`` exists (tests/waiting.py `release`; it gives up
 after 600 s, exit 4), so a test knows the run is still running when ucbx looks at it.
 Then it writes ``D/analysis.log`` with the last value as ``score`` and exits 0. Every
@@ -43,10 +45,11 @@ run = plan.get(str(node), plan["default"])
 values = run["values"]
 for step, value in enumerate(values, start=1):
     if not run.get("silent"):
-        append_progress(run_dir / PROGRESS_NAME, step, len(values), {"score": value})
+        metrics = {"loss": 1.0 / step} if value is None else {"score": value}
+        append_progress(run_dir / PROGRESS_NAME, step, len(values), metrics)
 deadline = time.monotonic() + LIMIT_S
 while run.get("hold") and not (run_dir / "release").exists():
     if time.monotonic() > deadline:
         sys.exit(4)
     time.sleep(0.02)
-(run_dir / "analysis.log").write_text(f"score: {values[-1]}\n")
+(run_dir / "analysis.log").write_text(f"score: {[v for v in values if v is not None][-1]}\n")

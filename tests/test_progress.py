@@ -132,3 +132,27 @@ def test_the_metabolism_trainer_writes_phase2_loss_every_few_percent(tmp_path):
     assert [line["step"] for line in written] == list(range(2, 41, 2))
     assert all(line["of"] == 40 and {"phase2_loss", "phase2_train_loss"} <= set(line) for line in written)
     assert math.isclose(written[-1]["phase2_loss"], metrics["phase2_loss"], rel_tol=1e-6)  # the same model
+    # the evaluation metrics at the 5 checkpoints (training.progress_checkpoints), the last one as the log says
+    checkpoints = [line for line in written if "worst_slope_ratio" in line]
+    assert [line["step"] for line in checkpoints] == [8, 16, 24, 32, 40]
+    judged = ("MLP_node_slope_ratio_0", "MLP_node_slope_ratio_1", "embedding_cluster_acc_strict", "rate_constants_R2")
+    assert all(set(judged) | {"rate_constants_R2_drop", "worst_slope_vs_ceiling"} <= set(line) for line in checkpoints)
+    for name in (*judged, "worst_slope_ratio", "rate_constants_R2_drop"):
+        assert math.isclose(checkpoints[-1][name], metrics[name], rel_tol=1e-5, abs_tol=1e-9), name
+
+
+def test_value_at_passes_over_lines_without_the_value(tmp_path):
+    # a metric evaluated only at checkpoints (every 4th line) while a loss is on every line
+    path = tmp_path / PROGRESS_NAME
+    for step in range(1, 9):
+        append_progress(path, step, 8, {"loss": 1.0 / step, **({"ratio": step / 8} if step % 4 == 0 else {})})
+    read = read_progress(path)
+
+    def ratio(point):
+        return point.metrics.get("ratio")
+
+    assert value_at(read.points, 0.5, ratio) == 0.5
+    assert value_at(read.points, 0.75, ratio) == 0.75  # between the checkpoints at 50% and 100%
+    assert value_at(read.points, 0.25, ratio) is None  # before the first checkpoint
+    assert read.latest_metrics == {"loss": 0.125, "ratio": 1.0}
+    assert read_progress(path).points[6].metrics == {"loss": 1.0 / 7}  # lines keep what they said

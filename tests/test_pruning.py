@@ -189,6 +189,34 @@ def test_median_stops_a_run_at_the_first_fraction_below_the_median_of_earlier_ru
     assert (tmp_path / "out" / "report" / "learning_curves.png").stat().st_size > 10_000
 
 
+def checkpoints_only(values: list[float], steps: set[int]) -> list[float | None]:
+    """``values`` at ``steps`` (1-based); the other lines say only a loss (curve_trainer.py's null)."""
+    return [value if step in steps else None for step, value in enumerate(values, start=1)]
+
+
+def test_a_metric_reported_only_at_checkpoints_is_judged_there_against_the_earlier_runs_in_between(tmp_path, held):
+    # the metabolism trainer's way: the objective's metrics at a few checkpoints, a loss on every line.
+    # The earlier runs say their score at odd steps; node 4 at even ones, so at 60% the median is
+    # interpolated between the earlier runs' 50% and 70% (0.8 x 0.6 = 0.48).
+    odd, even = {1, 3, 5, 7, 9, 10}, {2, 4, 6, 8}
+    earlier = {str(node): {"values": checkpoints_only(run["values"], odd)} for node, run in EARLIER.items()}
+    bad = checkpoints_only(line(0.85, {0.6: 0.2, 0.8: 0.25}), even)
+    plan = {**earlier, "default": {"values": line(0.5)}, "4": {"values": bad, "hold": True}}
+    pruning = {"rule": "median", "min_fraction": 0.3, "min_runs": 3}  # the objective's reward of a line
+    exploration = open_exploration(make(tmp_path, plan, pruning, budget=4), tmp_path)
+    finish_earlier_runs(exploration, 3)
+    job = held_run_judged(exploration, 4).by_iteration(4)
+    assert job.stop["fraction"] == 0.6 and job.stop["step"] == 6 and job.stop["runs"] == 3
+    assert job.stop["value"] == 0.2 and job.stop["threshold"] == pytest.approx(0.48)
+    # the status shows the primary's latest value (step 8's checkpoint), though the last line says only a loss
+    assert exploration.journal.by_iteration(4).status == "running"  # no pass since: the journal says so still
+    assert " left, score=0.25; stopping: at 60% (step 6/10)" in format_status(status_view(exploration))
+    entry = entry_of(exploration, 4)
+    assert entry.status == "failed" and entry.failure.startswith("pruned: at 60% (step 6/10)")
+    # each metric's latest value: the score of the last checkpoint (step 8), the loss of the last line
+    assert entry.metrics == {"score": 0.25, "loss": 0.1}
+
+
 def test_asha_stops_a_run_at_the_rung_where_it_leaves_the_top_share(tmp_path, held):
     # rungs at 20%, 40%, 80% (eta 2); the earlier runs' rewards there are 0.8/0.7/0.9 times the fraction
     bad = line(0.95, {0.3: 0.2, 0.4: 0.29, 0.5: 0.3, 0.6: 0.31, 0.7: 0.32, 0.8: 0.33, 0.9: 0.34, 1.0: 0.35})

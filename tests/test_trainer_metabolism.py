@@ -170,6 +170,19 @@ def test_label_permutation_changes_no_trained_parameter(tmp_path, cache_dir, tra
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
 
 
+def test_evaluating_at_the_progress_checkpoints_changes_no_trained_parameter(tmp_path, cache_dir):
+    """The checkpoints read the model and the ground truth between batches: the run trains exactly as without."""
+    states, checkpoint_lines = [], []
+    for name, checkpoints in (("none", 0), ("five", 5)):
+        train(tmp_path, cache_dir, name, data_augmentation_loop=40, progress_checkpoints=checkpoints)
+        run_dir = tmp_path / name / "run"
+        states.append(torch.load(run_dir / "model.pt", weights_only=False)["model"])
+        written = (run_dir / "progress.jsonl").read_text().splitlines()
+        checkpoint_lines.append(sum("worst_slope_ratio" in line for line in written))
+    assert checkpoint_lines == [0, 5]
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
 def phase1_model(tmp_path: Path, cache_dir: Path, **training):
     config = load_config(write_config(tmp_path, cache_dir, **training))
     observations = load_observations(ensure_data(cache_dir, config["simulation"]))

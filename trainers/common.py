@@ -11,7 +11,8 @@ the pieces of that contract that do not depend on the model:
 - `write_analysis_log` (atomic, ``name: value`` lines, always a ``diverged:`` line),
   `write_visual_json` (the numbers behind the plots, nan as null) and `plot_curves`,
 - `ProgressLog`: ``run_dir/progress.jsonl`` while training (memory/progress.py's protocol), a line
-  every ``of / PROGRESS_REPORTS`` steps and at the last step, each flushed as it is written.
+  every ``of / PROGRESS_REPORTS`` steps, at the last step and at ``checkpoints`` evenly spaced
+  steps (where a trainer adds its costlier evaluation metrics), each flushed as it is written.
 """
 
 from __future__ import annotations
@@ -230,16 +231,21 @@ def plot_curves(path: str | Path, curves: dict[str, list[float]], title: str, lo
 class ProgressLog:
     """``run_dir/progress.jsonl`` of one run of ``of`` steps (a file left by an earlier run is replaced)."""
 
-    def __init__(self, run_dir: str | Path, of: int, reports: int = PROGRESS_REPORTS):
+    def __init__(self, run_dir: str | Path, of: int, reports: int = PROGRESS_REPORTS, checkpoints: int = 0):
         self.path = Path(run_dir) / PROGRESS_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.unlink(missing_ok=True)
         self.of = of
         self.every = max(1, of // reports)
+        self.checkpoint_steps = {max(1, round(of * k / checkpoints)) for k in range(1, checkpoints + 1)}
 
     def due(self, step: int) -> bool:
-        """True at every ``every``-th step and at the last one (steps count from 1)."""
-        return step % self.every == 0 or step == self.of
+        """True at every ``every``-th step, at the last one and at each checkpoint (steps count from 1)."""
+        return step % self.every == 0 or step == self.of or self.checkpoint(step)
+
+    def checkpoint(self, step: int) -> bool:
+        """True at the ``checkpoints`` evenly spaced steps (the last of them is the last step)."""
+        return step in self.checkpoint_steps
 
     def report(self, step: int, metrics: dict[str, float]) -> None:
         """One line: ``step`` of ``of`` with ``metrics``."""

@@ -90,6 +90,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "accumulation_steps": 4,
         "joint_lr_factor": 0.01,  # joint: log_k's Phase 2 learning rate = factor x learning_rate_k
         "anchor_weight": 1.0,  # anchor: weight of mean((log_k - Phase 1 log_k)^2) in the loss
+        # issue 16: progress lines with the evaluation metrics of the current model (slope ratios,
+        # clustering, R2) at this many evenly spaced points of Phase 2; 0: phase2_loss lines only
+        "progress_checkpoints": 5,
     },
 }
 
@@ -174,6 +177,8 @@ def validate(config: dict[str, Any], path: str | Path) -> None:
         "must be true (learning S is not built)",
     )
     require(0.0 <= training["warmup_fraction"] < 1.0, path, "training.warmup_fraction", "must be in [0, 1)")
+    checkpoints = training["progress_checkpoints"]
+    require(checkpoints >= 0, path, "training.progress_checkpoints", f"must be 0 or more, got {checkpoints!r}")
     parse_strategy(training["phase2_strategy"], path)
 
 

@@ -1,4 +1,10 @@
-"""Evaluation after training: the only code that reads the ground truth.
+"""Evaluation: the only code that reads the ground truth.
+
+`Evaluator` holds what a run's evaluation needs besides the model (the truth, the observed
+states, Phase 1's ceilings and R2). train.py builds it after Phase 1 and asks it for the
+metrics of the model at the progress checkpoints of Phase 2 (numbers written to
+progress.jsonl, never a loss or a gradient) and after training (analysis.log); both go
+through the same `Evaluator.model_metrics`, so the last checkpoint says what the log says.
 
 Owns the seed's metrics: rate-constant R2 (log10, identity line; fitted-line and trimmed
 variants), per-type slope/offset of the node function against -lambda_t (c - c_base_t),
@@ -50,6 +56,49 @@ EMBEDDING_METRICS = (
     "embedding_n_clusters",
     "embedding_silhouette",
 )
+
+
+class Evaluator:
+    """The ground-truth side of one run's evaluation."""
+
+    def __init__(
+        self, truth: GroundTruth, observed: np.ndarray, phase1_residuals: np.ndarray, phase1_log_k: np.ndarray
+    ):
+        self.truth = truth
+        self.observed = observed
+        self.ceilings = ceiling_fits(observed[:-1], phase1_residuals, truth)
+        self.phase1_r2 = rate_constant_metrics(phase1_log_k, truth.log_k)["rate_constants_R2"]
+
+    def fits(self, node_function: NodeFunction) -> list[dict[str, float]]:
+        """Per type: the node function's line against the truth, with the type's ceiling."""
+        return with_ceilings(node_function_fits(node_function, self.observed, self.truth), self.ceilings)
+
+    def rate_metrics(self, log_k: np.ndarray) -> dict[str, float]:
+        """The rate constants' R2 and friends, Phase 1's R2 and the drop from it."""
+        metrics = rate_constant_metrics(log_k, self.truth.log_k)
+        return {
+            **metrics,
+            "phase1_rate_constants_R2": self.phase1_r2,
+            "rate_constants_R2_drop": self.phase1_r2 - metrics["rate_constants_R2"],
+        }
+
+    def model_metrics(
+        self, fits: list[dict[str, float]], node_function: NodeFunction, embeddings: np.ndarray
+    ) -> dict[str, float]:
+        """The node function's and the embeddings' metrics (``fits`` from `fits`)."""
+        return {
+            **node_metrics(fits, node_magnitude(node_function, self.observed)),
+            **embedding_clusters(embeddings, self.truth.types),
+        }
+
+    def checkpoint_metrics(
+        self, node_function: NodeFunction, embeddings: np.ndarray, log_k: np.ndarray
+    ) -> dict[str, float]:
+        """Every truth-side metric of a model during training, as analysis.log names them."""
+        return {
+            **self.rate_metrics(log_k),
+            **self.model_metrics(self.fits(node_function), node_function, embeddings),
+        }
 
 
 def r_squared(predicted: np.ndarray, observed: np.ndarray) -> float:

@@ -107,10 +107,13 @@ def train_phase2(
     training: dict[str, Any],
     log: Callable[[str], None],
     progress: ProgressLog | None = None,
+    checkpoint: Callable[[MetabolicModel, float], dict[str, float]] | None = None,
 ) -> Phase2Result:
     """The Phase 2 loop; ``model``'s homeostasis part is trained in place. ``progress``: phase2_loss (the
     evaluation rollout loss on the current model: one forward rollout of 64 windows, a few percent of a
-    batch's cost) and the batch's training loss, every few percent of the batches."""
+    batch's cost) and the batch's training loss, every few percent of the batches; at the progress
+    checkpoints also ``checkpoint(model, amplification)``'s metrics (evaluation only: it reads the model
+    without a gradient and draws no random number, so a run trains the same with or without it)."""
     plan = Phase2Plan.from_training(training)
     freeze_reaction_part(model, plan.joint)
     optimizer = build_optimizer(model, training, plan.joint)
@@ -157,7 +160,10 @@ def train_phase2(
         if progress is not None and progress.due(batch + 1):
             time_step, amplification = training["homeostasis_time_step"], plan.amplification(batch)
             loss_now = evaluation_rollout_loss(model, concentrations, delta_t, time_step, amplification)
-            progress.report(batch + 1, {"phase2_loss": loss_now, "phase2_train_loss": loss.item()})
+            reported = {"phase2_loss": loss_now, "phase2_train_loss": loss.item()}
+            if checkpoint is not None and progress.checkpoint(batch + 1):
+                reported.update(checkpoint(model, amplification))
+            progress.report(batch + 1, reported)
         if (batch + 1) % max(1, plan.n_batches // 10) == 0:
             log(f"phase2 batch {batch + 1}/{plan.n_batches} length {length} loss {loss.item():.6g}")
     trained = [*model.homeostasis_parameters(), model.log_k]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,18 @@ def undefined_function(values: np.ndarray) -> np.ndarray:
     return np.full_like(values, np.nan, dtype=np.float64)
 
 
+def checkpoint_metrics(evaluator: evaluate.Evaluator, model: MetabolicModel, amplification: float) -> dict[str, float]:
+    """The evaluation metrics of the model as it is now ({} while a parameter is not finite)."""
+    trained = [*model.homeostasis_parameters(), model.log_k]
+    if not all(torch.isfinite(parameter).all() for parameter in trained):
+        return {}
+    return evaluator.checkpoint_metrics(
+        model_node_function(model, amplification),
+        model.embeddings.detach().cpu().double().numpy(),
+        model.log_k.detach().cpu().double().numpy(),
+    )
+
+
 def tail_mean(losses: list[float]) -> float:
     """Mean training loss over the last tenth of the batches."""
     return float(np.mean(losses[-max(1, len(losses) // 10) :])) if losses else float("nan")
@@ -90,6 +103,11 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
     phase1_log_k = model.log_k.detach().cpu().double().numpy().copy()
     phase1_residuals = observed_residuals(model, concentrations, observations.delta_t).double().cpu().numpy()
 
+    # -- the ground truth, read here for evaluation only: the checkpoints' metrics and the final ones
+    evaluator = evaluate.Evaluator(
+        load_ground_truth(data_dir), observations.concentrations.astype(np.float64), phase1_residuals, phase1_log_k
+    )
+
     # -- Phase 2: MLP_node and embeddings, Phase 1 frozen
     plan = Phase2Plan.from_training(training)
     phase2 = Phase2Result(final_amplification=plan.final_amplification())
@@ -99,26 +117,19 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
             f"phase2: strategy {training['phase2_strategy']}{relaxed}, time_step "
             f"{training['homeostasis_time_step']}, {plan.n_batches} batches of {training['batch_size']}"
         )
-        progress = ProgressLog(run_dir, plan.n_batches)
-        phase2 = train_phase2(model, concentrations, observations.delta_t, training, log, progress)
+        progress = ProgressLog(run_dir, plan.n_batches, checkpoints=training["progress_checkpoints"])
+        checkpoint = partial(checkpoint_metrics, evaluator)
+        phase2 = train_phase2(model, concentrations, observations.delta_t, training, log, progress, checkpoint)
         if phase2.diverged:
             log(f"phase2 diverged: {phase2.divergence_reason}")
 
-    # -- evaluation: the ground truth is read here, after training, and nowhere else
-    truth = load_ground_truth(data_dir)
-    observed = observations.concentrations.astype(np.float64)
+    # -- evaluation of the trained model
+    observed = evaluator.observed
     node_function = undefined_function if phase2.diverged else model_node_function(model, phase2.final_amplification)
     embeddings = model.embeddings.detach().cpu().double().numpy()
-    fits = evaluate.with_ceilings(
-        evaluate.node_function_fits(node_function, observed, truth),
-        evaluate.ceiling_fits(observed[:-1], phase1_residuals, truth),
-    )
-    rate_constants = evaluate.rate_constant_metrics(model.log_k.detach().cpu().double().numpy(), truth.log_k)
-    phase1_r2 = evaluate.rate_constant_metrics(phase1_log_k, truth.log_k)["rate_constants_R2"]
+    fits = evaluator.fits(node_function)
     metrics = {
-        **rate_constants,
-        "phase1_rate_constants_R2": phase1_r2,
-        "rate_constants_R2_drop": phase1_r2 - rate_constants["rate_constants_R2"],
+        **evaluator.rate_metrics(model.log_k.detach().cpu().double().numpy()),
         "phase1_loss": float(phase1["final_loss"]),
         "phase1_time_min": phase1["seconds"] / 60.0,
         "phase1_cached": float(phase1["cached"]),
@@ -129,10 +140,13 @@ def run(config_path: str | Path, run_dir: str | Path) -> dict[str, float]:
             model, concentrations, observations.delta_t, training["homeostasis_time_step"], phase2.final_amplification
         ),
         "phase2_train_loss": tail_mean(phase2.losses),
-        **evaluate.node_metrics(fits, evaluate.node_magnitude(node_function, observed)),
-        **evaluate.embedding_clusters(undefined_function(embeddings) if phase2.diverged else embeddings, truth.types),
+        **evaluator.model_metrics(
+            fits, node_function, undefined_function(embeddings) if phase2.diverged else embeddings
+        ),
         "diverged": float(phase2.diverged),
     }
+    truth = evaluator.truth
+    phase1_r2 = evaluator.phase1_r2
 
     # -- plots and the numbers behind them
     visual = {
