@@ -5,8 +5,9 @@ running job (memory/progress.py; the launcher reads it from the run folder) and 
 each progress line it has not judged yet, oldest first, by the spec's rule:
 
 - ``none``: nothing is stopped (the default);
-- ``median``: at a line at fraction f >= ``min_fraction``, the run's value is below the
-  median of the values at f of the earlier runs of its slot (at least ``min_runs`` of them
+- ``median``: at a line at fraction f >= ``min_fraction`` (and below 1: the last line comes
+  when the training is over, and stopping then would save nothing), the run's value is below
+  the median of the values at f of the earlier runs of its slot (at least ``min_runs`` of them
   reached f);
 - ``asha``: successive halving per slot, asynchronously: rungs at fractions
   ``min_fraction * eta**k`` below 1; a run that reaches a rung goes on only if its value
@@ -95,8 +96,11 @@ def rungs(settings: PruningSettings) -> list[float]:
 
 
 def judge_median(settings: PruningSettings, fraction: float, value: float, earlier: list[float]) -> Verdict | None:
-    """Stop when ``value`` is below the median of ``earlier`` (values of earlier runs at ``fraction``)."""
-    if fraction < settings.min_fraction or len(earlier) < settings.min_runs:
+    """Stop when ``value`` is below the median of ``earlier`` (values of earlier runs at ``fraction``).
+
+    Never at the last line (fraction 1): the training is over, a stop would save nothing and lose the result.
+    """
+    if fraction < settings.min_fraction or fraction >= 1.0 or len(earlier) < settings.min_runs:
         return None
     median = statistics.median(earlier)
     return Verdict(value < median, fraction, value, median, len(earlier), "median")

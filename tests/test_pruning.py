@@ -189,6 +189,18 @@ def test_median_stops_a_run_at_the_first_fraction_below_the_median_of_earlier_ru
     assert (tmp_path / "out" / "report" / "learning_curves.png").stat().st_size > 10_000
 
 
+def test_median_never_stops_a_run_at_its_last_line(tmp_path, held):
+    # below the median only at 100%: the training is over there, a stop would save nothing and lose the run
+    last_low = line(0.85, {1.0: 0.1})
+    plan = {**EARLIER, "default": {"values": line(0.5)}, "4": {"values": last_low, "hold": True}}
+    exploration = open_exploration(make(tmp_path, plan, MEDIAN, budget=4), tmp_path)
+    finish_earlier_runs(exploration, 3)
+    assert not held_run_judged(exploration, 4).by_iteration(4).stop
+    release(run_dir(exploration, 4))
+    entry = entry_of(exploration, 4)
+    assert entry.failure == "" and entry.metrics == {"score": 0.1}
+
+
 def checkpoints_only(values: list[float], steps: set[int]) -> list[float | None]:
     """``values`` at ``steps`` (1-based); the other lines say only a loss (curve_trainer.py's null)."""
     return [value if step in steps else None for step, value in enumerate(values, start=1)]

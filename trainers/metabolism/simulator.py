@@ -41,7 +41,7 @@ class Observations:
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """Read by evaluation only, after training."""
+    """Read by evaluation only (evaluate.Evaluator): never by a loss."""
 
     log_k: np.ndarray  # (n_reactions,) log10 rate constants
     types: np.ndarray  # (n_metabolites,) type of each metabolite
@@ -194,6 +194,6 @@ def load_observations(folder: Path) -> Observations:
 
 
 def load_ground_truth(folder: Path) -> GroundTruth:
-    """Only evaluation calls this, after training has finished."""
+    """Only evaluation reads this (train.py builds evaluate.Evaluator with it); no loss ever sees it."""
     with np.load(folder / "ground_truth.npz") as data:
         return GroundTruth(data["log_k"], data["types"], data["lambdas"], data["baselines"])
