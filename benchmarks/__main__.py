@@ -90,6 +90,9 @@ def protocol_text(priorities: str) -> str:
         "a crash, divergence or nan is told to every peer as 0.0, the minimum of the reward (never Optuna's FAIL); "
         f"same budget, slots and simulated clock for all. Priorities: {equal}. Simple regret = optimum - the "
         "noise-free reward of the recommended config (known optimum; trainers: best any searcher found on the seed). "
+        "Trainers (no noise-free value): after the budget each searcher's recommended config is trained again on the "
+        "same fresh training seeds (the final check) and scored by its mean there, against the best such mean on "
+        "the seed; runs saved before the final check existed are scored by the recommendation's own value. "
         "Intervals: bootstrap 95% of the median over seeds; Wilcoxon: two-sided signed-rank on final regret paired by "
         "seed; wins/ties/losses: ucbx's regret lower/equal/higher."
     )
@@ -108,6 +111,7 @@ def search(options, argv: list[str]) -> None:
             options.workers,
             not options.no_failed_band,
             priorities=options.priorities,
+            final_seeds=options.final_seeds,
         )
     bands = " Synthetic tasks without a failed band (--no-failed-band)." if options.no_failed_band else ""
     intro = (
@@ -220,6 +224,12 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--budget", type=int, default=48, help="finished trials per campaign")
     run.add_argument("--workers", type=int, default=2, help="processes training trainer tasks")
+    run.add_argument(
+        "--final-seeds",
+        type=int,
+        default=harness.FINAL_SEEDS,
+        help="trainers: training seeds on which each recommended config is trained again after the budget (0: none)",
+    )
     run.add_argument("--label", default="synthetic", help="names the result files and figure")
     run.add_argument(
         "--no-failed-band",

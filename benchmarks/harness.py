@@ -15,6 +15,15 @@ mean noise-free reward of the config the searcher would hand over: the one with 
 highest mean observed reward (seed replicates pooled); for deterministic tasks that is
 simply the best observed reward.
 
+The final check: where a task has no noise-free value (the trainers: one training is one
+draw of the seed's noise), that "best" is a maximum over noise for a searcher that runs
+every trial once and a mean over replicates for ucbx, not the same kind of number. So
+after the budget the harness trains each searcher's recommended config again on the same
+``final_seeds`` training seeds (`FINAL_SEED_FROM` on: none is a seed any searcher used)
+and scores the campaign by that mean (a failure counts as `WORST_REWARD`); regret is then
+against the best such mean on that campaign seed. The check is spent outside the budget,
+equally for every searcher.
+
 The fair protocol (issue 15): the spec's priorities are made equal before any searcher
 sees it (``priorities="equal"``, the headline figures; ``"spec"`` keeps them), every
 searcher runs the base config first on every slot and every peer is told the worst
@@ -44,11 +53,14 @@ from benchmarks.searchers import SEARCHERS, available
 from benchmarks.stats import bootstrap_interval, paired_test, simple_regret, wins_ties_losses
 from benchmarks.tasks import SEEDED, Task, make_task
 from slots.space import SearchSpace
+from ucb.rewards import WORST_REWARD
 
 EQUAL, SPEC = "equal", "spec"  # --priorities: all equal (the headline figures) or the spec's own
 EQUAL_PRIORITY = 1
 REFERENCE = "ucbx"
 SIGNIFICANT = 0.05  # two-sided Wilcoxon p below which a difference is called significant
+FINAL_SEEDS = 5  # training seeds of the final check (tasks without a noise-free value)
+FINAL_SEED_FROM = 101  # the final check's first training seed: the base seed is 0, ucbx's replicates 1000, 2000, ...
 
 
 @dataclass
@@ -66,6 +78,13 @@ class Campaign:
     seconds: float = 0.0  # decision + evaluation wall time
     optimum: float | None = None  # the task's known best reward; None: unknown (regret against the best found)
     priorities: str = EQUAL
+    recommended: dict[str, Any] | None = None  # {"slot": ..., "params": {...}}: the config handed over at the end
+    final_rewards: list[float] = field(default_factory=list)  # the final check: its reward per final seed
+
+    @property
+    def final(self) -> float | None:
+        """Mean reward of the recommended config over the final check's seeds; None: no final check."""
+        return statistics.fmean(self.final_rewards) if self.final_rewards else None
 
     @property
     def best(self) -> float:
@@ -82,15 +101,27 @@ class Recommendation:
     def __init__(self) -> None:
         self.observed: dict[tuple, list[float]] = {}
         self.true: dict[tuple, list[float]] = {}
+        self.configs: dict[tuple, dict[str, Any]] = {}  # key -> {"slot": ..., "params": ...}
 
-    def add(self, key: tuple, observed: float | None, true: float | None) -> float:
+    def add(self, slot: int, params: dict[str, Any], observed: float | None, true: float | None) -> float:
+        """Count one trial; the recommended config's value after it."""
+        key = (slot, tuple(sorted((k, repr(v)) for k, v in params.items())))
         if observed is not None and true is not None:
             self.observed.setdefault(key, []).append(observed)
             self.true.setdefault(key, []).append(true)
+            self.configs[key] = {"slot": slot, "params": dict(params)}
+        best = self.best()
+        return statistics.fmean(self.true[best]) if best is not None else 0.0
+
+    def best(self) -> tuple | None:
         if not self.observed:
-            return 0.0
-        best = max(self.observed, key=lambda k: statistics.fmean(self.observed[k]))
-        return statistics.fmean(self.true[best])
+            return None
+        return max(self.observed, key=lambda k: statistics.fmean(self.observed[k]))
+
+    def config(self) -> dict[str, Any] | None:
+        """The recommended config as {"slot": ..., "params": ...}; None before any usable trial."""
+        best = self.best()
+        return self.configs[best] if best is not None else None
 
 
 def with_priorities(task: Task, priorities: str) -> Task:
@@ -103,12 +134,20 @@ def with_priorities(task: Task, priorities: str) -> Task:
     return replace(task, spec=replace(task.spec, space=SearchSpace(parameters)))
 
 
-def run_campaign(task: Task, searcher_name: str, seed: int, budget: int, priorities: str = EQUAL) -> Campaign:
-    """``budget`` trials of one searcher, slots refilled as soon as they free.
+def run_campaign(
+    task: Task,
+    searcher_name: str,
+    seed: int,
+    budget: int,
+    priorities: str = EQUAL,
+    final_seeds: int = FINAL_SEEDS,
+) -> Campaign:
+    """``budget`` trials of one searcher, slots refilled as soon as they free, then the final check.
 
     The spec's priorities are made equal (``priorities="equal"``) before the searcher sees
     it. A slot the searcher has nothing for stays idle and is asked again after every
-    result, as the driver's next pass would.
+    result, as the driver's next pass would. A task without a noise-free value gets the
+    final check on ``final_seeds`` training seeds (0: none).
     """
     started = time.perf_counter()
     task = with_priorities(task, priorities)
@@ -136,18 +175,39 @@ def run_campaign(task: Task, searcher_name: str, seed: int, budget: int, priorit
         idle.add(slot)
         for free in sorted(idle):
             launch(free, now)
+    campaign.recommended = recommendation.config()
+    if not task.noise_free and final_seeds > 0:
+        campaign.final_rewards = final_check(task, campaign.recommended, final_seeds)
     campaign.seconds = time.perf_counter() - started
     return campaign
+
+
+def final_check(task: Task, recommended: dict[str, Any] | None, final_seeds: int) -> list[float]:
+    """The recommended config's reward on each final seed, trained side by side; failures are `WORST_REWARD`.
+
+    With nothing recommended (every trial failed) every final seed counts as a failure.
+    """
+    if recommended is None:
+        return [WORST_REWARD] * final_seeds
+    slot, params = recommended["slot"], recommended["params"]
+    seeds = range(FINAL_SEED_FROM, FINAL_SEED_FROM + final_seeds)
+    if task.start is not None:
+        for training_seed in seeds:
+            task.start(params, slot, training_seed)
+    rewards = []
+    for training_seed in seeds:
+        reward = task.spec.objective.score(task.evaluate(params, slot, training_seed).metrics).reward
+        rewards.append(WORST_REWARD if reward is None else reward)
+    return rewards
 
 
 def record(campaign: Campaign, task: Task, recommendation: Recommendation, trial, evaluation) -> None:
     objective = task.spec.objective
     observed = objective.score(evaluation.metrics).reward
     true = objective.score(evaluation.true_metrics).reward
-    key = (trial.slot, tuple(sorted((k, repr(v)) for k, v in trial.params.items())))
     campaign.rewards.append(true)
     campaign.failures += observed is None
-    campaign.best_so_far.append(recommendation.add(key, observed, true))
+    campaign.best_so_far.append(recommendation.add(trial.slot, trial.params, observed, true))
     if campaign.first_converged is None and task.converged(evaluation.true_metrics):
         campaign.first_converged = len(campaign.rewards)
 
@@ -170,6 +230,7 @@ def run_search(
     failed_band: bool = True,
     progress: Callable[[str], None] = print,
     priorities: str = EQUAL,
+    final_seeds: int = FINAL_SEEDS,
 ) -> list[Campaign]:
     """Every (task, seed, searcher) campaign, seeds outermost within a task; trainings in ``workers`` processes."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -186,6 +247,7 @@ def run_search(
                 tasks_by_seed(name, folder, pool, failed_band),
                 progress,
                 priorities,
+                final_seeds,
             )
         ]
 
@@ -198,6 +260,7 @@ def task_campaigns(
     task_for: Callable[[int], Task],
     progress: Callable[[str], None],
     priorities: str = EQUAL,
+    final_seeds: int = FINAL_SEEDS,
 ) -> list[Campaign]:
     """One task: every available searcher on every seed."""
     names, skipped = available(searcher_names, task_for(seeds[0]).spec)
@@ -207,10 +270,11 @@ def task_campaigns(
     for seed in seeds:
         task = task_for(seed)
         for searcher in names:
-            campaign = run_campaign(task, searcher, seed, budget, priorities)
+            campaign = run_campaign(task, searcher, seed, budget, priorities, final_seeds)
             campaigns.append(campaign)
+            checked = f", final check {campaign.final:.3f}" if campaign.final is not None else ""
             progress(
-                f"{name} seed {seed} {searcher}: best {campaign.best:.3f}, first converged "
+                f"{name} seed {seed} {searcher}: best {campaign.best:.3f}{checked}, first converged "
                 f"{campaign.first_converged}, {campaign.seconds:.1f} s"
             )
     return campaigns
@@ -220,7 +284,10 @@ def task_campaigns(
 
 
 def optima(campaigns: list[Campaign]) -> dict[tuple[str, int], float]:
-    """Per (task, seed): the known optimum, or the best noise-free reward any searcher found on that seed."""
+    """Per (task, seed), what the in-campaign curves are measured against.
+
+    The known optimum, or the best noise-free reward any searcher found on that seed.
+    """
     found: dict[tuple[str, int], float] = {}
     for c in campaigns:
         key = (c.task, c.seed)
@@ -232,6 +299,21 @@ def optima(campaigns: list[Campaign]) -> dict[tuple[str, int], float]:
     return found
 
 
+def final_optima(campaigns: list[Campaign]) -> dict[tuple[str, int], float]:
+    """Per (task, seed), what final regret is measured against.
+
+    The known optimum; where the campaigns had the final check, the best final-check mean
+    of any searcher on that seed; otherwise as `optima`.
+    """
+    found = optima(campaigns)
+    checked: dict[tuple[str, int], float] = {}
+    for c in campaigns:
+        if c.optimum is None and c.final is not None:
+            key = (c.task, c.seed)
+            checked[key] = max(checked.get(key, WORST_REWARD), c.final)
+    return {**found, **checked}
+
+
 def regret_curve(campaign: Campaign, optimum: float) -> list[float]:
     """Simple regret of the recommended config after each trial, padded to the budget (an early stop keeps its best)."""
     curve = campaign.best_so_far or [0.0]
@@ -240,6 +322,9 @@ def regret_curve(campaign: Campaign, optimum: float) -> list[float]:
 
 
 def final_regret(campaign: Campaign, optimum: float) -> float:
+    """The final check's regret where there was one, else the curve's last point (``optimum`` from `final_optima`)."""
+    if campaign.final is not None:
+        return simple_regret(optimum, campaign.final)
     return regret_curve(campaign, optimum)[-1]
 
 
@@ -267,7 +352,7 @@ class Row:
 
 def rows(campaigns: list[Campaign], reference: str = REFERENCE) -> list[Row]:
     """Per task and searcher, in the order first seen; the peers' rows carry the paired comparison with ucbx."""
-    best = optima(campaigns)
+    best = final_optima(campaigns)
     groups: dict[tuple[str, str], list[Campaign]] = {}
     for campaign in campaigns:
         groups.setdefault((campaign.task, campaign.searcher), []).append(campaign)

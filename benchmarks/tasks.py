@@ -95,6 +95,7 @@ class Task:
     note: str = ""
     optimum: float | None = None  # the best noise-free reward any config can reach; None: unknown (trainers)
     deterministic: bool = True  # the same config and seed always give the same metrics
+    noise_free: bool = True  # true_metrics are the config's value; False: one seed's draw (the final check applies)
 
     def converged(self, metrics: dict[str, float]) -> bool:
         return self.spec.objective.score(metrics).classification == "converged"
@@ -579,6 +580,7 @@ def trainer_task(name: str, folder: Path, pool: Executor) -> Task:
         start=start,
         note=f"configs/{setup.spec} on configs/{setup.preset}, highs {setup.highs}",
         deterministic=False,
+        noise_free=False,
     )
 
 

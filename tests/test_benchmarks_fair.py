@@ -6,7 +6,9 @@
 - the statistics helpers on small inputs whose answers are known by hand;
 - each standard task's known optimum scores 1 (through the task, slot shift and seed offset included),
   nothing scores above it, and the base config is not converged;
-- held-out seeds are refused without ``--held-out``.
+- held-out seeds are refused without ``--held-out``;
+- the final check: a trainer's recommended config is trained again on the same fresh seeds for
+  every searcher, and final regret is scored from those means (a real causal training).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import statistics
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -29,7 +33,18 @@ from benchmarks.functions import (
     hartmann6_reward,
     rosenbrock_reward,
 )
-from benchmarks.harness import EQUAL, SPEC, Campaign, optima, regret_curve, run_campaign, with_priorities
+from benchmarks.harness import (
+    EQUAL,
+    FINAL_SEED_FROM,
+    SPEC,
+    Campaign,
+    final_optima,
+    optima,
+    regret_curve,
+    rows,
+    run_campaign,
+    with_priorities,
+)
 from benchmarks.searchers import OPTUNA_SEARCHERS, SEARCHERS, available, told_value
 from benchmarks.stats import bootstrap_interval, paired_test, simple_regret, wins_ties_losses
 from benchmarks.tasks import (
@@ -177,6 +192,48 @@ def test_regret_against_the_best_found_where_no_optimum_is_known():
     assert optima([theirs, ours]) == {("trainer", 0): 0.6}  # the best of all searchers, whatever the order
     assert regret_curve(known, 1.0) == pytest.approx([0.8, 0.5, 0.5])
     assert regret_curve(theirs, 0.6) == pytest.approx([0.0, 0.0, 0.0])  # an early stop keeps its best
+
+
+# ---------------------------------------------------------------------- the final check (trainers)
+
+
+def test_final_regret_is_scored_from_the_final_check_where_there_was_one():
+    """A lucky single run (0.9) re-trained to 0.5 loses to a replicated 0.6 that re-trains to 0.7."""
+    lucky = Campaign("trainer", "tpe", 0, 2, rewards=[0.9, 0.2], best_so_far=[0.9, 0.9], final_rewards=[0.4, 0.6])
+    steady = Campaign("trainer", "ucbx", 0, 2, rewards=[0.6, 0.6], best_so_far=[0.6, 0.6], final_rewards=[0.7, 0.7])
+    known = Campaign("t", "ucbx", 0, 1, rewards=[0.5], best_so_far=[0.5], optimum=1.0, final_rewards=[0.9])
+    assert optima([lucky, steady]) == {("trainer", 0): 0.9}  # the curves: best single result found
+    assert final_optima([lucky, steady, known]) == {("trainer", 0): pytest.approx(0.7), ("t", 0): 1.0}
+    regret = {r.searcher: r.regret for r in rows([steady, lucky])}
+    assert regret == {"ucbx": pytest.approx(0.0), "tpe": pytest.approx(0.2)}
+
+
+def test_the_final_check_trains_each_recommendation_again_on_the_same_fresh_seeds(tmp_path):
+    """Real causal trainings: after the budget, the recommended config on seeds no trial used, scored by its mean."""
+    with ProcessPoolExecutor(2) as pool:
+        evaluated = {}
+        for searcher in ("ucbx", "random"):
+            task = make_task("trainer-causal", 0, tmp_path, pool)
+            calls = evaluated[searcher] = []
+            evaluate = task.evaluate
+
+            def recording(params, slot, seed, evaluate=evaluate, calls=calls, objective=task.spec.objective):
+                evaluation = evaluate(params, slot, seed)
+                calls.append((slot, dict(params), seed, objective.score(evaluation.metrics).reward))
+                return evaluation
+
+            task.evaluate = recording
+            campaign = run_campaign(task, searcher, 0, 3, final_seeds=2)
+            trials, final = calls[:3], calls[3:]
+            assert [seed for *_, seed, _ in final] == [FINAL_SEED_FROM, FINAL_SEED_FROM + 1]
+            assert not {seed for *_, seed, _ in final} & {seed for *_, seed, _ in trials}
+            recommended = campaign.recommended
+            assert all((slot, params) == (recommended["slot"], recommended["params"]) for slot, params, *_ in final)
+            assert (recommended["slot"], recommended["params"]) in [(slot, params) for slot, params, *_ in trials]
+            assert campaign.final_rewards == [reward for *_, reward in final]
+            assert campaign.final == pytest.approx(statistics.fmean(reward for *_, reward in final))
+    synthetic = run_campaign(make_task("synthetic-noisy", 0, tmp_path), "random", 0, 3, final_seeds=2)
+    assert synthetic.final is None  # a noise-free value needs no final check
 
 
 # ---------------------------------------------------------------------- the standard tasks' optima
