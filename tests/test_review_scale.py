@@ -292,6 +292,16 @@ def test_tree_command_takes_top_depth_and_writes_an_svg(capsys, tmp_path):
     assert status == 0 and (tmp_path / "t.png").is_file() and (tmp_path / "t.svg").is_file()
 
 
+@pytest.mark.parametrize("option", ["--top", "--depth"])
+def test_tree_command_refuses_a_negative_top_or_depth(capsys, tmp_path, option):
+    files = campaign_files(tmp_path, SIZES[0])
+    with pytest.raises(SystemExit) as exit_info:
+        review(capsys, "tree", "--log", files.log_path, option, "-1")
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_info.value.code == 2
+    assert error.endswith(f"argument {option}: must be 0 or more, not -1"), error
+
+
 def test_terminal_tree_highlights_the_best_lineage(campaign):
     files, _ = campaign
     view = tree_outline(files)

@@ -95,6 +95,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (``--top``, ``--depth``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def add_review_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add report, tree, show, best and check to ``ucbx``'s subcommands."""
     commands = {name: subparsers.add_parser(name, help=text, description=text) for name, text in HELP.items()}
@@ -108,10 +119,10 @@ def add_review_commands(subparsers: argparse._SubParsersAction) -> None:
         "--plot", type=Path, metavar="FILE", help="draw the tree to this PNG (and an SVG beside it) instead"
     )
     commands["tree"].add_argument(
-        "--depth", type=int, metavar="D", help="leave out nodes more than D mutations below the root (summarised)"
+        "--depth", type=count, metavar="D", help="leave out nodes more than D mutations below the root (summarised)"
     )
     commands["tree"].add_argument(
-        "--top", type=int, metavar="K", help="only the best node's lineage and the K highest-UCB nodes' lineages"
+        "--top", type=count, metavar="K", help="only the best node's lineage and the K highest-UCB nodes' lineages"
     )
     commands["best"].add_argument("--yaml", action="store_true", help="print only the config, as YAML")
 
