@@ -67,6 +67,35 @@ def _signal_group(pid: int, start: str, signum: int) -> None:
             os.killpg(pid, signum)
 
 
+def _runner_info(record: JobRecord) -> dict[str, Any] | None:
+    """The run dir's runner.json if this attempt's runner wrote it (not an earlier attempt's)."""
+    try:
+        info = json.loads((Path(record.run_dir) / RUNNER_INFO).read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("started_at", 0) < (record.submitted_at or 0):
+        return None
+    return info
+
+
+def _runner_process(run_dir: str) -> dict[str, Any] | None:
+    """A live ``slots.runner`` process started for ``run_dir`` (read from /proc), as runner.json would say it."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # the process ended while we looked
+        if "slots.runner" not in argv or "--run-dir" not in argv:
+            continue
+        where = argv.index("--run-dir") + 1
+        if where < len(argv) and argv[where] == run_dir:
+            pid = int(cmdline.parent.name)
+            start = process_start(pid)
+            if start is not None:
+                return {"pid": pid, "process_start": start, "started_at": time.time()}
+    return None
+
+
 class LocalLauncher(Launcher):
     """Runs jobs as local process groups under `slots.runner`."""
 
@@ -118,20 +147,22 @@ class LocalLauncher(Launcher):
         )
 
     def _find_orphan(self, record: JobRecord, journal: Journal) -> JobRecord:
-        """A runner started just before the driver died has written runner.json: attach it."""
-        try:
-            info = json.loads((Path(record.run_dir) / RUNNER_INFO).read_text())
-        except (OSError, ValueError):
+        """A runner started just before the driver died: attach it.
+
+        Found by its runner.json, or, if it has not written one yet, by its command line
+        (a live ``slots.runner`` whose ``--run-dir`` is this job's), so a row whose runner
+        is already running is never started a second time.
+        """
+        found = _runner_info(record) or _runner_process(record.run_dir)
+        if found is None:
             return record
-        if info.get("started_at", 0) < (record.submitted_at or 0):
-            return record  # written by an earlier attempt
         return journal.update(
             record.id,
-            external_id=str(info["pid"]),
-            process_start=info["process_start"] or "",
+            external_id=str(found["pid"]),
+            process_start=found["process_start"] or "",
             status="running",
             attempts=record.attempts + 1,
-            started_at=info["started_at"],
+            started_at=found["started_at"],
         )
 
     def poll(self, record: JobRecord) -> JobState:
