@@ -28,8 +28,9 @@ The fair protocol (issue 15): the spec's priorities are made equal before any se
 sees it (``priorities="equal"``, the headline figures; ``"spec"`` keeps them), every
 searcher runs the base config first on every slot and every peer is told the worst
 reward for a failure (benchmarks/searchers.py). Per task and searcher: the median final
-simple regret (optimum - best; the optimum is the task's known one or the best reward
-any searcher found on that seed) with a bootstrap 95% interval, converged seeds,
+simple regret (optimum - best; the optimum is the task's known one, the best final-check
+mean on that seed for the trainers, or in runs saved before the final check the best
+reward any searcher found on that seed) with a bootstrap 95% interval, converged seeds,
 iterations to the first converged trial with its interval, and ucbx against each peer
 on final regret, paired by seed: ucbx / peer of the medians, wins/ties/losses and the
 two-sided Wilcoxon signed-rank p (benchmarks/stats.py).
