@@ -125,9 +125,12 @@ def report_search(options, intro: str, campaigns: list[harness.Campaign]) -> Non
     """The table, where ucbx loses, the JSON and the regret figure of a search run."""
     lost = harness.losses(campaigns)
     where = "\n".join(f"- {line}" for line in lost) if lost else "- nowhere: no peer has a lower median regret"
+    checked = harness.final_check_table(campaigns)
+    if checked:
+        checked = f"\n\nThe final check (each recommended config trained again on fresh seeds):\n\n{checked}"
     text = (
         f"{intro}\n\nMedian final simple regret [bootstrap 95% CI]:\n\n{harness.compact_table(campaigns)}\n\n"
-        f"{harness.table(campaigns)}\n\nWhere ucbx loses (a lower median regret):\n{where}"
+        f"{harness.table(campaigns)}{checked}\n\nWhere ucbx loses (a lower median regret):\n{where}"
     )
     save(options.results, f"search_{options.label}", text, harness.as_json(campaigns))
     seeds = sorted({c.seed for c in campaigns})

@@ -451,6 +451,32 @@ def compact_table(campaigns: list[Campaign], reference: str = REFERENCE, peer: s
     return "\n".join(lines)
 
 
+def final_check_table(campaigns: list[Campaign]) -> str:
+    """Markdown: per task and searcher with a final check, its reward against the in-campaign figure.
+
+    The gap between the two is how much the in-campaign figure flattered the recommendation
+    (for a peer, a best single draw of the training noise). Empty when no campaign had a final check.
+    """
+    groups: dict[tuple[str, str], list[Campaign]] = {}
+    for campaign in campaigns:
+        if campaign.final is not None:
+            groups.setdefault((campaign.task, campaign.searcher), []).append(campaign)
+    if not groups:
+        return ""
+    lines = [
+        "| task | searcher | final check reward: mean over seeds [95% CI] | median | min | in-campaign reward: mean |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for (task, searcher), group in groups.items():
+        finals = [c.final for c in group]
+        low, high = bootstrap_interval(finals, np.mean)
+        lines.append(
+            f"| {task} | {searcher} | {statistics.fmean(finals):.3f} [{low:.3f}, {high:.3f}] | "
+            f"{statistics.median(finals):.3f} | {min(finals):.3f} | {statistics.fmean(c.best for c in group):.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def losses(campaigns: list[Campaign], reference: str = REFERENCE) -> list[str]:
     """Plain sentences: every peer whose median regret is below ucbx's, with the paired test's verdict."""
     table_rows = rows(campaigns, reference)

@@ -38,6 +38,7 @@ from benchmarks.harness import (
     FINAL_SEED_FROM,
     SPEC,
     Campaign,
+    final_check_table,
     final_optima,
     optima,
     regret_curve,
@@ -206,6 +207,11 @@ def test_final_regret_is_scored_from_the_final_check_where_there_was_one():
     assert final_optima([lucky, steady, known]) == {("trainer", 0): pytest.approx(0.7), ("t", 0): 1.0}
     regret = {r.searcher: r.regret for r in rows([steady, lucky])}
     assert regret == {"ucbx": pytest.approx(0.0), "tpe": pytest.approx(0.2)}
+    lines = final_check_table([lucky, steady, known]).splitlines()
+    assert lines[2].startswith("| trainer | tpe | 0.500 [0.500, 0.500] | 0.500 | 0.500 | 0.900 |"), lines[2]
+    assert lines[3].startswith("| trainer | ucbx | 0.700 [0.700, 0.700] | 0.700 | 0.700 | 0.600 |"), lines[3]
+    assert len(lines) == 5  # the known-optimum task is listed as it was checked
+    assert final_check_table([Campaign("t", "ucbx", 0, 1, rewards=[0.5], best_so_far=[0.5])]) == ""
 
 
 def test_the_final_check_trains_each_recommendation_again_on_the_same_fresh_seeds(tmp_path):
