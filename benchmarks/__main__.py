@@ -134,12 +134,13 @@ def report_search(options, intro: str, campaigns: list[harness.Campaign]) -> Non
     )
     save(options.results, f"search_{options.label}", text, harness.as_json(campaigns))
     seeds = sorted({c.seed for c in campaigns})
-    plots.regret_curves(
-        campaigns,
-        options.figures / f"search_{options.label}.png",
+    title = (
         f"simple regret: median and bootstrap 95% interval over seeds {seeds[0]}-{seeds[-1]}, budget "
-        f"{campaigns[0].budget}, priorities {campaigns[0].priorities}",
+        f"{campaigns[0].budget}, priorities {campaigns[0].priorities}"
     )
+    if any(c.final is not None for c in campaigns):
+        title += " (in-campaign figure; the table scores the final check)"
+    plots.regret_curves(campaigns, options.figures / f"search_{options.label}.png", title)
 
 
 def rerender(options, argv: list[str]) -> None:

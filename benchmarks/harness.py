@@ -155,6 +155,7 @@ def run_campaign(
     searcher = SEARCHERS[searcher_name](task, seed, budget)
     campaign = Campaign(task.name, searcher_name, seed, budget, optimum=task.optimum, priorities=priorities)
     recommendation, clock, idle, launched = Recommendation(), [], set(range(task.spec.n_slots)), 0
+    used = set()  # training seeds of the campaign's trials
 
     def launch(slot: int, now: float) -> None:
         nonlocal launched
@@ -162,6 +163,7 @@ def run_campaign(
         if trial is not None:
             launched += 1
             idle.discard(slot)
+            used.add(trial.seed)
             if task.start is not None:
                 task.start(trial.params, slot, trial.seed)
             heapq.heappush(clock, (now + task.durations[slot], slot, launched, trial))
@@ -176,22 +178,26 @@ def run_campaign(
         idle.add(slot)
         for free in sorted(idle):
             launch(free, now)
+    campaign.seconds = time.perf_counter() - started  # the final check is outside the campaign
     campaign.recommended = recommendation.config()
     if not task.noise_free and final_seeds > 0:
-        campaign.final_rewards = final_check(task, campaign.recommended, final_seeds)
-    campaign.seconds = time.perf_counter() - started
+        campaign.final_rewards = final_check(task, campaign.recommended, final_seeds, used)
     return campaign
 
 
-def final_check(task: Task, recommended: dict[str, Any] | None, final_seeds: int) -> list[float]:
+def final_check(task: Task, recommended: dict[str, Any] | None, final_seeds: int, used: set) -> list[float]:
     """The recommended config's reward on each final seed, trained side by side; failures are `WORST_REWARD`.
 
     With nothing recommended (every trial failed) every final seed counts as a failure.
+    Raises ValueError if a final seed is one of the campaign's training seeds ``used``.
     """
+    seeds = range(FINAL_SEED_FROM, FINAL_SEED_FROM + final_seeds)
+    reused = sorted(set(seeds) & used)
+    if reused:
+        raise ValueError(f"final check: training seeds {reused} were already used by the campaign's trials")
     if recommended is None:
         return [WORST_REWARD] * final_seeds
     slot, params = recommended["slot"], recommended["params"]
-    seeds = range(FINAL_SEED_FROM, FINAL_SEED_FROM + final_seeds)
     if task.start is not None:
         for training_seed in seeds:
             task.start(params, slot, training_seed)

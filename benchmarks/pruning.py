@@ -241,7 +241,7 @@ class _Event:
     curve: Curve = field(compare=False)
     start: float = field(compare=False)
     report: int = field(compare=False)
-    key: tuple = field(compare=False)
+    params: dict[str, Any] = field(compare=False)
 
 
 def budget_time(task: Task, trials: int) -> float:
@@ -264,11 +264,10 @@ def run_campaign(task: Task, method_name: str, seed: int, trials: int) -> Result
             return
         handle, params, trial_seed = asked
         curve = draw_curve(task, params, slot, trial_seed, seed)
-        key = (slot, tuple(sorted((k, repr(v)) for k, v in params.items())))
         order += 1
         running[slot] = now
         first = now + task.durations[slot] * curve.fractions[0]
-        heapq.heappush(events, _Event(first, order, slot, handle, curve, now, 0, key))
+        heapq.heappush(events, _Event(first, order, slot, handle, curve, now, 0, params))
         result.trials += 1
 
     for slot in range(task.spec.n_slots):
@@ -281,7 +280,7 @@ def run_campaign(task: Task, method_name: str, seed: int, trials: int) -> Result
         if not last and not stopped:
             order += 1
             at = event.start + task.durations[event.slot] * curve.fractions[k + 1]
-            heapq.heappush(events, _Event(at, order, event.slot, event.handle, curve, event.start, k + 1, event.key))
+            heapq.heappush(events, _Event(at, order, event.slot, event.handle, curve, event.start, k + 1, event.params))
             continue
         busy += event.time - event.start
         del running[event.slot]
@@ -290,11 +289,11 @@ def run_campaign(task: Task, method_name: str, seed: int, trials: int) -> Result
             method.tell(event.handle, {METRIC: curve.values[k]}, stopped)
             result.stopped += 1
             result.stopped_finals.append(true_final if true_final is not None else math.nan)
-            recommendation.add(event.key, None, None)
+            recommendation.add(event.slot, event.params, None, None)
         else:
             method.tell(event.handle, curve.final, "")
             observed = task.spec.objective.score(curve.final).reward
-            result.best = recommendation.add(event.key, observed, true_final)
+            result.best = recommendation.add(event.slot, event.params, observed, true_final)
             if result.converged_at is None and task.converged(curve.true_final):
                 in_flight = sum(event.time - start for start in running.values())
                 result.converged_at = (busy + in_flight) / unit

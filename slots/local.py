@@ -79,7 +79,8 @@ def _runner_info(record: JobRecord) -> dict[str, Any] | None:
 
 
 def _runner_process(run_dir: str) -> dict[str, Any] | None:
-    """A live ``slots.runner`` process started for ``run_dir`` (read from /proc), as runner.json would say it."""
+    """A live ``slots.runner`` process started for ``run_dir`` (read from /proc), as runner.json would say it
+    (``started_at``: now, when it was found; its own start is a moment earlier)."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             argv = cmdline.read_bytes().decode(errors="replace").split("\0")
@@ -162,7 +163,10 @@ class LocalLauncher(Launcher):
             process_start=found["process_start"] or "",
             status="running",
             attempts=record.attempts + 1,
+            launch_failures=0,
             started_at=found["started_at"],
+            failure_kind=None,
+            exit_code=None,
         )
 
     def poll(self, record: JobRecord) -> JobState:

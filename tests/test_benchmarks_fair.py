@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
 import statistics
@@ -21,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
+from benchmarks import harness
 from benchmarks.__main__ import seed_range
 from benchmarks.functions import (
     BRANIN_ARGMINS,
@@ -38,6 +40,7 @@ from benchmarks.harness import (
     FINAL_SEED_FROM,
     SPEC,
     Campaign,
+    final_check,
     final_check_table,
     final_optima,
     optima,
@@ -225,7 +228,8 @@ def test_the_final_check_trains_each_recommendation_again_on_the_same_fresh_seed
 
             def recording(params, slot, seed, evaluate=evaluate, calls=calls, objective=task.spec.objective):
                 evaluation = evaluate(params, slot, seed)
-                calls.append((slot, dict(params), seed, objective.score(evaluation.metrics).reward))
+                reward = objective.score(evaluation.metrics).reward
+                calls.append((slot, dict(params), seed, WORST_REWARD if reward is None else reward))
                 return evaluation
 
             task.evaluate = recording
@@ -240,6 +244,18 @@ def test_the_final_check_trains_each_recommendation_again_on_the_same_fresh_seed
             assert campaign.final == pytest.approx(statistics.fmean(reward for *_, reward in final))
     synthetic = run_campaign(make_task("synthetic-noisy", 0, tmp_path), "random", 0, 3, final_seeds=2)
     assert synthetic.final is None  # a noise-free value needs no final check
+
+
+def test_the_final_check_refuses_a_training_seed_the_campaign_used(monkeypatch):
+    task = make_task("synthetic-noisy", 0, None)
+    monkeypatch.setattr(harness, "FINAL_SEED_FROM", task.spec.base_seed())  # the seed every trial runs with
+    with pytest.raises(ValueError, match="already used by the campaign's trials"):
+        run_campaign(dataclasses.replace(task, noise_free=False), "random", 0, 3, final_seeds=2)
+    monkeypatch.undo()
+    recommended = {"slot": 0, "params": task.spec.base_params()}
+    with pytest.raises(ValueError, match=rf"final check: training seeds \[{FINAL_SEED_FROM}\] were already used"):
+        final_check(task, recommended, 2, {0, FINAL_SEED_FROM})
+    assert len(final_check(task, recommended, 2, {0, 1000})) == 2
 
 
 # ---------------------------------------------------------------------- the standard tasks' optima
