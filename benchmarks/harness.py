@@ -81,6 +81,7 @@ class Campaign:
     priorities: str = EQUAL
     recommended: dict[str, Any] | None = None  # {"slot": ..., "params": {...}}: the config handed over at the end
     final_rewards: list[float] = field(default_factory=list)  # the final check: its reward per final seed
+    final_converged: list[bool] = field(default_factory=list)  # the final check: did the run on that seed converge
 
     @property
     def final(self) -> float | None:
@@ -181,12 +182,15 @@ def run_campaign(
     campaign.seconds = time.perf_counter() - started  # the final check is outside the campaign
     campaign.recommended = recommendation.config()
     if not task.noise_free and final_seeds > 0:
-        campaign.final_rewards = final_check(task, campaign.recommended, final_seeds, used)
+        campaign.final_rewards, campaign.final_converged = final_check(task, campaign.recommended, final_seeds, used)
     return campaign
 
 
-def final_check(task: Task, recommended: dict[str, Any] | None, final_seeds: int, used: set) -> list[float]:
-    """The recommended config's reward on each final seed, trained side by side; failures are `WORST_REWARD`.
+def final_check(
+    task: Task, recommended: dict[str, Any] | None, final_seeds: int, used: set
+) -> tuple[list[float], list[bool]]:
+    """The recommended config's reward on each final seed, trained side by side, and whether that run converged
+    (the task's bands); a failure's reward is `WORST_REWARD`.
 
     With nothing recommended (every trial failed) every final seed counts as a failure.
     Raises ValueError if a final seed is one of the campaign's training seeds ``used``.
@@ -196,16 +200,18 @@ def final_check(task: Task, recommended: dict[str, Any] | None, final_seeds: int
     if reused:
         raise ValueError(f"final check: training seeds {reused} were already used by the campaign's trials")
     if recommended is None:
-        return [WORST_REWARD] * final_seeds
+        return [WORST_REWARD] * final_seeds, [False] * final_seeds
     slot, params = recommended["slot"], recommended["params"]
     if task.start is not None:
         for training_seed in seeds:
             task.start(params, slot, training_seed)
-    rewards = []
+    rewards, converged = [], []
     for training_seed in seeds:
-        reward = task.spec.objective.score(task.evaluate(params, slot, training_seed).metrics).reward
+        metrics = task.evaluate(params, slot, training_seed).metrics
+        reward = task.spec.objective.score(metrics).reward
         rewards.append(WORST_REWARD if reward is None else reward)
-    return rewards
+        converged.append(task.converged(metrics))
+    return rewards, converged
 
 
 def record(campaign: Campaign, task: Task, recommendation: Recommendation, trial, evaluation) -> None:
@@ -461,7 +467,9 @@ def final_check_table(campaigns: list[Campaign]) -> str:
     """Markdown: per task and searcher with a final check, its reward against the in-campaign figure.
 
     The gap between the two is how much the in-campaign figure flattered the recommendation
-    (for a peer, a best single draw of the training noise). Empty when no campaign had a final check.
+    (for a peer, a best single draw of the training noise). The last column counts the final
+    runs the task's bands class converged, over every seed ("-" for runs saved before it was
+    recorded). Empty when no campaign had a final check.
     """
     groups: dict[tuple[str, str], list[Campaign]] = {}
     for campaign in campaigns:
@@ -470,15 +478,19 @@ def final_check_table(campaigns: list[Campaign]) -> str:
     if not groups:
         return ""
     lines = [
-        "| task | searcher | final check reward: mean over seeds [95% CI] | median | min | in-campaign reward: mean |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| task | searcher | final check reward: mean over seeds [95% CI] | median | min | in-campaign reward: mean"
+        " | final runs converged |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for (task, searcher), group in groups.items():
         finals = [c.final for c in group]
         low, high = bootstrap_interval(finals, np.mean)
+        runs = [converged for c in group for converged in c.final_converged]
+        converged = f"{sum(runs)}/{len(runs)}" if runs else "-"
         lines.append(
             f"| {task} | {searcher} | {statistics.fmean(finals):.3f} [{low:.3f}, {high:.3f}] | "
             f"{statistics.median(finals):.3f} | {min(finals):.3f} | {statistics.fmean(c.best for c in group):.3f} |"
+            f" {converged} |"
         )
     return "\n".join(lines)
 

@@ -56,6 +56,7 @@ from benchmarks.tasks import (
     CONDITIONAL_PARAMETERS,
     HARTMANN_X,
     HELD_OUT_FROM,
+    LR,
     RIDGE_INIT,
     RIDGE_LR,
     SLOT_SHIFT,
@@ -204,15 +205,24 @@ def test_regret_against_the_best_found_where_no_optimum_is_known():
 def test_final_regret_is_scored_from_the_final_check_where_there_was_one():
     """A lucky single run (0.9) re-trained to 0.5 loses to a replicated 0.6 that re-trains to 0.7."""
     lucky = Campaign("trainer", "tpe", 0, 2, rewards=[0.9, 0.2], best_so_far=[0.9, 0.9], final_rewards=[0.4, 0.6])
-    steady = Campaign("trainer", "ucbx", 0, 2, rewards=[0.6, 0.6], best_so_far=[0.6, 0.6], final_rewards=[0.7, 0.7])
+    steady = Campaign(
+        "trainer",
+        "ucbx",
+        0,
+        2,
+        rewards=[0.6, 0.6],
+        best_so_far=[0.6, 0.6],
+        final_rewards=[0.7, 0.7],
+        final_converged=[True, False],
+    )
     known = Campaign("t", "ucbx", 0, 1, rewards=[0.5], best_so_far=[0.5], optimum=1.0, final_rewards=[0.9])
     assert optima([lucky, steady]) == {("trainer", 0): 0.9}  # the curves: best single result found
     assert final_optima([lucky, steady, known]) == {("trainer", 0): pytest.approx(0.7), ("t", 0): 1.0}
     regret = {r.searcher: r.regret for r in rows([steady, lucky])}
     assert regret == {"ucbx": pytest.approx(0.0), "tpe": pytest.approx(0.2)}
     lines = final_check_table([lucky, steady, known]).splitlines()
-    assert lines[2].startswith("| trainer | tpe | 0.500 [0.500, 0.500] | 0.500 | 0.500 | 0.900 |"), lines[2]
-    assert lines[3].startswith("| trainer | ucbx | 0.700 [0.700, 0.700] | 0.700 | 0.700 | 0.600 |"), lines[3]
+    assert lines[2] == "| trainer | tpe | 0.500 [0.500, 0.500] | 0.500 | 0.500 | 0.900 | - |", lines[2]  # saved before
+    assert lines[3] == "| trainer | ucbx | 0.700 [0.700, 0.700] | 0.700 | 0.700 | 0.600 | 1/2 |", lines[3]
     assert len(lines) == 5  # the known-optimum task is listed as it was checked
     assert final_check_table([Campaign("t", "ucbx", 0, 1, rewards=[0.5], best_so_far=[0.5])]) == ""
 
@@ -224,12 +234,16 @@ def test_the_final_check_trains_each_recommendation_again_on_the_same_fresh_seed
         for searcher in ("ucbx", "random"):
             task = make_task("trainer-causal", 0, tmp_path, pool)
             calls = evaluated[searcher] = []
+            converged = {}
             evaluate = task.evaluate
 
-            def recording(params, slot, seed, evaluate=evaluate, calls=calls, objective=task.spec.objective):
+            def recording(
+                params, slot, seed, evaluate=evaluate, calls=calls, converged=converged, objective=task.spec.objective
+            ):
                 evaluation = evaluate(params, slot, seed)
                 reward = objective.score(evaluation.metrics).reward
                 calls.append((slot, dict(params), seed, WORST_REWARD if reward is None else reward))
+                converged[seed] = objective.score(evaluation.metrics).classification == "converged"
                 return evaluation
 
             task.evaluate = recording
@@ -241,6 +255,7 @@ def test_the_final_check_trains_each_recommendation_again_on_the_same_fresh_seed
             assert all((slot, params) == (recommended["slot"], recommended["params"]) for slot, params, *_ in final)
             assert (recommended["slot"], recommended["params"]) in [(slot, params) for slot, params, *_ in trials]
             assert campaign.final_rewards == [reward for *_, reward in final]
+            assert campaign.final_converged == [converged[seed] for _, _, seed, _ in final]  # each run's own bands
             assert campaign.final == pytest.approx(statistics.fmean(reward for *_, reward in final))
     synthetic = run_campaign(make_task("synthetic-noisy", 0, tmp_path), "random", 0, 3, final_seeds=2)
     assert synthetic.final is None  # a noise-free value needs no final check
@@ -255,7 +270,8 @@ def test_the_final_check_refuses_a_training_seed_the_campaign_used(monkeypatch):
     recommended = {"slot": 0, "params": task.spec.base_params()}
     with pytest.raises(ValueError, match=rf"final check: training seeds \[{FINAL_SEED_FROM}\] were already used"):
         final_check(task, recommended, 2, {0, FINAL_SEED_FROM})
-    assert len(final_check(task, recommended, 2, {0, 1000})) == 2
+    rewards, converged = final_check(task, recommended, 2, {0, 1000})
+    assert len(rewards) == len(converged) == 2
 
 
 # ---------------------------------------------------------------------- the standard tasks' optima
@@ -373,3 +389,22 @@ def test_the_weak_regime_task_is_the_demo_as_shipped(tmp_path):
     assert task.spec.base_params()["training.learning_rate_node_homeostasis"] == 1e-5
     assert task.spec.space.get("data_aug").high == 2000
     assert task.spec.trainer.base_config.name == "demo.yaml"
+
+
+def test_the_final_check_records_whether_each_final_run_converged():
+    """Each final run classed by its own metrics (converged from val_acc 0.85): on the noisy task one config can
+    converge on one seed and not on the next, and the record keeps them apart."""
+    task = dataclasses.replace(make_task("synthetic-noisy", 0, None), noise_free=False)
+    base = task.spec.base_params()
+    seeds = range(FINAL_SEED_FROM, FINAL_SEED_FROM + 3)
+
+    def accuracies(lr):
+        return [task.evaluate({**base, LR.key: lr}, 0, seed).metrics["val_acc"] for seed in seeds]
+
+    lrs = [10 ** (-5 + 5 * i / 400) for i in range(401)]
+    mixed = next(lr for lr in lrs if len({value >= 0.85 for value in accuracies(lr)}) == 2)
+    rewards, converged = final_check(task, {"slot": 0, "params": {**base, LR.key: mixed}}, 3, {0})
+    assert converged == [value >= 0.85 for value in accuracies(mixed)]
+    assert rewards == pytest.approx(accuracies(mixed))
+    assert final_check(task, {"slot": 0, "params": base}, 3, {0})[1] == [False, False, False]
+    assert final_check(task, None, 2, {0}) == ([WORST_REWARD, WORST_REWARD], [False, False])
