@@ -5,8 +5,11 @@ nodes are in the snapshot, so two free slots rarely pick the same thing). One de
 in this order:
 
 1. replicate: the leader (the node that would be best, `Tree.best`) gets
-   `exploration.replicates` seed replicates on its own slot before it is reported best,
-   once the bands class it converged or partial;
+   `exploration.replicates` seed replicates on its own slot before it is reported best:
+   at once when the bands class it converged (the campaign has a result to confirm), and
+   a partial leader only in the budget's last launches (`worth_confirming`: the campaign ends
+   on it). A partial leader is a step on the way, soon passed; confirming each one cost a
+   fifth of a campaign's runs, measured (BENCHMARKS.md). A failed one is never confirmed;
 2. baseline: a slot that has never run starts from the base config (seed 003's initial spread);
 3. engine (agent/acquisition.py), once the surrogate exists and no ``try`` directive is
    open: the candidate changes of the best-predicted parents (a ``prefer-parent``
@@ -40,6 +43,7 @@ from agent.playbook import Action, Playbook
 from agent.snapshot import Snapshot
 from agent.spec import Spec
 from agent.surrogate import SurrogateCache
+from ucb.rewards import CONVERGED
 
 
 class Policy:
@@ -168,11 +172,12 @@ class Policy:
         )
 
     def _replicate(self, snapshot: Snapshot, slot: int, taken: set) -> Proposal | None:
-        """A seed replicate of the leader, on the leader's own slot, while it has fewer than wanted."""
+        """A seed replicate of the leader, on the leader's own slot, while it has fewer than wanted: a
+        converged leader at once, one in another band (partial) in the budget's last round, a failed one never."""
         wanted = snapshot.tree.replicates_wanted
         leader = snapshot.get(snapshot.leader.id) if snapshot.leader is not None else None
-        if not wanted or leader is None or leader.slot != slot or leader.failed:
-            return None  # a leader the bands class failed is not worth confirming yet
+        if not wanted or leader is None or leader.slot != slot or not worth_confirming(leader, snapshot):
+            return None
         count = snapshot.replicates_of(leader.node_id)
         if count >= wanted:
             return None
@@ -256,3 +261,12 @@ def _under_freeze(snapshot: Snapshot, record: NodeRecord, frozen: set[int], seen
         node = snapshot.get(node.parent)
     seen.update(dict.fromkeys(path, answer))
     return answer
+
+
+def worth_confirming(leader: NodeRecord, snapshot: Snapshot) -> bool:
+    """A converged leader always; one in another band (partial) once at most one launch per slot is left in
+    the budget (runs finished and in flight count: the campaign ends on it); a failed one never."""
+    if leader.failed:
+        return False
+    last_round = snapshot.spec.exploration.budget - len(snapshot.records) <= snapshot.spec.n_slots
+    return leader.status == CONVERGED or last_round

@@ -23,6 +23,7 @@ from agent_helpers import (
 )
 
 from agent.history import Change, signature
+from agent.policy import worth_confirming
 from agent.spec import load_spec
 from agent.surrogate import BEST_POINTS, MAX_POINTS, TUNE_EVERY, Surrogate, training_set, tune_gap
 from memory.directives import parse_directive
@@ -369,9 +370,9 @@ def test_the_surrogate_is_refitted_only_when_a_node_has_finished(policy):
 # ---------------------------------------------------------------- replicates
 
 
-def test_the_best_node_gets_its_replicate_on_its_own_slot_before_anything_else(tmp_path):
+def test_a_converged_leader_gets_its_replicate_on_its_own_slot_before_anything_else(tmp_path):
     policy = make_policy(make_spec(tmp_path))
-    records = [node(1, None, slot=0, reward=0.3), node(2, 1, slot=1, reward=0.8)]
+    records = [node(1, None, slot=0, reward=0.3), node(2, 1, slot=1, reward=0.8, status="converged")]
     on_other_slot = propose(policy, records, slot=0)
     assert on_other_slot.mode != "replicate"
     replicate = propose(policy, records, slot=1)
@@ -380,6 +381,30 @@ def test_the_best_node_gets_its_replicate_on_its_own_slot_before_anything_else(t
     assert replicate.mutation_text(policy.spec.space) == f"replicate of node 2 (seed 7 -> {replicate.seed})"
     records.append(replicate.as_record(3))
     assert propose(policy, records, slot=1).mode != "replicate"  # one replicate is in flight
+
+
+@pytest.mark.parametrize("left, replicated", [(5, False), (4, True), (1, True)])
+def test_a_partial_leader_is_replicated_only_in_the_budget_s_last_round(tmp_path, left, replicated):
+    """Four slots: with at most four launches left, the campaign ends on the partial leader, so it is confirmed."""
+    records = [node(1, None, slot=0, reward=0.3), node(2, 1, slot=1, reward=0.8, status="partial")]
+    launched = len(every_slot_started(records))
+    policy = make_policy(make_spec(tmp_path, SPEC.replace("budget: 48", f"budget: {launched + left}")))
+    snapshot = state_of(every_slot_started(records), policy.spec)
+    assert worth_confirming(snapshot.get(2), snapshot) is replicated
+    assert (propose(policy, records, slot=1).mode == "replicate") is replicated
+
+
+def test_a_failed_leader_is_never_replicated(tmp_path):
+    """Below every band: nothing worth confirming, even when the campaign ends on it."""
+    below = {"avg_slope_ratio": 0.1, "embedding_cluster_acc": 0.5}  # under the partial band (0.3)
+    records = [node(i + 1, None, slot=i, reward=0.1, status="failed", metrics=below) for i in range(4)]
+    records.append(node(5, 2, slot=1, reward=0.2, status="failed", metrics=below))
+    policy = make_policy(make_spec(tmp_path, SPEC.replace("budget: 48", f"budget: {len(records) + 1}")))
+    snapshot = state_of(every_slot_started(records), policy.spec)
+    assert snapshot.leader.id == 5 and snapshot.leader.classification == "failed"
+    assert policy.spec.exploration.budget - len(snapshot.records) == 1  # the last round
+    assert not worth_confirming(snapshot.get(5), snapshot)
+    assert propose(policy, records, slot=1).mode != "replicate"
 
 
 def test_the_leader_is_an_original_with_the_highest_pooled_reward(policy):

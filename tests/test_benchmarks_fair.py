@@ -375,11 +375,12 @@ def options(first: int, count: int, held_out: bool = False) -> argparse.Namespac
 def test_held_out_seeds_need_the_flag():
     assert seed_range(options(0, 30)) == list(range(30))
     assert seed_range(options(1000, 10)) == list(range(1000, 1010))  # the old range: development now
+    assert seed_range(options(5000, 30)) == list(range(5000, 5030))  # spent by the engine before the replicate rule
     with pytest.raises(SystemExit, match=f"held-out range from {HELD_OUT_FROM}.*--held-out"):
-        seed_range(options(4990, 20))
-    with pytest.raises(SystemExit, match="--held-out runs only seeds 5000-5029"):
+        seed_range(options(5990, 20))
+    with pytest.raises(SystemExit, match="--held-out runs only seeds 6000-6029"):
         seed_range(options(0, 30, held_out=True))
-    assert seed_range(options(HELD_OUT_FROM, 30, held_out=True)) == list(range(5000, 5030))
+    assert seed_range(options(HELD_OUT_FROM, 30, held_out=True)) == list(range(6000, 6030))
 
 
 def test_the_weak_regime_task_is_the_demo_as_shipped(tmp_path):

@@ -36,6 +36,7 @@ OUTCOMES = {"diverged"}  # the only Failure kind a demo run may have: the config
 def test_demo_spec_runs_eight_iterations(tmp_path, name):
     tiny, done_metric, done_key, visual = DEMOS[name]
     overrides = {"trainer.base_config": tiny} if tiny else {}
+    overrides["exploration.budget"] = 8  # the eight iterations are the whole campaign: it ends in them
     options = [option for key, value in overrides.items() for option in ("--set", f"{key}={value}")]
     folder = tmp_path / name
     done = subprocess.run(
@@ -63,7 +64,8 @@ def test_demo_spec_runs_eight_iterations(tmp_path, name):
     baselines = [e for e in entries if e.mutation.startswith("none (baseline")]
     assert sorted(e.slot for e in baselines) == list(range(spec.n_slots))
     assert not any(e.failure for e in baselines), [e.failure for e in baselines]  # the base config trains
-    # exploration.replicates is 1 and every baseline scores, so the first run to finish with a reward
-    # is the best one when its slot frees, and that slot's next run is its replicate (whatever the timing)
+    # exploration.replicates is 1, every baseline scores and a budget of 8 on 4 slots is in its last round
+    # from the fifth launch, so the first run to finish with a reward is the leader when its slot frees,
+    # and that slot's next run is its replicate (whatever the timing)
     assert spec.exploration.replicates == 1 and any(e.is_replicate for e in entries)
     assert any(e.parent is not None and not e.is_replicate for e in entries)  # and it branched from results

@@ -88,6 +88,9 @@ class Guard:
         return f"{self.metric} {self.op} {self.value:g}"
 
 
+CONVERGED = "converged"  # the band label of a result worth reporting (DESIGN.md); below every band: "failed"
+
+
 @dataclass(frozen=True)
 class Band:
     """A classification band on the primary metric: ``low <= value < high`` gets ``label``."""

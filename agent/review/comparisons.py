@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from agent.playbook import Playbook, load_playbook
 from agent.review.folder import ALL_SLOTS, ExplorationFiles, Run
-
-CONVERGED = "converged"
+from ucb.rewards import CONVERGED
 
 
 @dataclass(frozen=True)
