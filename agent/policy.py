@@ -8,8 +8,8 @@ in this order:
    `exploration.replicates` seed replicates on its own slot before it is reported best:
    at once when the bands class it converged (the campaign has a result to confirm), and
    a partial leader only in the budget's last launches (`worth_confirming`: the campaign ends
-   on it). A partial leader is a step on the way, soon passed; confirming each one cost a
-   fifth of a campaign's runs, measured (BENCHMARKS.md). A failed one is never confirmed;
+   on it). A partial leader is a step on the way, soon passed; confirming each one took 9
+   of 48 runs in one traced campaign (BENCHMARKS.md). A failed one is never confirmed;
 2. baseline: a slot that has never run starts from the base config (seed 003's initial spread);
 3. engine (agent/acquisition.py), once the surrogate exists and no ``try`` directive is
    open: the candidate changes of the best-predicted parents (a ``prefer-parent``
@@ -172,8 +172,8 @@ class Policy:
         )
 
     def _replicate(self, snapshot: Snapshot, slot: int, taken: set) -> Proposal | None:
-        """A seed replicate of the leader, on the leader's own slot, while it has fewer than wanted: a
-        converged leader at once, one in another band (partial) in the budget's last round, a failed one never."""
+        """A seed replicate of the leader, on the leader's own slot, while it has fewer than wanted and is
+        `worth_confirming`."""
         wanted = snapshot.tree.replicates_wanted
         leader = snapshot.get(snapshot.leader.id) if snapshot.leader is not None else None
         if not wanted or leader is None or leader.slot != slot or not worth_confirming(leader, snapshot):
