@@ -22,7 +22,7 @@ from memory.errors import ParseError
 from memory.notebook import Entry, as_logged, format_number
 from memory.progress import read_run_progress
 from slots.journal import JobRecord
-from ucb.rewards import Score
+from ucb.rewards import FAILED, Score
 
 VISUAL_FILE = "visual.json"
 PRUNED = "pruned"  # the failure kind of a run stopped early (agent/pruning.py)
@@ -43,7 +43,7 @@ def outcome_of(spec: Spec, metrics: dict[str, float], failure: str = "") -> Outc
     """The outcome of a run's metrics: a job ``failure`` ("kind: reason") stays a failure with no
     reward; otherwise the objective's classification and reward (by `judge`, and by the benchmarks)."""
     if failure:
-        return Outcome(metrics, "failed", None, failure)
+        return Outcome(metrics, FAILED, None, failure)
     score: Score = spec.objective.score(metrics)
     return Outcome(metrics, score.classification, score.reward, score.failure, score.guard_failed)
 

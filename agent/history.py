@@ -17,9 +17,9 @@ from typing import Any
 
 from memory.notebook import Entry, parse_mutation
 from slots.space import Parameter, SearchSpace
+from ucb.rewards import FAILED
 
 SEED_ALIAS = "seed"
-FAILED = "failed"
 CHANGE_SEPARATOR = "; "  # between the changes of one Mutation line
 HYPERPARAMETER_ONLY = "hyperparameter-only"
 

@@ -88,7 +88,8 @@ class Guard:
         return f"{self.metric} {self.op} {self.value:g}"
 
 
-CONVERGED = "converged"  # the band label of a result worth reporting (DESIGN.md); below every band: "failed"
+CONVERGED = "converged"  # the band label of a result worth reporting (DESIGN.md)
+FAILED = "failed"  # the label below every band, also of a run with no reward (a failure) or a failing guard
 
 
 @dataclass(frozen=True)
@@ -128,23 +129,23 @@ class Objective:
     def classify(self, metrics: dict[str, float]) -> str:
         value = metrics.get(self.primary, math.nan)
         if math.isnan(value):
-            return "failed"
+            return FAILED
         for band in self.bands:
             if band.low <= value < band.high:
                 return band.label
-        return "failed"
+        return FAILED
 
     def score(self, metrics: dict[str, float]) -> Score:
         """The reward of one finished run's metrics."""
         if self.primary not in metrics:
-            return Score(reward=None, classification="failed", failure=f"missing: {self.primary}")
+            return Score(reward=None, classification=FAILED, failure=f"missing: {self.primary}")
         if math.isnan(metrics[self.primary]):
-            return Score(reward=None, classification="failed", failure=f"nan: {self.primary}")
+            return Score(reward=None, classification=FAILED, failure=f"nan: {self.primary}")
         if not any(_usable(metrics.get(term.metric)) for term in self.terms):
-            return Score(reward=None, classification="failed", failure="nan: every reward term")
+            return Score(reward=None, classification=FAILED, failure="nan: every reward term")
         for guard in self.guards:
             if not guard.holds(metrics):
-                return Score(reward=0.0, classification="failed", guard_failed=str(guard))
+                return Score(reward=0.0, classification=FAILED, guard_failed=str(guard))
         total_weight = sum(term.weight for term in self.terms)
         reward = sum(term.weight * term.score(metrics.get(term.metric, math.nan)) for term in self.terms)
         return Score(reward=reward / total_weight, classification=self.classify(metrics))

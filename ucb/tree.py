@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 
 from memory.errors import Problem
 from memory.notebook import Entry
-from ucb.rewards import Objective
-
-FAILED_CLASS = "failed"  # the band class of a run below every band (a scored run, not a failure)
+from ucb.rewards import FAILED, Objective
 
 
 @dataclass
@@ -80,7 +78,7 @@ def score_entry(entry: Entry, objective: Objective | None, metric: str | None) -
     where nan, inf or a missing value is a failure.
     """
     if entry.failure:
-        return None, entry.failure, "failed", ""
+        return None, entry.failure, FAILED, ""
     if objective is not None:
         score = objective.score(entry.metrics)
         return score.reward, score.failure, score.classification, score.guard_failed
@@ -371,4 +369,4 @@ class Tree:
 
 def _best_order(node: Node) -> tuple:
     """How `Tree.best` ranks nodes: a band class other than failed first, then the pooled mean."""
-    return (node.classification != FAILED_CLASS, node.mean, -node.id)
+    return (node.classification != FAILED, node.mean, -node.id)
