@@ -10,8 +10,9 @@
 6000-6029 (`HELD_OUT_FROM`) need ``--held-out`` and are run once, after the engine is frozen.
 ``--priorities equal`` (default) sets every spec priority equal before any searcher sees it.
 
-Results (JSON, markdown tables) go to ``--results`` (default benchmarks/results/), figures to
-``--figures`` (default docs/benchmarks/). BLAS thread pools are capped at one thread
+Results (JSON, markdown tables) go to ``--results`` (default benchmarks/results/), and so does a
+search run's regret figure (its three files stay together); the utilisation and overhead figures,
+which the README shows, go to ``--figures`` (default docs/benchmarks/). BLAS thread pools are capped at one thread
 (like the trainers' torch threads) unless the environment already sets them.
 """
 
@@ -37,6 +38,7 @@ from benchmarks.searchers import SEARCHERS  # noqa: E402
 from benchmarks.tasks import DEVELOPMENT_BELOW, HELD_OUT_FROM, HELD_OUT_SEEDS, SEEDED, TASK_NAMES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+FIGURES = ("utilisation", "overhead", "smoke")  # the commands with --figures (the figures the README shows)
 
 
 def header(argv: list[str]) -> str:
@@ -140,7 +142,7 @@ def report_search(options, intro: str, campaigns: list[harness.Campaign]) -> Non
     )
     if any(c.final is not None for c in campaigns):
         title += " (in-campaign figure; the table scores the final check)"
-    plots.regret_curves(campaigns, options.figures / f"search_{options.label}.png", title)
+    plots.regret_curves(campaigns, options.results / f"search_{options.label}.png", title)
 
 
 def rerender(options, argv: list[str]) -> None:
@@ -204,7 +206,8 @@ def smoke(options, argv: list[str]) -> None:
         ["utilisation", "--unit", "0.02", "--rounds", "1"],
         ["overhead", "--sizes", "30", "--repeat", "2", "--demo-budget", "0"],
     ):
-        main(args + ["--results", str(options.results), "--figures", str(options.figures)])
+        figures = ["--figures", str(options.figures)] if args[0] in FIGURES else []
+        main(args + ["--results", str(options.results), *figures])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -259,16 +262,18 @@ def parser() -> argparse.ArgumentParser:
     from benchmarks import pruning  # noqa: PLC0415 (its own module: learning curves and pruners)
 
     pruning.add_command(commands)
-    for command in commands.choices.values():
+    for name, command in commands.choices.items():
         command.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
-        command.add_argument("--figures", type=Path, default=REPO / "docs" / "benchmarks")
+        if name in FIGURES:
+            command.add_argument("--figures", type=Path, default=REPO / "docs" / "benchmarks")
     return top
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     options = parser().parse_args(argv)
-    options.figures.mkdir(parents=True, exist_ok=True)
+    if options.command in FIGURES:
+        options.figures.mkdir(parents=True, exist_ok=True)
     options.action(options, argv)
 
 

@@ -29,7 +29,7 @@ tasks=(synthetic-lr-cliff synthetic-slot-optimum synthetic-noisy synthetic-lr-cl
 peers=(ucbx tpe tpe-per-slot cmaes random grid public-rule)
 search() {
     local started=$SECONDS
-    "$python" -W ignore -m benchmarks search --first-seed "$first" "${held[@]}" --figures benchmarks/results "$@"
+    "$python" -W ignore -m benchmarks search --first-seed "$first" "${held[@]}" "$@"
     echo "== $* : $((SECONDS - started)) s" >&2
 }
 
