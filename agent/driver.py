@@ -37,7 +37,7 @@ from agent.policy import Policy
 from agent.pruning import Pruner
 from agent.reader import FolderReader
 from agent.recorder import Recorder
-from agent.snapshot import Snapshot
+from agent.snapshot import Snapshot, spent
 from agent.spec import Spec
 from memory.notebook import Entry
 from slots.journal import JobRecord, Journal
@@ -87,9 +87,8 @@ class Exploration:
 
     def capacity(self, snapshot: Snapshot, target: int | None = None) -> int:
         """How many more jobs may start: within the budget and the iteration target of this run."""
-        in_flight = len(snapshot.records) - len(snapshot.entries)
         limit = self.spec.exploration.budget if target is None else min(target, self.spec.exploration.budget)
-        return max(0, limit - snapshot.entries_written - in_flight)
+        return max(0, limit - spent(snapshot))
 
     def step(self, launch: bool = True, propose: bool = True, target: int | None = None) -> StepReport:
         """Refresh, collect, propose, launch; called once by `ucbx step`, in a loop by the daemon."""

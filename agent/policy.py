@@ -40,7 +40,7 @@ from agent.directive_rules import DirectiveRules
 from agent.history import HYPERPARAMETER_ONLY, Change, NodeRecord, Proposal, signature
 from agent.modes import ModeRules
 from agent.playbook import Action, Playbook
-from agent.snapshot import Snapshot
+from agent.snapshot import Snapshot, spent
 from agent.spec import Spec
 from agent.surrogate import SurrogateCache
 from ucb.rewards import CONVERGED
@@ -268,5 +268,5 @@ def worth_confirming(leader: NodeRecord, snapshot: Snapshot) -> bool:
     the budget (runs finished and in flight count: the campaign ends on it); a failed one never."""
     if leader.failed:
         return False
-    last_round = snapshot.spec.exploration.budget - len(snapshot.records) <= snapshot.spec.n_slots
+    last_round = snapshot.spec.exploration.budget - spent(snapshot) <= snapshot.spec.n_slots
     return leader.status == CONVERGED or last_round

@@ -253,5 +253,11 @@ class Snapshot:
         return self.by_id.get(node_id)
 
 
+def spent(snapshot: Snapshot) -> int:
+    """What the budget has paid for: the log's entries and the jobs in flight."""
+    in_flight = len(snapshot.records) - len(snapshot.entries)
+    return snapshot.entries_written + in_flight
+
+
 def _record(spec: Spec, entry: Entry, objective, metric: str | None) -> NodeRecord:
     return record_from_entry(entry, spec.space, score_entry(entry, objective, metric)[0])
