@@ -78,7 +78,7 @@ def test_failures_are_visits_with_a_mark_not_zero_scores():
     entries = [entry(1, None, 0.4), entry(2, 1, math.nan), entry(3, 1, failure="diverged: nan in loss"), entry(4, 1)]
     tree = Tree.from_entries(entries, metric="score")
     assert [tree.nodes[i].failure for i in (2, 3, 4)] == ["nan: score", "diverged: nan in loss", "missing: score"]
-    assert all(tree.nodes[i].failed and tree.nodes[i].reward is None for i in (2, 3, 4))
+    assert all(tree.nodes[i].is_failure and tree.nodes[i].reward is None for i in (2, 3, 4))
     scores = by_id(puct(tree, C))
     assert scores[1].visits == 4
     assert scores[2].reward is None and scores[2].ucb == pytest.approx(C * 2 / 2)
@@ -104,7 +104,7 @@ def test_objective_rewards_and_guard_marks():
     assert tree.nodes[1].guard_failed == "" and tree.nodes[1].classification == "failed"  # no bands given
     guarded = tree.nodes[3]  # the best ratio, but the guard fails: reward 0, with the guard named
     assert (guarded.reward, guarded.guard_failed, guarded.classification) == (0.0, "r2 >= 0.5", "failed")
-    assert guarded.failure == "" and not guarded.failed  # a real (zero) result, not a failure
+    assert guarded.failure == "" and not guarded.is_failure  # a real (zero) result, not a failure
 
 
 def test_virtual_visits_of_in_flight_nodes_change_the_chosen_parent():

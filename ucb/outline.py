@@ -200,7 +200,8 @@ def _facts(tree: Tree) -> _Facts:
     stats = {}
     for node_id in reversed(order):
         node = tree.nodes[node_id]
-        own = Hidden(1, 1, node.mean, node.id if node.mean is not None else None, int(node.failed), int(node.in_flight))
+        best_id = node.id if node.mean is not None else None
+        own = Hidden(1, 1, node.mean, best_id, int(node.is_failure), int(node.in_flight))
         stats[node_id] = _merge([own, *(stats[child] for child in tree.children(node_id))], subtrees=1)
     return _Facts(depth, stats)
 

@@ -245,7 +245,7 @@ def _draw_row(canvas: _Canvas, tree: Tree, row: Row, parent: tuple[float, float]
         canvas.segments["edge-dotted" if node.in_flight else kind].append([parent, (parent[0], y), (x, y)])
     _mark_node(canvas, node, x, y)
     weight = "bold" if row.node_id in view.lineage else "normal"
-    colour = "#922b21" if node.failed else "black"
+    colour = "#922b21" if node.is_failure else "black"
     canvas.text(x + LABEL_GAP_IN, y, node_text(node, view), fontweight=weight, color=colour)
     return x, y
 
@@ -256,7 +256,7 @@ def _mark_node(canvas: _Canvas, node: Node, x: float, y: float) -> None:
         canvas.mark("running", x, y)
     else:
         canvas.mark(node.classification if node.classification in CLASS_COLOURS else "other", x, y)
-    if node.failed:
+    if node.is_failure:
         canvas.mark("cross", x, y)
     if node.id == view.best_id:
         canvas.mark("best", x, y)

@@ -67,7 +67,9 @@ class Node:
         return 1 + len(self.replicates)
 
     @property
-    def failed(self) -> bool:
+    def is_failure(self) -> bool:
+        """Finished with no reward in any evaluation (crash, timeout, nan: a ``Failure:`` line); a run the
+        bands class ``failed`` but that has a reward is not one."""
         return not self.in_flight and self.mean is None
 
 

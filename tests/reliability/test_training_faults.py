@@ -125,7 +125,7 @@ def test_every_training_fault_is_recorded_with_its_kind_and_the_loop_goes_on(tmp
         reward, failure, _, _ = score_entry(entry, spec.objective, None)
         assert reward is None and failure, (node, reward, failure)  # a failure, never a 0.0
         if not entry.is_replicate:
-            assert tree.nodes[node].reward is None and tree.nodes[node].failed, (node, tree.nodes[node])
+            assert tree.nodes[node].reward is None and tree.nodes[node].is_failure, (node, tree.nodes[node])
         classified[kind or "missing metric"] = classified.get(kind or "missing metric", 0) + 1
     assert set(killed) == {(12, 1), (13, 1), (13, 2)}, killed  # every kill from outside happened
     assert jobs[13].attempts == 2  # run once more, then lost
