@@ -155,7 +155,7 @@ class CandidateRanker:
         action: Action,
         context: Context,
     ) -> list[float]:
-        priority = {p.key: rank for rank, p in enumerate(self.spec.space.by_priority())}
+        priority = self.spec.space.priority_places()
         primary = parent.metrics.get(self.spec.objective.primary, math.nan) if parent else math.nan
         scores = []
         for candidate, _ in scored:

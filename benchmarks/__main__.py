@@ -7,7 +7,7 @@
     rerender     a saved search run's table and figure again, without rerunning it
 
 ``search`` runs development seeds (0-29 by default; below 1000); the held-out seeds
-6000-6029 (`HELD_OUT_FROM`) need ``--held-out`` and are run once, after the engine is frozen.
+7000-7029 (`HELD_OUT_FROM`) need ``--held-out`` and are run once, after the engine is frozen.
 ``--priorities equal`` (default) sets every spec priority equal before any searcher sees it.
 
 Results (JSON, markdown tables) go to ``--results`` (default benchmarks/results/), and so does a

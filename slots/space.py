@@ -83,7 +83,15 @@ class SearchSpace:
         return None
 
     def by_priority(self) -> list[Parameter]:
+        """For display: by priority, then by key."""
         return sorted(self.parameters, key=lambda p: (p.priority, p.key))
+
+    def priority_places(self) -> dict[str, int]:
+        """Each key's place among the distinct priorities (0: first). Equal priorities share a place, so
+        a spec that sets none (every one 100) or sets them all equal states no preference: the keys'
+        order is not a prior."""
+        levels = sorted({p.priority for p in self.parameters})
+        return {p.key: levels.index(p.priority) for p in self.parameters}
 
 
 @dataclass(frozen=True)

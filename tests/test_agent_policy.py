@@ -3,6 +3,7 @@ block boundaries, replicates, no duplicates across slots."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -61,7 +62,7 @@ def test_default_row_is_exploit_from_the_best_node_while_there_is_no_surrogate(p
     proposal = policy.propose(state_of(records, policy.spec), 0)  # two results: too few for a surrogate
     assert "expected improvement" not in proposal.rationale
     assert proposal.mode == "exploit" and proposal.parent == 2
-    assert proposal.change.key == LR_NODE and proposal.change.new > proposal.change.old  # toward 1.0: up
+    assert proposal.change.key == LR_NODE
     assert proposal.strategy == "hyperparameter-only"
 
 
@@ -108,7 +109,36 @@ def test_embeddings_separated_but_slopes_wrong_is_slope_focus(policy):
     ]
     proposal = propose(policy, records)
     assert proposal.mode == "slope-focus"
-    assert proposal.change.key == LR_NODE and proposal.change.new < proposal.change.old  # ratio too big: down
+    assert proposal.change.key == LR_NODE
+
+
+def test_slope_focus_moves_lr_node_the_way_the_evidence_says(policy):
+    """The row names lr_node, not a direction. Seed 003's "ratio above 1: lr_node down" went the wrong way on
+    the shipped demo preset: under residual+joint a higher lr_node brought the too-steep type toward 1
+    (BENCHMARKS.md). Here a step up helped once, so the next step goes up again, though the ratio is above 1."""
+    records = [
+        node(1, None, reward=0.2),
+        node(2, 1, reward=0.7, metrics=SEPARATED_TOO_STEEP),
+        node(3, 2, reward=0.8, metrics=SEPARATED_TOO_STEEP, params=root_params(learning_rate_node_homeostasis=0.03)),
+    ]
+    proposal = propose(policy, records)
+    assert proposal.mode == "slope-focus" and proposal.parent == 3
+    assert proposal.change.key == LR_NODE and proposal.change.new > proposal.change.old
+
+
+def test_with_no_priorities_the_first_change_is_not_chosen_by_the_keys_order(tmp_path):
+    """The issue's no-priority landscape: every priority 100 (the default), and the rule ranked the
+    parameters by name, so batch_size (first) was changed in every decision the rules made."""
+    text = re.sub(r",?\s*priority: \d", "", SPEC).replace("  playbook: metabolism\n", "")
+    assert "priority" not in text and "playbook" not in text
+    chosen = set()
+    for seed in range(12):
+        spec = make_spec(tmp_path / str(seed), text + f"  seed: {seed}\n")
+        records = [node(1, None, reward=0.3), node(2, 1, reward=0.6)]  # too few results for a surrogate
+        proposal = make_policy(spec).propose(state_of(records, spec), 0)
+        assert "expected improvement" not in proposal.rationale
+        chosen.add(proposal.change.key)
+    assert len(chosen) >= 3, chosen
 
 
 def test_average_about_right_but_one_type_off_leaves_the_decision_to_the_engine(policy):

@@ -376,11 +376,12 @@ def test_held_out_seeds_need_the_flag():
     assert seed_range(options(0, 30)) == list(range(30))
     assert seed_range(options(1000, 10)) == list(range(1000, 1010))  # the old range: development now
     assert seed_range(options(5000, 30)) == list(range(5000, 5030))  # spent by the engine before the replicate rule
+    assert seed_range(options(6000, 30)) == list(range(6000, 6030))  # spent by the engine before the priority fix
     with pytest.raises(SystemExit, match=f"held-out range from {HELD_OUT_FROM}.*--held-out"):
-        seed_range(options(5990, 20))
-    with pytest.raises(SystemExit, match="--held-out runs only seeds 6000-6029"):
+        seed_range(options(6990, 20))
+    with pytest.raises(SystemExit, match="--held-out runs only seeds 7000-7029"):
         seed_range(options(0, 30, held_out=True))
-    assert seed_range(options(HELD_OUT_FROM, 30, held_out=True)) == list(range(6000, 6030))
+    assert seed_range(options(HELD_OUT_FROM, 30, held_out=True)) == list(range(7000, 7030))
 
 
 def test_the_weak_regime_task_is_the_demo_as_shipped(tmp_path):
