@@ -2,7 +2,7 @@
 # Every fair-protocol table and figure (issue 15) for one seed range, with one command.
 #   bash scripts/bench_fair.sh FIRST_SEED N_SEEDS [--held-out]
 #   bash scripts/bench_fair.sh 0 30                 # development seeds 0-29
-#   bash scripts/bench_fair.sh 5000 30 --held-out   # the held-out range, once, after the engine is frozen
+#   bash scripts/bench_fair.sh 7000 30 --held-out   # the held-out range (HELD_OUT_FROM), once, after the engine is frozen
 # Writes benchmarks/results/search_fair_<FIRST>_<LAST>_<what>.{md,json,png}:
 #   b24, b48, b96      every searcher but gp, synthetic + standard tasks, priorities equal
 #   b48_spec           the same at budget 48 with the spec's priorities (labelled so)
