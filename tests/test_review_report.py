@@ -98,17 +98,23 @@ def test_demo_slot_table_matches_the_log(finished_exploration, demo_report):
     assert f"- best slot by median reward: **slot_{best_slot} (" in text
 
 
-def direct_effects(entries, rewards) -> dict[tuple[str, str], list[float]]:
-    """(parameter, up|down) -> reward changes against the parent's pooled reward, from the log alone."""
+def one_parameter_changes(entries, rewards):
+    """((parameter, up|down), slot, reward change against the parent's pooled reward) per mutation, from the log."""
     pooled = pooled_rewards(entries, rewards)
-    effects = defaultdict(list)
     for entry in entries:
         change = single_mutation(entry.mutation)
         if change is None or entry.parent is None or not pooled[entry.parent] or entry.mode.startswith("replicate"):
             continue
         name, old, new = change
         child = rewards[entry.node_id] or 0.0
-        effects[(name, _direction(old, new))].append(child - statistics.fmean(pooled[entry.parent]))
+        yield (name, _direction(old, new)), entry.slot, child - statistics.fmean(pooled[entry.parent])
+
+
+def direct_effects(entries, rewards) -> dict[tuple[str, str], list[float]]:
+    """(parameter, up|down) -> reward changes against the parent's pooled reward, from the log alone."""
+    effects = defaultdict(list)
+    for key, _, delta in one_parameter_changes(entries, rewards):
+        effects[key].append(delta)
     return effects
 
 
@@ -132,16 +138,16 @@ def test_demo_parameter_effects_match_the_log(finished_exploration, demo_report)
     _, text = demo_report
     entries, rewards = demo_rewards(finished_exploration)
     effects = direct_effects(entries, rewards)
-    slots_of = defaultdict(set)
-    for entry in entries:
-        if single_mutation(entry.mutation):
-            slots_of[single_mutation(entry.mutation)[0]].add(entry.slot)
+    slots_of = defaultdict(set)  # a (parameter, direction) gets an "all slots" row when it ran on several slots
+    for key, slot, _ in one_parameter_changes(entries, rewards):
+        slots_of[key].add(slot)
     assert effects, "the demo exploration has no one-parameter mutation"  # 8 runs on 4 slots: at least 3 of them
     rows = table_after(text, "## Parameter effects")
     totals = defaultdict(list)
     for row in rows:
-        if row["slot"] == "all slots" or len(slots_of[row["parameter"]]) == 1:
-            totals[(row["parameter"], row["direction"])].append(row)
+        key = (row["parameter"], row["direction"])
+        if row["slot"] == "all slots" or len(slots_of[key]) == 1:
+            totals[key].append(row)
     assert set(totals) == set(effects)
     for key, deltas in effects.items():
         row = totals[key][0]
