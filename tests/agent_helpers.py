@@ -193,6 +193,9 @@ parser.add_argument("--config")
 parser.add_argument("--run-dir")
 arguments = parser.parse_args()
 training = yaml.safe_load(Path(arguments.config).read_text())["training"]
+gate, deadline = GATE, time.monotonic() + 600  # a gated job waits for the test's file (at most 600 s)
+while gate is not None and not Path(gate).exists() and time.monotonic() < deadline:
+    time.sleep(0.02)
 time.sleep(SLEEP * training["homeostasis_time_step"] / 64)
 lr = training["learning_rate_node_homeostasis"]
 ratio = min(3.0, lr * 30 * (1 + 0.01 * (training["seed"] % 7)))
@@ -213,11 +216,15 @@ SLURM_LAUNCHER = """launcher:
 """
 
 
-def fake_spec(folder: Path, sleep: float = 0.2, budget: int = 48, launcher: str = "") -> Path:
-    """A spec whose trainer is FAKE_TRAINER (``sleep`` seconds for time_step=64); ``launcher``: its section."""
+def fake_spec(folder: Path, sleep: float = 0.2, budget: int = 48, launcher: str = "", gate: Path | None = None) -> Path:
+    """A spec whose trainer is FAKE_TRAINER (``sleep`` seconds for time_step=64); ``launcher``: its section.
+
+    With ``gate``, every job first waits until that file exists: the test decides when jobs end.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     trainer = folder / "trainer.py"
-    trainer.write_text(FAKE_TRAINER.replace("SLEEP", repr(sleep)))
+    gate_text = repr(str(gate)) if gate is not None else "None"
+    trainer.write_text(FAKE_TRAINER.replace("SLEEP", repr(sleep)).replace("GATE", gate_text))
     text = SPEC.replace('"trainer.py"', f'"{trainer}"').replace("budget: 48", f"budget: {budget}")
     return write_spec(folder, text + "  poll_s: 0.1\n" + launcher)
 

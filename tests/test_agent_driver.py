@@ -16,6 +16,7 @@ import pytest
 import yaml
 from agent_helpers import LR_NODE, SLURM_LAUNCHER, check_folder, fake_spec, scores_lines
 from slurm_helpers import require_slurm
+from waiting import wait_for
 
 from agent import daemon
 from agent.cli import main
@@ -146,7 +147,8 @@ def test_an_append_cut_on_a_line_boundary_is_set_aside_and_written_again(tmp_pat
 
 
 def test_a_pending_slot_already_in_the_journal_is_not_launched_twice(tmp_path):
-    spec = load_spec(fake_spec(tmp_path))
+    gate = tmp_path / "release"  # no job ends before the test says so: no step finds a slot to refill
+    spec = load_spec(fake_spec(tmp_path, gate=gate))
     exploration = Exploration(spec, ExplorationFolder(tmp_path / "runs", spec.name))
     daemon.step_once(exploration, launch=False)
     pending = exploration.reader.pending()[0]
@@ -154,8 +156,11 @@ def test_a_pending_slot_already_in_the_journal_is_not_launched_twice(tmp_path):
     daemon.step_once(exploration, launch=True)
     (pending.path.parent / "copy.json").rename(pending.path)  # as if the unlink never happened
     daemon.step_once(exploration, launch=True)
-    assert len(exploration.journal.jobs()) == 4
+    jobs = exploration.journal.jobs()
+    assert len(jobs) == 4
     assert not pending.path.exists()
+    gate.touch()
+    wait_for(lambda: all((Path(job.run_dir) / "analysis.log").exists() for job in jobs), what="the released jobs")
 
 
 def test_budget_stops_the_daemon(tmp_path):
