@@ -150,17 +150,19 @@ def test_a_pending_slot_already_in_the_journal_is_not_launched_twice(tmp_path):
     gate = tmp_path / "release"  # no job ends before the test says so: no step finds a slot to refill
     spec = load_spec(fake_spec(tmp_path, gate=gate))
     exploration = Exploration(spec, ExplorationFolder(tmp_path / "runs", spec.name))
-    daemon.step_once(exploration, launch=False)
-    pending = exploration.reader.pending()[0]
-    (pending.path.parent / "copy.json").write_bytes(pending.path.read_bytes())
-    daemon.step_once(exploration, launch=True)
-    (pending.path.parent / "copy.json").rename(pending.path)  # as if the unlink never happened
-    daemon.step_once(exploration, launch=True)
-    jobs = exploration.journal.jobs()
-    assert len(jobs) == 4
-    assert not pending.path.exists()
-    gate.touch()
-    wait_for(lambda: all((Path(job.run_dir) / "analysis.log").exists() for job in jobs), what="the released jobs")
+    try:
+        daemon.step_once(exploration, launch=False)
+        pending = exploration.reader.pending()[0]
+        (pending.path.parent / "copy.json").write_bytes(pending.path.read_bytes())
+        daemon.step_once(exploration, launch=True)
+        (pending.path.parent / "copy.json").rename(pending.path)  # as if the unlink never happened
+        daemon.step_once(exploration, launch=True)
+        assert len(exploration.journal.jobs()) == 4
+        assert not pending.path.exists()
+    finally:  # the jobs end with the test, passed or failed
+        gate.touch()
+        jobs = exploration.journal.jobs()
+        wait_for(lambda: all((Path(job.run_dir) / "analysis.log").exists() for job in jobs), what="the released jobs")
 
 
 def test_budget_stops_the_daemon(tmp_path):
