@@ -31,7 +31,7 @@ from memory.crash import crash_point
 from slots.journal import JobRecord, Journal
 from slots.launcher import Launcher, archive_attempt, stored_state
 from slots.outcome import JobState, outcome_from_exit_status
-from slots.runner import RUNNER_INFO, process_start
+from slots.runner import RUNNER_INFO, process_start, process_started_at
 
 
 def detect_gpus() -> list[str]:
@@ -80,7 +80,7 @@ def _runner_info(record: JobRecord) -> dict[str, Any] | None:
 
 def _runner_process(run_dir: str) -> dict[str, Any] | None:
     """A live ``slots.runner`` process started for ``run_dir`` (read from /proc), as runner.json would say it
-    (``started_at``: now, when it was found; its own start is a moment earlier)."""
+    (``started_at``: the process's own start, a moment before the runner would have written it)."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             argv = cmdline.read_bytes().decode(errors="replace").split("\0")
@@ -91,9 +91,9 @@ def _runner_process(run_dir: str) -> dict[str, Any] | None:
         where = argv.index("--run-dir") + 1
         if where < len(argv) and argv[where] == run_dir:
             pid = int(cmdline.parent.name)
-            start = process_start(pid)
-            if start is not None:
-                return {"pid": pid, "process_start": start, "started_at": time.time()}
+            start, started_at = process_start(pid), process_started_at(pid)
+            if start is not None and started_at is not None:
+                return {"pid": pid, "process_start": start, "started_at": started_at}
     return None
 
 

@@ -54,6 +54,19 @@ def process_start(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
+def process_started_at(pid: int) -> float | None:
+    """When ``pid`` started, as a Unix time (to a clock tick), or None if it is gone or a zombie.
+
+    Measured back from now through the uptime, not from the boot time /proc/stat gives in
+    whole seconds.
+    """
+    start = process_start(pid)
+    if start is None:
+        return None
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return time.time() - (uptime - int(start) / os.sysconf("SC_CLK_TCK"))
+
+
 def oom_kills() -> int | None:
     """The kernel's OOM-kill count for this cgroup, or None where it cannot be read."""
     for name in _OOM_EVENT_FILES:

@@ -156,21 +156,27 @@ def test_driver_killed_at_any_moment_launches_nothing_twice_and_loses_nothing(tm
 def test_runner_started_before_the_driver_died_is_attached_before_it_writes_runner_json(tmp_path):
     """The driver dies right after starting a runner (launch.after-start); the new driver comes
     up before the runner has written runner.json (the file is taken away to hold that moment):
-    the live runner is found by its command line and attached, not started a second time."""
+    the live runner is found by its command line and attached, not started a second time,
+    with the time its process started (not the moment it was found)."""
     plan = [[1, "gate", 300]]
     driver = start_driver(tmp_path, plan, GATE_JOB, crash_at="launch.after-start:1")
     driver.communicate(timeout=120)
     assert driver.returncode == EXIT
     info = tmp_path / "iter_1" / RUNNER_INFO
     wait_for(lambda: starts(tmp_path, 1) == 1 and info.exists(), 60, "the orphan runner to start its job")
-    runner_pid = json.loads(info.read_text())["pid"]
+    runner = json.loads(info.read_text())
+    runner_pid = runner["pid"]
     info.unlink()
 
     second = start_driver(tmp_path, plan, GATE_JOB)
-    assert second.stdout.readline().strip() == "submitted"
-    job = Journal(tmp_path).by_iteration(1)
-    assert (job.status, job.attempts, job.external_id) == ("running", 1, str(runner_pid))
-    release(tmp_path / "iter_1")
+    try:
+        assert second.stdout.readline().strip() == "submitted"
+        job = Journal(tmp_path).by_iteration(1)
+        assert (job.status, job.attempts, job.external_id) == ("running", 1, str(runner_pid))
+        tick = 0.02  # /proc counts a process's start in clock ticks (10 ms)
+        assert job.submitted_at - tick <= job.started_at <= runner["started_at"] + tick
+    finally:  # however the checks end, the job finishes and the driver with it
+        release(tmp_path / "iter_1")
     second.communicate(timeout=120)
     assert second.returncode == 0
     job = Journal(tmp_path).by_iteration(1)
