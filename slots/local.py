@@ -31,7 +31,7 @@ from memory.crash import crash_point
 from slots.journal import JobRecord, Journal
 from slots.launcher import Launcher, archive_attempt, stored_state
 from slots.outcome import JobState, outcome_from_exit_status
-from slots.runner import RUNNER_INFO, process_start, process_started_at
+from slots.runner import RUNNER_INFO, process_start, unix_time_of
 
 
 def detect_gpus() -> list[str]:
@@ -91,9 +91,9 @@ def _runner_process(run_dir: str) -> dict[str, Any] | None:
         where = argv.index("--run-dir") + 1
         if where < len(argv) and argv[where] == run_dir:
             pid = int(cmdline.parent.name)
-            start, started_at = process_start(pid), process_started_at(pid)
-            if start is not None and started_at is not None:
-                return {"pid": pid, "process_start": start, "started_at": started_at}
+            start = process_start(pid)
+            if start is not None:
+                return {"pid": pid, "process_start": start, "started_at": unix_time_of(start)}
     return None
 
 

@@ -54,15 +54,12 @@ def process_start(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
-def process_started_at(pid: int) -> float | None:
-    """When ``pid`` started, as a Unix time (to a clock tick), or None if it is gone or a zombie.
+def unix_time_of(start: str) -> float:
+    """A `process_start` (clock ticks since boot) as a Unix time, to a clock tick.
 
     Measured back from now through the uptime, not from the boot time /proc/stat gives in
     whole seconds.
     """
-    start = process_start(pid)
-    if start is None:
-        return None
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return time.time() - (uptime - int(start) / os.sysconf("SC_CLK_TCK"))
 
